@@ -1,0 +1,86 @@
+"""The command line: a thin layer over core/. Every action works headless.
+
+Each command group lives in its own module with `register(subparsers)`; handlers take
+(store, args) and return what to print (a dict/list for --json, else text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from ..core.errors import LabliftError
+from . import admin, datasets
+from .common import CommandError, emit
+
+GROUPS = [datasets, admin]
+
+
+def _optional_groups() -> list:
+    # Command groups added by later capabilities register themselves here when present.
+    mods = []
+    for name in ("experiments", "registry", "bundles", "monitoring"):
+        try:
+            mods.append(__import__(f"lablift.cli.{name}", fromlist=["register"]))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lablift.cli.{name}":
+                raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lablift",
+        description="Lablift: datasets, experiments, registry and approvals, bundles, monitoring "
+                    "on a local lineage store. With no command, opens the GUI.")
+    parser.add_argument("--store", metavar="DIR", help="lineage store folder "
+                        "(default: $LABLIFT_STORE or the user data folder)")
+    parser.add_argument("--user", metavar="NAME", help="act as this user "
+                        "(default: $LABLIFT_USER or the login name)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the desktop app")
+    gui.add_argument("--screenshot", metavar="PNG", help="render the window, save it, exit")
+    gui.add_argument("--pane", metavar="NAME", help="pane to show: datasets, experiments, "
+                     "registry, approvals, monitoring")
+    gui.set_defaults(handler=None)
+    for group in GROUPS + _optional_groups():
+        group.register(sub)
+    return parser
+
+
+def open_store(args):
+    from ..core.store import Store
+    return Store(args.store, user=args.user)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "gui"):
+            from ..gui.app import run_gui
+            return run_gui(store_dir=args.store, user=args.user,
+                           screenshot=getattr(args, "screenshot", None),
+                           pane=getattr(args, "pane", None))
+        store = open_store(args)
+        result = args.handler(store, args)
+        emit(result, getattr(args, "json", False))
+        return 0
+    except (LabliftError, CommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # no traceback reaches a user; LABLIFT_DEBUG=1 shows it
+        if os.environ.get("LABLIFT_DEBUG"):
+            traceback.print_exc()
+        print(f"error: internal error ({type(exc).__name__}: {exc}); "
+              f"run with LABLIFT_DEBUG=1 for details", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""`lablift users ...` and `lablift audit verify`."""
+
+from __future__ import annotations
+
+from ..core import audit
+from ..core.store import ROLES
+from .common import CommandError, Text, add_json, table
+
+
+def register(sub) -> None:
+    users = sub.add_parser("users", help="manage users and roles (admin)")
+    us = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = us.add_parser("add", help="add a user or change their role")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add_json(add)
+    add.set_defaults(handler=cmd_users_add)
+    ls = us.add_parser("list", help="list users")
+    add_json(ls)
+    ls.set_defaults(handler=cmd_users_list)
+
+    au = sub.add_parser("audit", help="the hash-chained audit log")
+    aus = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    ver = aus.add_parser("verify", help="recompute the chain; name the first broken entry")
+    add_json(ver)
+    ver.set_defaults(handler=cmd_audit_verify)
+    log = aus.add_parser("log", help="show the latest entries")
+    log.add_argument("--limit", type=int, default=50)
+    add_json(log)
+    log.set_defaults(handler=cmd_audit_log)
+
+
+def cmd_users_add(store, args):
+    store.add_user(args.name, args.role)
+    if args.json:
+        return {"name": args.name, "role": args.role}
+    return Text(f"{args.name} is {args.role}")
+
+
+def cmd_users_list(store, args):
+    rows = store.users()
+    return rows if args.json else Text(table(rows, ["name", "role", "created_by", "created_at"]))
+
+
+def cmd_audit_verify(store, args):
+    res = audit.verify(store)
+    if not res.ok:
+        raise CommandError(f"audit log broken at entry {res.broken_seq}: {res.reason}")
+    if args.json:
+        return {"ok": True, "entries": res.entries, "head": res.head}
+    return Text(f"audit log intact: {res.entries} entries, head {res.head[:16]}")
+
+
+def cmd_audit_log(store, args):
+    rows = audit.entries(store, limit=args.limit)
+    if args.json:
+        return rows
+    return Text(table(rows, ["seq", "ts", "user", "action", "entity"]))

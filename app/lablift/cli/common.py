@@ -1,0 +1,50 @@
+"""Output helpers shared by the command groups."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+class CommandError(Exception):
+    """A refused command (printed as `error: ...`, exit 1)."""
+
+
+class Text(str):
+    """Human output; printed as-is (with --json, the handler returns data instead)."""
+
+
+def emit(result: Any, as_json: bool) -> None:
+    if result is None:
+        return
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, default=str, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif isinstance(result, str):
+        print(result)
+    else:
+        print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+
+
+def add_json(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def table(rows: list[dict[str, Any]], columns: list[str], empty: str = "(none)") -> str:
+    """A plain aligned text table."""
+    if not rows:
+        return empty
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

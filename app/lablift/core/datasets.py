@@ -1,0 +1,168 @@
+"""Datasets: import a file as an immutable, content-hashed version; list, resolve and load them."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import audit
+from .errors import Cancelled, LabliftError, NotFound
+from .profiling import canonical_sha256, profile_table
+from .readers import read_table
+from .store import Store, utcnow
+
+Progress = Callable[[float, str], None]
+IsCancelled = Callable[[], bool]
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,127}$")
+
+SUMMARY_COLUMNS = ("id, name, version, sha256, rows, columns, source_path, source_format, "
+                   "encoding, delimiter, created_at, created_by")
+
+
+def default_name(path: str | os.PathLike) -> str:
+    stem = Path(path).stem.strip() or "dataset"
+    stem = re.sub(r"[^A-Za-z0-9_.\- ]", "_", stem)
+    return stem if stem[0].isalnum() else f"d{stem}"
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not NAME_RE.match(name):
+        raise LabliftError(f"dataset name {name!r} is not allowed: use letters, digits, spaces, "
+                           f"'_', '-' or '.' (no ':'), at most 128 characters")
+    return name
+
+
+def import_dataset(store: Store, path: str | os.PathLike, name: str | None = None,
+                   progress: Progress | None = None,
+                   cancelled: IsCancelled | None = None) -> dict[str, Any]:
+    """Import `path`; return the dataset version row plus `existing` (True if content was known).
+
+    Nothing is written until the file has been parsed, hashed and profiled; the Parquet
+    artifact is renamed into place before the row naming it is committed.
+    """
+    store.require_role("importing datasets", "analyst")
+    name = check_name(name if name else default_name(path))
+
+    def step(fraction: float, message: str) -> None:
+        if cancelled is not None and cancelled():
+            raise Cancelled(f"import of {path} cancelled")
+        if progress is not None:
+            progress(fraction, message)
+
+    step(0.02, f"Reading {Path(path).name}")
+    table, info = read_table(path)
+    table = table.replace_schema_metadata(None)
+    step(0.45, "Hashing content")
+    sha = canonical_sha256(table)
+    existing = store.query_one(f"SELECT {SUMMARY_COLUMNS} FROM datasets WHERE name = ? AND "
+                               f"sha256 = ?", (name, sha))
+    if existing:
+        step(1.0, "Already imported")
+        return {**existing, "existing": True}
+    step(0.55, "Profiling columns")
+    profile = profile_table(table)
+    step(0.75, "Writing Parquet")
+    artifact_existed = False
+    artifact = store.artifacts.put_writer(lambda f: pq.write_table(table, f, compression="zstd"))
+    step(0.95, "Recording version")
+    schema = [{"name": f.name, "dtype": str(f.type), "kind": c["kind"]}
+              for f, c in zip(table.schema, profile["columns"])]
+    try:
+        with store.transaction():
+            again = store.query_one(f"SELECT {SUMMARY_COLUMNS} FROM datasets WHERE name = ? AND "
+                                    f"sha256 = ?", (name, sha))
+            if again:  # another process imported the same content meanwhile
+                artifact_existed = True
+                return {**again, "existing": True}
+            version = store.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM datasets "
+                                    "WHERE name = ?", (name,)).fetchone()[0]
+            row = {"name": name, "version": version, "sha256": sha, "artifact": artifact,
+                   "source_path": str(Path(path).expanduser().resolve()),
+                   "source_format": info.format, "encoding": info.encoding,
+                   "delimiter": info.delimiter, "rows": table.num_rows,
+                   "columns": table.num_columns, "schema": schema, "profile": profile,
+                   "created_at": utcnow(), "created_by": store.user}
+            row_id = store.insert("datasets", row)
+            audit.append(store, "dataset.import", f"dataset:{row_id}",
+                         {"name": name, "version": version, "sha256": sha,
+                          "rows": table.num_rows, "columns": table.num_columns,
+                          "source": row["source_path"]})
+    except BaseException:
+        if not artifact_existed and not _artifact_referenced(store, artifact):
+            _remove_quietly(store.artifacts.path(artifact))
+        raise
+    step(1.0, f"Imported {name} v{version}")
+    result = get(store, row_id)
+    result["existing"] = False
+    result["notes"] = info.notes
+    return result
+
+
+def _artifact_referenced(store: Store, artifact: str) -> bool:
+    return store.execute("SELECT 1 FROM datasets WHERE artifact = ? LIMIT 1",
+                         (artifact,)).fetchone() is not None
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def list_datasets(store: Store) -> list[dict[str, Any]]:
+    return store.query(f"SELECT {SUMMARY_COLUMNS} FROM datasets ORDER BY name, version")
+
+
+def get(store: Store, dataset_id: int) -> dict[str, Any]:
+    row = store.query_one("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
+    if row is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    return row
+
+
+def resolve(store: Store, ref: str | int) -> dict[str, Any]:
+    """REF is an id, NAME (latest version) or NAME:VERSION."""
+    ref_s = str(ref).strip()
+    if ref_s.isdigit():
+        row = store.query_one("SELECT * FROM datasets WHERE id = ?", (int(ref_s),))
+        if row:
+            return row
+    name, _, version = ref_s.rpartition(":") if ":" in ref_s else (ref_s, "", "")
+    if version:
+        if not version.isdigit():
+            raise NotFound(f"dataset {ref_s!r}: version {version!r} is not a number")
+        row = store.query_one("SELECT * FROM datasets WHERE name = ? AND version = ?",
+                              (name, int(version)))
+    else:
+        row = store.query_one("SELECT * FROM datasets WHERE name = ? ORDER BY version DESC "
+                              "LIMIT 1", (name,))
+    if row is None:
+        known = ", ".join(sorted({d["name"] for d in list_datasets(store)})) or "none yet"
+        raise NotFound(f"dataset {ref_s!r} not found (datasets: {known})")
+    return row
+
+
+def load_table(store: Store, dataset: dict[str, Any] | int) -> pa.Table:
+    row = dataset if isinstance(dataset, dict) else get(store, dataset)
+    return pq.read_table(store.artifacts.verified_path(row["artifact"]))
+
+
+def load_frame(store: Store, dataset: dict[str, Any] | int):
+    return load_table(store, dataset).to_pandas()
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    """The JSON shape of a dataset version in CLI output (DESIGN: id name version sha256 rows columns)."""
+    keys = ("id", "name", "version", "sha256", "rows", "columns", "source_path",
+            "source_format", "encoding", "delimiter", "created_at", "created_by")
+    out = {k: row.get(k) for k in keys}
+    if "existing" in row:
+        out["existing"] = row["existing"]
+    return out
