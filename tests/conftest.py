@@ -1,0 +1,51 @@
+"""Shared fixtures. Qt runs offscreen; every store lives in a temporary folder."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+from lablift.core.store import Store  # noqa: E402
+from lablift.resources import SAMPLE_LOANS  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory, monkeypatch):
+    # Never touch the real user's store or Qt settings from a test.
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("LABLIFT_STORE", str(home / "store"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("LABLIFT_USER", raising=False)
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def make_store(store_dir):
+    """make_store(user) opens the same store folder as `user` (the first opener is admin)."""
+    opened = []
+
+    def _make(user: str = "admin") -> Store:
+        s = Store(store_dir, user=user)
+        opened.append(s)
+        return s
+
+    yield _make
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store("admin")
+
+
+@pytest.fixture
+def sample_csv():
+    return SAMPLE_LOANS
