@@ -201,6 +201,13 @@ def _read_delimited(p: Path, head: bytes) -> tuple[pa.Table, ReadInfo]:
             raise BadInput(_ragged_message(p, encoding, delimiter, len(names))) from None
         raise BadInput(f"{p}: cannot be parsed as {info.format.upper()}: {msg.splitlines()[0]}") \
             from None
+    if encoding.startswith("utf-8") and any(pa.types.is_binary(t) for t in table.schema.types):
+        # pyarrow types a column `binary` when it holds bytes that are not UTF-8: the sample
+        # was valid UTF-8 but the rest is not, so the file is Latin-1 (or undecodable).
+        _decode_whole_cp1252(p)
+        info.encoding = read_opts.encoding = "cp1252"
+        table = pacsv.read_csv(p, read_options=read_opts, parse_options=parse_opts,
+                               convert_options=convert_opts)
     return table, info
 
 

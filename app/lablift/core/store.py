@@ -190,8 +190,8 @@ class Store:
 
     def _open(self) -> None:
         new = not self.db_path.exists() or self.db_path.stat().st_size == 0
-        conn = self.conn
         try:
+            conn = self.conn
             if new:
                 mode = (self._journal_request or "wal").lower()
                 if mode not in ("wal", "delete"):

@@ -1,0 +1,1 @@
+"""Files copied into every bundle (serve.py). Nothing here imports lablift."""
