@@ -141,7 +141,12 @@ def _m1_initial(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [_m1_initial]
+def _m2_run_details(conn: sqlite3.Connection) -> None:
+    # Run timings per stage, notes and per-fold CV metrics (experiments).
+    conn.execute("ALTER TABLE runs ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS = [_m1_initial, _m2_run_details]
 
 
 class Store:
