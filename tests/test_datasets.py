@@ -142,15 +142,17 @@ def test_missing_path_and_folder_are_refused(target, message, tmp_path, store_di
     assert message in capsys.readouterr().err
 
 
-def test_cancelled_import_writes_nothing(store, sample_csv):
+@pytest.mark.parametrize("cancel_at", [1, 2, 3, 4])
+def test_cancelled_import_writes_nothing(store, sample_csv, cancel_at):
     calls = []
 
     def cancelled():
         calls.append(1)
-        return len(calls) > 2
+        return len(calls) >= cancel_at
     with pytest.raises(Cancelled):
         datasets.import_dataset(store, sample_csv, cancelled=cancelled)
     assert datasets.list_datasets(store) == []
+    assert not any(p.is_file() for p in store.artifacts.root.rglob("*"))
 
 
 def test_analyst_needs_a_role_to_import(make_store, sample_csv):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,20 +66,23 @@ def import_dataset(store: Store, path: str | os.PathLike, name: str | None = Non
     if existing:
         step(1.0, "Already imported")
         return {**existing, "existing": True}
-    step(0.55, "Profiling columns")
-    profile = profile_table(table)
-    step(0.75, "Writing Parquet")
-    artifact_existed = False
-    artifact = store.artifacts.put_writer(lambda f: pq.write_table(table, f, compression="zstd"))
-    step(0.95, "Recording version")
-    schema = [{"name": f.name, "dtype": str(f.type), "kind": c["kind"]}
-              for f, c in zip(table.schema, profile["columns"])]
+    step(0.55, "Profiling columns and writing Parquet")
+    # The Parquet encoder releases the GIL: write it while the profile is computed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writing = pool.submit(store.artifacts.put_writer, lambda f: pq.write_table(
+            table, f, compression="zstd", compression_level=1))
+        try:
+            profile = profile_table(table)
+        finally:
+            artifact = writing.result()
     try:
+        step(0.95, "Recording version")
+        schema = [{"name": f.name, "dtype": str(f.type), "kind": c["kind"]}
+                  for f, c in zip(table.schema, profile["columns"])]
         with store.transaction():
             again = store.query_one(f"SELECT {SUMMARY_COLUMNS} FROM datasets WHERE name = ? AND "
                                     f"sha256 = ?", (name, sha))
             if again:  # another process imported the same content meanwhile
-                artifact_existed = True
                 return {**again, "existing": True}
             version = store.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM datasets "
                                     "WHERE name = ?", (name,)).fetchone()[0]
@@ -94,10 +98,12 @@ def import_dataset(store: Store, path: str | os.PathLike, name: str | None = Non
                           "rows": table.num_rows, "columns": table.num_columns,
                           "source": row["source_path"]})
     except BaseException:
-        if not artifact_existed and not _artifact_referenced(store, artifact):
+        # Nothing half-imported stays behind: drop the Parquet file unless a row names it.
+        if not _artifact_referenced(store, artifact):
             _remove_quietly(store.artifacts.path(artifact))
         raise
-    step(1.0, f"Imported {name} v{version}")
+    if progress is not None:  # committed: too late to cancel, just report
+        progress(1.0, f"Imported {name} v{version}")
     result = get(store, row_id)
     result["existing"] = False
     result["notes"] = info.notes
