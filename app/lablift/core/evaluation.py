@@ -1,0 +1,175 @@
+"""Metrics and plot data (confusion matrix, ROC/PR curves, residuals, permutation importance).
+
+Everything here is scikit-learn; the plot data is plain JSON so the GUI, model cards and
+reports draw it without recomputing. Curves and importance use at most MAX_POINTS rows so a
+run's evaluation stays a small fraction of its fit.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1",
+                          "roc_auc", "log_loss")
+REGRESSION_METRICS = ("r2", "mae", "rmse", "mape")
+PRIMARY = {"classification": "roc_auc", "regression": "r2"}
+FALLBACK_PRIMARY = {"classification": "accuracy", "regression": "r2"}
+LOWER_IS_BETTER = {"log_loss", "mae", "rmse", "mape"}
+MAX_POINTS = 2000
+MAX_CURVE_POINTS = 200
+IMPORTANCE_REPEATS = 3
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def _clean(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def classification_metrics(y_true, y_pred, proba: np.ndarray | None,
+                           classes: Sequence) -> dict[str, float | None]:
+    """Binary: positive class = classes[1]; multiclass: macro averages, ROC AUC one-vs-rest."""
+    from sklearn import metrics as m
+    classes = list(classes)
+    binary = len(classes) == 2
+    avg = dict(average="binary", pos_label=classes[1]) if binary else dict(average="macro")
+    out: dict[str, float | None] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out["accuracy"] = m.accuracy_score(y_true, y_pred)
+        out["balanced_accuracy"] = m.balanced_accuracy_score(y_true, y_pred)
+        out["precision"] = m.precision_score(y_true, y_pred, zero_division=0, **avg)
+        out["recall"] = m.recall_score(y_true, y_pred, zero_division=0, **avg)
+        out["f1"] = m.f1_score(y_true, y_pred, zero_division=0, **avg)
+        out["roc_auc"] = out["log_loss"] = None
+        if proba is not None and len(np.unique(y_true)) > 1:
+            try:
+                if binary:
+                    out["roc_auc"] = m.roc_auc_score(np.asarray(y_true) == classes[1], proba[:, 1])
+                else:
+                    out["roc_auc"] = m.roc_auc_score(y_true, proba, multi_class="ovr",
+                                                     average="macro", labels=classes)
+            except ValueError:  # a class absent from this fold
+                out["roc_auc"] = None
+            out["log_loss"] = m.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes)
+    return {k: (_clean(v) if v is not None else None) for k, v in out.items()}
+
+
+def regression_metrics(y_true, y_pred) -> dict[str, float | None]:
+    from sklearn import metrics as m
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    out = {"r2": m.r2_score(y_true, y_pred) if len(y_true) > 1 else float("nan"),
+           "mae": m.mean_absolute_error(y_true, y_pred),
+           "rmse": math.sqrt(m.mean_squared_error(y_true, y_pred)),
+           # MAPE is undefined when a true value is zero
+           "mape": m.mean_absolute_percentage_error(y_true, y_pred)
+           if np.all(y_true != 0) else float("nan")}
+    return {k: _clean(v) for k, v in out.items()}
+
+
+def compute_metrics(task: str, y_true, y_pred, proba=None, classes=None) -> dict[str, Any]:
+    if task == "classification":
+        return classification_metrics(y_true, y_pred, proba, classes)
+    return regression_metrics(y_true, y_pred)
+
+
+def summarise_cv(folds: list[dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
+    out = {}
+    for name in folds[0] if folds else ():
+        values = [f[name] for f in folds if f.get(name) is not None]
+        out[name] = ({"mean": float(np.mean(values)), "std": float(np.std(values))}
+                     if values else {"mean": None, "std": None})
+    return out
+
+
+def primary_metric(task: str, metrics: dict[str, Any]) -> tuple[str, float | None, str]:
+    """(metric name, value, source 'cv'|'holdout') used to rank runs of a sweep."""
+    for name in (PRIMARY[task], FALLBACK_PRIMARY[task]):
+        cv = (metrics.get("cv") or {}).get(name) or {}
+        if cv.get("mean") is not None:
+            return name, cv["mean"], "cv"
+        hold = (metrics.get("holdout") or {}).get(name)
+        if hold is not None:
+            return name, hold, "holdout"
+    return PRIMARY[task], None, "holdout"
+
+
+# -- plot data ---------------------------------------------------------------------------------
+
+def _thin(*arrays: np.ndarray, limit: int = MAX_CURVE_POINTS) -> list[list[float]]:
+    n = len(arrays[0])
+    idx = np.unique(np.linspace(0, n - 1, min(n, limit)).round().astype(int)) if n else []
+    return [[round(float(v), 6) for v in np.asarray(a)[idx]] for a in arrays]
+
+
+def classification_plots(y_true, y_pred, proba, classes) -> dict[str, Any]:
+    from sklearn import metrics as m
+    classes = list(classes)
+    labels = [_jsonable(c) for c in classes]
+    cm = m.confusion_matrix(y_true, y_pred, labels=classes)
+    plots: dict[str, Any] = {"confusion_matrix": {"labels": labels, "matrix": cm.tolist()}}
+    if proba is None:
+        return plots
+    y_true = np.asarray(y_true)
+    per_class = [1] if len(classes) == 2 else range(len(classes))
+    roc, pr = [], []
+    for i in per_class:
+        positive = y_true == classes[i]
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = m.roc_curve(positive, proba[:, i])
+        precision, recall, _ = m.precision_recall_curve(positive, proba[:, i])
+        f, t = _thin(fpr, tpr)
+        r, p = _thin(recall[::-1], precision[::-1])
+        roc.append({"class": labels[i], "fpr": f, "tpr": t,
+                    "auc": _clean(m.auc(fpr, tpr))})
+        pr.append({"class": labels[i], "recall": r, "precision": p,
+                   "average_precision": _clean(m.average_precision_score(positive,
+                                                                         proba[:, i]))})
+    plots["roc"] = roc
+    plots["pr"] = pr
+    return plots
+
+
+def regression_plots(y_true, y_pred, seed: int = 0) -> dict[str, Any]:
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    idx = np.arange(len(y_true))
+    if len(idx) > MAX_POINTS:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, MAX_POINTS, replace=False))
+    residual = y_true[idx] - y_pred[idx]
+    return {"residuals": {"actual": [round(float(v), 6) for v in y_true[idx]],
+                          "predicted": [round(float(v), 6) for v in y_pred[idx]],
+                          "residual": [round(float(v), 6) for v in residual]}}
+
+
+def permutation_importance(pipeline, X, y, task: str, seed: int) -> list[dict[str, Any]]:
+    """Permutation importance of the original feature columns on (a sample of) the holdout."""
+    from sklearn.inspection import permutation_importance as pi
+    if len(X) > MAX_POINTS:
+        X = X.sample(MAX_POINTS, random_state=seed)
+        y = y.loc[X.index]
+    scoring = "accuracy" if task == "classification" else "r2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pi(pipeline, X, y, n_repeats=IMPORTANCE_REPEATS, random_state=seed,
+                 scoring=scoring)
+    rows = [{"feature": str(col), "mean": _clean(res.importances_mean[i]) or 0.0,
+             "std": _clean(res.importances_std[i]) or 0.0}
+            for i, col in enumerate(X.columns)]
+    rows.sort(key=lambda r: -r["mean"])
+    return rows
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
