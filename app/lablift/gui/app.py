@@ -1,0 +1,96 @@
+"""Start the desktop app: open the store, build the main window, run (or render a screenshot)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..core.errors import LabliftError
+
+SCREENSHOT_SIZE = (1280, 800)
+SCREENSHOT_TIMEOUT_S = 30.0
+
+
+def _headless() -> bool:
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
+        and sys.platform.startswith("linux")
+
+
+def _application():
+    from PySide6.QtWidgets import QApplication
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("Lablift")
+    app.setOrganizationName("Lablift")
+    app.setApplicationDisplayName("Lablift")
+    if not os.environ.get("LABLIFT_NATIVE_STYLE"):
+        app.setStyle("Fusion")  # the same look on every platform and offscreen
+    return app
+
+
+def run_gui(store_dir: str | None = None, user: str | None = None,
+            screenshot: str | None = None, pane: str | None = None) -> int:
+    """Open the GUI on a store. With `screenshot`, render the window to that PNG and return."""
+    if screenshot and _headless():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("MPLBACKEND", "QtAgg")
+    from PySide6.QtWidgets import QMessageBox
+
+    from ..core.store import Store
+    from .main_window import MainWindow
+
+    app = _application()
+    try:
+        store = Store(store_dir, user=user)
+    except LabliftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if not screenshot:  # a modal dialog would hang a headless screenshot run
+            QMessageBox.critical(None, "Lablift", f"Cannot open the store:\n\n{exc}")
+        return 1
+    window = MainWindow(store, restore_state=not screenshot)
+    if pane:
+        try:
+            window.select_pane(pane)
+        except LookupError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            window.deleteLater()
+            return 1
+    if screenshot:
+        return _screenshot(app, window, Path(screenshot))
+    window.show()
+    return app.exec()
+
+
+def _screenshot(app, window, path: Path) -> int:
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+    # Let the pane finish its first load (a worker) and every queued paint before grabbing.
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if not window.is_busy():
+            break
+        time.sleep(0.01)
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.02)
+    for canvas in window.findChildren(_canvas_class()):
+        canvas.draw()  # draw_idle may still be pending: render charts now
+    app.processEvents()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok = window.grab().save(str(path), "PNG")
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    if not ok:
+        print(f"error: could not write the screenshot {path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _canvas_class():
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+    return FigureCanvasQTAgg

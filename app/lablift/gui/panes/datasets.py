@@ -1,0 +1,518 @@
+"""The Datasets pane: dataset versions on the left; the selected version's data and profile on the right.
+
+Imports (button, File menu, drag and drop, sample data) and Parquet loads run in workers;
+the pane only reads rows through core.datasets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from PySide6.QtCore import QMimeData, QSettings, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
+                               QLabel, QListWidget, QMessageBox, QProgressBar, QPushButton,
+                               QSplitter, QStackedWidget, QTableView, QTabWidget, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from ...core import datasets
+from ...core.datasets import import_dataset
+from ...resources import SAMPLE_LOANS
+from ..charts import ChartCanvas, plot_histogram
+from ..tablemodels import ALIGN_RIGHT, ArrowTableModel, Column, RecordsTableModel, make_sort_proxy
+from ..workers import Task, run_task
+
+SAMPLE_NAME = "sample_loans"
+FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.parq *.xlsx *.xlsm);;"
+               "All files (*)")
+ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+def local_files(mime: QMimeData) -> list[str]:
+    """Paths of the local files (not folders) in dropped/pasted mime data."""
+    if not mime.hasUrls():
+        return []
+    paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+    return [p for p in paths if p and Path(p).is_file()]
+
+
+def short_time(iso: str | None) -> str:
+    """'2026-11-26T07:30:00.123+00:00' -> local '2026-11-26 08:30'."""
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if float(value).is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
+
+
+def _missing_text(rows: int):
+    def fmt(missing: Any) -> str:
+        if not missing:
+            return "0"
+        return f"{missing:,} ({missing / rows:.1%})" if rows else f"{missing:,}"
+    return fmt
+
+
+def _top_text(top: Any) -> str:
+    if not top:
+        return ""
+    return ", ".join(f"{t['value']} ({t['count']:,})" for t in top[:3])
+
+
+class EmptyState(QWidget):
+    """Shown while the store has no datasets: what to do next, one click away."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        title = QLabel("No datasets yet")
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        title.setFont(font)
+        text = QLabel("Import a CSV, TSV, Parquet or Excel file, or drop one on this window.\n"
+                      "To look around first, open the bundled sample: 2,000 loan applications.")
+        text.setStyleSheet("color: #555;")
+        self.sample_button = QPushButton("Open sample data")
+        self.sample_button.setDefault(True)
+        self.import_button = QPushButton("Import a file…")
+        for button in (self.sample_button, self.import_button):
+            button.setMinimumSize(160, 34)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.sample_button)
+        buttons.addWidget(self.import_button)
+        buttons.addStretch(1)
+        for label in (title, text):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(label)
+        layout.addSpacing(16)
+        layout.addLayout(buttons)
+        layout.addStretch(3)
+
+
+class ImportBar(QFrame):
+    """Progress of the running import, with Cancel; hidden when idle."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("importBar")
+        self.setStyleSheet("#importBar { background: #eef3f9; border-top: 1px solid #c9d6e6; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.bar.setFixedWidth(260)
+        self.cancel_button = QPushButton("Cancel")
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self.hide()
+
+
+class Pane(QWidget):
+    title = "Datasets"
+    message = Signal(str)
+
+    def __init__(self, store, parent=None):
+        super().__init__(parent)
+        self.store = store
+        self.import_task: Task | None = None
+        self.load_task: Task | None = None
+        self._queue: list[tuple[str, str | None]] = []
+        self._importing: tuple[str, str | None] | None = None
+        self._shown_id: int | None = None
+        self._profile: dict[str, Any] | None = None
+        self.setAcceptDrops(True)
+        self._build()
+        self.refresh()
+
+    # -- layout -------------------------------------------------------------
+    def _build(self) -> None:
+        self.empty = EmptyState()
+        self.empty.sample_button.clicked.connect(self.import_sample)
+        self.empty.import_button.clicked.connect(self.choose_and_import)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(10, 10, 4, 10)
+        head = QHBoxLayout()
+        heading = QLabel("Datasets")
+        bold = QFont(heading.font())
+        bold.setBold(True)
+        bold.setPointSizeF(bold.pointSizeF() * 1.2)
+        heading.setFont(bold)
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("Import a CSV, TSV, Parquet or Excel file (Ctrl+O)")
+        self.import_button.clicked.connect(self.choose_and_import)
+        head.addWidget(heading)
+        head.addStretch(1)
+        head.addWidget(self.import_button)
+        left_layout.addLayout(head)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Dataset", "Rows × cols", "Created"])
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        header = self.tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        self.tree.currentItemChanged.connect(self._on_tree_current)
+        left_layout.addWidget(self.tree, 1)
+        hint = QLabel("Drop data files here to import them.")
+        hint.setStyleSheet("color: #777;")
+        left_layout.addWidget(hint)
+
+        self.detail = self._build_detail()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([340, 900])
+        self.splitter.setChildrenCollapsible(False)
+        left.setMinimumWidth(260)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.empty)
+        self.pages.addWidget(self.splitter)
+        self.import_bar = ImportBar()
+        self.import_bar.cancel_button.clicked.connect(self.cancel_import)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.import_bar)
+
+    def _build_detail(self) -> QWidget:
+        detail = QWidget()
+        layout = QVBoxLayout(detail)
+        layout.setContentsMargins(6, 10, 10, 6)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header.setWordWrap(True)
+        layout.addWidget(self.header)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+
+        # Data tab: a "loading" note until the worker hands over the table.
+        self.data_model = ArrowTableModel()
+        self.data_view = QTableView()
+        self.data_view.setModel(self.data_model)
+        self.data_view.setAlternatingRowColors(True)
+        self.data_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        vheader = self.data_view.verticalHeader()
+        vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row sizing at 1M rows
+        vheader.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.data_view.horizontalHeader().setResizeContentsPrecision(200)
+        self.data_loading = QLabel("Loading…")
+        self.data_loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.data_loading.setStyleSheet("color: #777;")
+        self.data_stack = QStackedWidget()
+        self.data_stack.addWidget(self.data_loading)
+        self.data_stack.addWidget(self.data_view)
+        self.tabs.addTab(self.data_stack, "Data")
+
+        # Profile tab: column table + warnings on the left, the selected column's chart right.
+        self._missing_col = Column("missing", "Missing", fmt=_missing_text(0), align=ALIGN_RIGHT)
+        self.profile_model = RecordsTableModel([
+            Column("name", "Column"), Column("kind", "Kind"),
+            self._missing_col,
+            Column("unique", "Unique", fmt=_num, align=ALIGN_RIGHT), Column("min", "Min", fmt=_num, align=ALIGN_RIGHT),
+            Column("max", "Max", fmt=_num, align=ALIGN_RIGHT),
+            Column("mean", "Mean", fmt=_num, align=ALIGN_RIGHT),
+            Column("top", "Top values", fmt=_top_text,
+                   tooltip="most frequent values (count)"),
+        ])
+        self.profile_proxy = make_sort_proxy(self.profile_model, self)
+        self.profile_view = QTableView()
+        self.profile_view.setModel(self.profile_proxy)
+        self.profile_view.setSortingEnabled(True)
+        self.profile_view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order at first
+        self.profile_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.profile_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.profile_view.setAlternatingRowColors(True)
+        self.profile_view.verticalHeader().hide()
+        self.profile_view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.profile_view.horizontalHeader().setStretchLastSection(True)
+        self.profile_view.selectionModel().currentRowChanged.connect(self._on_profile_current)
+        self.warnings_title = QLabel("Warnings")
+        self.warnings = QListWidget()
+        warnings_box = QWidget()
+        wl = QVBoxLayout(warnings_box)
+        wl.setContentsMargins(0, 4, 0, 0)
+        wl.addWidget(self.warnings_title)
+        wl.addWidget(self.warnings, 1)
+        self.chart = ChartCanvas(width=5.0, height=2.8)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.chart)
+        bottom.addWidget(warnings_box)
+        bottom.setSizes([520, 260])
+        bottom.setChildrenCollapsible(False)
+        # Table on top (it needs the width), chart and warnings under it.
+        profile_split = QSplitter(Qt.Orientation.Vertical)
+        profile_split.addWidget(self.profile_view)
+        profile_split.addWidget(bottom)
+        profile_split.setSizes([330, 300])
+        profile_split.setChildrenCollapsible(False)
+        self.profile_split = profile_split
+        self.tabs.addTab(profile_split, "Profile")
+        return detail
+
+    # -- list of versions -----------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the dataset list; keep the selected version, else select the newest."""
+        rows = datasets.list_datasets(self.store)
+        keep = self._shown_id
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        by_name: dict[str, list[dict]] = {}
+        for r in rows:
+            by_name.setdefault(r["name"], []).append(r)
+        items: dict[int, QTreeWidgetItem] = {}
+        for name, versions in by_name.items():
+            latest = versions[-1]
+            n = len(versions)
+            top = QTreeWidgetItem([name, "", short_time(latest["created_at"])])
+            top.setToolTip(0, f"{name}: {n} version{'s' if n != 1 else ''}")
+            top.setData(0, ID_ROLE, latest["id"])
+            font = top.font(0)
+            font.setBold(True)
+            top.setFont(0, font)
+            for v in versions:
+                child = QTreeWidgetItem([f"v{v['version']}", f"{v['rows']:,} × {v['columns']}",
+                                         short_time(v["created_at"])])
+                child.setData(0, ID_ROLE, v["id"])
+                child.setToolTip(0, f"{name}:{v['version']}  (id {v['id']}, sha256 "
+                                    f"{v['sha256'][:12]}, by {v['created_by']})")
+                child.setTextAlignment(1, ALIGN_RIGHT)
+                top.addChild(child)
+                items[v["id"]] = child
+            self.tree.addTopLevelItem(top)
+        self.tree.expandAll()
+        self.tree.blockSignals(False)
+        self.pages.setCurrentIndex(1 if rows else 0)
+        if not rows:
+            self._shown_id = None
+            return
+        newest = max(rows, key=lambda r: (r["created_at"], r["id"]))["id"]
+        self.select_version(keep if keep in items else newest)
+
+    def version_ids(self) -> list[int]:
+        """Ids of the versions listed, in tree order."""
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            out += [top.child(j).data(0, ID_ROLE) for j in range(top.childCount())]
+        return out
+
+    def select_version(self, dataset_id: int) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            for j in range(top.childCount()):
+                if top.child(j).data(0, ID_ROLE) == dataset_id:
+                    self.tree.setCurrentItem(top.child(j))
+                    if self._shown_id != dataset_id:  # setCurrentItem on the same item is silent
+                        self._show_version(dataset_id)
+                    return
+
+    def selected_id(self) -> int | None:
+        return self._shown_id
+
+    def _on_tree_current(self, current: QTreeWidgetItem | None, _previous=None) -> None:
+        if current is not None:
+            self._show_version(current.data(0, ID_ROLE))
+
+    # -- the selected version ---------------------------------------------------
+    def _show_version(self, dataset_id: int) -> None:
+        if dataset_id == self._shown_id:
+            return
+        row = datasets.get(self.store, dataset_id)
+        self._shown_id = dataset_id
+        self.header.setText(
+            f"<span style='font-size:13pt'><b>{row['name']}</b> v{row['version']}</span>"
+            f"&nbsp;&nbsp;<span style='color:#555'>{row['rows']:,} rows × {row['columns']} "
+            f"columns</span><br><span style='color:#777'>sha256 {row['sha256'][:16]}… · "
+            f"imported {short_time(row['created_at'])} by {row['created_by']} · "
+            f"{row['source_format'] or ''} {Path(row['source_path'] or '').name}</span>")
+        self._show_profile(row["profile"])
+        self._load_data(row)
+
+    def _load_data(self, row: dict) -> None:
+        if self.load_task is not None and self.load_task.is_running():
+            self.load_task.cancel()
+        self.data_loading.setText(f"Loading {row['rows']:,} rows…")
+        self.data_stack.setCurrentIndex(0)
+        self.data_model.set_table(pa.table({}))
+        store = self.store
+        task = self.load_task = run_task(lambda progress, cancelled: datasets.load_table(store, row))
+        task.finished.connect(lambda table, t=task: self._on_data_loaded(t, table))
+        task.failed.connect(lambda msg, t=task: self._on_data_failed(t, msg))
+
+    def _on_data_loaded(self, task: Task, table) -> None:
+        if task is not self.load_task:
+            return  # an older selection's load: its table is no longer wanted
+        self.data_model.set_table(table)
+        self.data_view.resizeColumnsToContents()
+        header = self.data_view.horizontalHeader()
+        for c in range(self.data_model.columnCount()):
+            header.resizeSection(c, min(max(header.sectionSize(c), 70), 260))
+        self.data_stack.setCurrentIndex(1)
+
+    def _on_data_failed(self, task: Task, message: str) -> None:
+        if task is self.load_task:
+            self.data_loading.setText(f"Could not load the data: {message}")
+
+    def _show_profile(self, profile: dict) -> None:
+        self._profile = profile
+        rows = profile.get("rows", 0)
+        self._missing_col.fmt = _missing_text(rows)  # percentages of this version's rows
+        self.profile_model.set_records(profile.get("columns", []))
+        self.profile_view.resizeColumnsToContents()
+        header = self.profile_view.horizontalHeader()
+        for c in range(self.profile_model.columnCount() - 1):
+            header.resizeSection(c, min(header.sectionSize(c) + 8, 200))
+        warnings = profile.get("warnings", [])
+        self.warnings.clear()
+        self.warnings.addItems(warnings or ["No warnings"])
+        self.warnings_title.setText(f"Warnings ({len(warnings)})" if warnings else "Warnings")
+        if self.profile_proxy.rowCount():
+            self.profile_view.selectRow(0)
+            self._plot_column(self.profile_proxy.mapToSource(self.profile_proxy.index(0, 0)).row())
+        else:
+            self.chart.show_message("No columns")
+
+    def _on_profile_current(self, current, _previous=None) -> None:
+        if current.isValid():
+            self._plot_column(self.profile_proxy.mapToSource(current).row())
+
+    def _plot_column(self, source_row: int) -> None:
+        column = self.profile_model.record(source_row)
+        ax = self.chart.clear()
+        plot_histogram(ax, column)
+        self.chart.redraw()
+
+    def is_busy(self) -> bool:
+        return any(t is not None and t.is_running() for t in (self.load_task, self.import_task))
+
+    # -- importing --------------------------------------------------------------
+    def choose_and_import(self) -> None:
+        settings = QSettings()
+        start = str(settings.value("datasets/last_dir", str(Path.home())))
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import dataset", start, FILE_FILTER)
+        if paths:
+            settings.setValue("datasets/last_dir", str(Path(paths[0]).parent))
+            self.import_files(paths)
+
+    def import_sample(self) -> None:
+        self.import_file(str(SAMPLE_LOANS), name=SAMPLE_NAME)
+
+    def import_files(self, paths: list[str]) -> None:
+        for p in paths:
+            self.import_file(p)
+
+    def import_file(self, path: str, name: str | None = None) -> None:
+        """Queue an import; imports run one at a time in a worker."""
+        self._queue.append((str(path), name))
+        if not (self.import_task and self.import_task.is_running()):
+            self._start_next_import()
+
+    def _start_next_import(self) -> None:
+        if not self._queue:
+            self.import_bar.hide()
+            return
+        path, name = self._importing = self._queue.pop(0)
+        store = self.store
+        task = self.import_task = run_task(
+            lambda progress, cancelled: import_dataset(store, path, name=name,
+                                                       progress=progress, cancelled=cancelled))
+        task.progress.connect(self._on_import_progress)
+        task.finished.connect(self._on_imported)
+        task.failed.connect(self._on_import_failed)
+        task.cancelled.connect(self._on_import_cancelled)
+        task.done.connect(self._start_next_import)
+        self.import_bar.label.setText(f"Importing {Path(path).name}…")
+        self.import_bar.bar.setValue(0)
+        self.import_bar.cancel_button.setEnabled(True)
+        self.import_bar.cancel_button.setText("Cancel")
+        self.import_bar.show()
+
+    def cancel_import(self) -> None:
+        """Cancel the running import and drop the queued ones."""
+        self._queue.clear()
+        if self.import_task is not None and self.import_task.is_running():
+            self.import_task.cancel()
+            self.import_bar.cancel_button.setEnabled(False)
+            self.import_bar.cancel_button.setText("Cancelling…")
+
+    def _on_import_progress(self, fraction: float, text: str) -> None:
+        self.import_bar.bar.setValue(round(fraction * 100))
+        self.import_bar.label.setText(f"Importing {Path(self._importing[0]).name}: {text}")
+
+    def _on_imported(self, row: dict) -> None:
+        ref = f"{row['name']}:{row['version']}"
+        if row.get("existing"):
+            text = f"{Path(self._importing[0]).name} was already imported as {ref}"
+        else:
+            text = f"Imported {ref}: {row['rows']:,} rows × {row['columns']} columns"
+        notes = row.get("notes") or []
+        if notes:
+            text += " (" + "; ".join(notes) + ")"
+        self.refresh()
+        self.select_version(row["id"])
+        self.message.emit(text)
+
+    def _on_import_failed(self, message: str) -> None:
+        path = self._importing[0]
+        self.message.emit(f"Import of {Path(path).name} failed")
+        QMessageBox.critical(self, "Import failed",
+                             f"Could not import {path}\n\n{message}\n\nNothing was changed in "
+                             f"the store.")
+
+    def _on_import_cancelled(self) -> None:
+        self.message.emit(f"Import of {Path(self._importing[0]).name} cancelled; nothing was "
+                          f"changed")
+
+    # -- drag and drop -------------------------------------------------------------
+    def accepts_mime(self, mime: QMimeData) -> bool:
+        return bool(local_files(mime))
+
+    def drop_mime(self, mime: QMimeData) -> bool:
+        paths = local_files(mime)
+        if paths:
+            self.import_files(paths)
+        return bool(paths)
+
+    def dragEnterEvent(self, event) -> None:
+        if self.accepts_mime(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        if self.drop_mime(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
