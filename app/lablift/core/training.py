@@ -173,7 +173,7 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
     if task == "classification":
         counts = y.value_counts()
         if len(counts) < 2:
-            raise LabliftError(f"target {target!r} has one class ({counts.index[0]!r}) in the "
+            raise LabliftError(f"target {target!r} has one class ({_py(counts.index[0])!r}) in the "
                                f"{n} rows where it is present; classification needs at least two")
         if len(counts) > MAX_CLASSES:
             raise LabliftError(f"target {target!r} has {len(counts)} distinct values, too many "
@@ -181,7 +181,7 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
         classes = sorted(counts.index.tolist())
         rare = counts[counts < 2]
         if len(rare):
-            raise LabliftError(f"class {rare.index[0]!r} of target {target!r} has only "
+            raise LabliftError(f"class {_py(rare.index[0])!r} of target {target!r} has only "
                                f"{int(rare.iloc[0])} row; a stratified split needs at least 2 "
                                f"rows per class")
     else:
@@ -212,7 +212,7 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
             worst = tc.idxmin()
             if tc.min() < cv:
                 raise LabliftError(
-                    f"too few rows for {cv}-fold cross-validation: class {worst!r} has "
+                    f"too few rows for {cv}-fold cross-validation: class {_py(worst)!r} has "
                     f"{int(tc.min())} training rows, each class needs at least {cv}; lower --cv "
                     f"or use --cv 0 for holdout only")
         elif len(train_rows) < cv:
@@ -365,7 +365,8 @@ def record_finish(store: Store, run_id: int, result: dict[str, Any], started: fl
     """Write artifacts (renamed into place first), then finish the row + audit in one transaction."""
     status = result.get("status", "finished")
     values: dict[str, Any] = {"status": status, "finished_at": utcnow(),
-                              "duration_s": round(time.perf_counter() - started, 4)}
+                              "duration_s": round(result["elapsed_s"] if "elapsed_s" in result
+                                                  else time.perf_counter() - started, 4)}
     details = {"notes": notes or [], "timings": result.get("timings", {}),
                "cv_folds": result.get("folds", [])}
     if status == "finished":
@@ -420,6 +421,64 @@ def train(store: Store, spec: dict[str, Any], progress: Progress | None = None,
     if progress is not None:
         progress(1.0, f"Run {run_id} finished")
     return get_run(store, run_id)
+
+
+# -- reproduce -------------------------------------------------------------------------------
+
+def reproduce(store: Store, run_id: int | str, progress: Progress | None = None,
+              cancelled: IsCancelled | None = None) -> dict[str, Any]:
+    """Re-train a run from its dataset version, spec and seed; compare holdout predictions.
+
+    Returns {run_id, new_run_id, identical, predictions_sha256: {original, new}, changes}.
+    `changes` names what differs: package/Python/Lablift versions, or the data.
+    """
+    from .artifacts import ArtifactCorrupt
+    from .profiling import canonical_sha256
+    original = get_run(store, run_id)
+    if original["status"] != "finished" or not original.get("predictions_sha256"):
+        raise LabliftError(f"run {original['id']} is {original['status']}; only a finished run "
+                           f"can be reproduced")
+    store.require_role("training", "analyst")
+    dataset = datasets.get(store, original["dataset_id"])
+    out: dict[str, Any] = {"run_id": original["id"], "new_run_id": None, "identical": False,
+                           "predictions_sha256": {"original": original["predictions_sha256"],
+                                                  "new": None},
+                           "changes": [], "environment_changes": {}}
+    try:
+        table = datasets.load_table(store, dataset)
+    except (ArtifactCorrupt, LabliftError) as exc:
+        out["changes"].append(f"data: dataset {dataset['name']}:{dataset['version']} cannot be "
+                              f"read as recorded ({exc})")
+        return out
+    if canonical_sha256(table) != dataset["sha256"]:
+        out["changes"].append(f"data: the content of dataset {dataset['name']}:"
+                              f"{dataset['version']} no longer matches its recorded sha256")
+        return out
+    env_now, env_then = environment(), original.get("environment") or {}
+    diffs: dict[str, dict[str, Any]] = {}
+    for key in ("python", "lablift"):
+        if env_then.get(key) != env_now.get(key):
+            diffs[key] = {"original": env_then.get(key), "now": env_now.get(key)}
+    then_pk, now_pk = env_then.get("packages") or {}, env_now.get("packages") or {}
+    for name in sorted(set(then_pk) | set(now_pk)):
+        if then_pk.get(name) != now_pk.get(name):
+            diffs[name] = {"original": then_pk.get(name), "now": now_pk.get(name)}
+    out["environment_changes"] = diffs
+    spec = {k: v for k, v in original["spec"].items() if k != "classes"}
+    frame = table.to_pandas()
+    p = prepare(store, spec, frame=frame, dataset=dataset)
+    new = train(store, spec, progress=progress, cancelled=cancelled, reproduces=original["id"],
+                prepared=p)
+    out["new_run_id"] = new["id"]
+    out["predictions_sha256"]["new"] = new["predictions_sha256"]
+    out["identical"] = new["predictions_sha256"] == original["predictions_sha256"]
+    if not out["identical"]:
+        if diffs:
+            out["changes"] += [f"{name} {d['original']} -> {d['now']}" for name, d in diffs.items()]
+        else:
+            out["changes"].append("predictions differ with the same data, spec, seed and package "
+                                  "versions (the estimator is not deterministic here)")
+    return out
 
 
 # -- reading runs ----------------------------------------------------------------------------
