@@ -197,7 +197,7 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
                            f"{n_test} holdout rows at test size {test_size:g}; need at least "
                            f"{max(k, 2)} in each")
 
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # order kept: CV folds match plain sklearn
     rows = np.flatnonzero(has_target)
     try:
         train_rows, test_rows = train_test_split(
@@ -227,8 +227,8 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
     X = frame.loc[has_target, features]
     return Prepared(spec=norm, dataset={k: dataset[k] for k in ("id", "name", "version",
                                                                  "sha256")},
-                    profile=profile, X=X, y=y, train_rows=np.sort(train_rows),
-                    test_rows=np.sort(test_rows),
+                    profile=profile, X=X, y=y, train_rows=np.asarray(train_rows),
+                    test_rows=np.asarray(test_rows),
                     sensitive=frame.loc[has_target, sensitive] if sensitive else None,
                     notes=notes)
 
