@@ -304,7 +304,7 @@ class Pane(QWidget):
                 child.setData(0, ID_ROLE, v["id"])
                 child.setToolTip(0, f"{name}:{v['version']}  (id {v['id']}, sha256 "
                                     f"{v['sha256'][:12]}, by {v['created_by']})")
-                child.setTextAlignment(1, ALIGN_RIGHT)
+                child.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 top.addChild(child)
                 items[v["id"]] = child
             self.tree.addTopLevelItem(top)
