@@ -13,8 +13,9 @@ cross-validated mean, or a fairness summary (fairness.SUMMARY_METRICS).
 Per-model gates are set by an admin (registry.set_gates). With none set, the store setting
 `registry.default_gates` applies (default: none, and the check says so). Where the run named a
 sensitive column, the setting `registry.fairness_gates` applies too (default:
-demographic parity ratio >= 0.8, the four-fifths screening rule), unless the model's own gates
-name the same fairness metric.
+demographic parity ratio >= 0.8, the four-fifths screening rule, for classifiers; none for
+regressors, whose group error table is informational), unless the model's own gates name the
+same fairness metric. Setting gates only apply to the task their metric belongs to.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _float(value: Any, what: str) -> float:
     return out
 
 
-_GATE_RE = re.compile(r"^\s*([A-Za-z_.]+)\s*(>=|<=)\s*(.+?)\s*$")
+_GATE_RE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(>=|<=)\s*(.+?)\s*$")
 
 
 def parse_gate(text: str) -> dict[str, Any]:
@@ -205,7 +206,10 @@ def run_checks(store, run: dict[str, Any], model: str, gates: list[dict[str, Any
         defaults = [validate_gate(g) for g in
                     store.setting(FAIRNESS_GATES_SETTING, DEFAULT_FAIRNESS_GATES) or []]
         named = {g["metric"] for g in fair_gates}
-        fair_gates = fair_gates + [g for g in defaults if g["metric"] not in named]
+        applicable = (fairness.REGRESSION_SUMMARY if run.get("task") == "regression"
+                      else fairness.CLASSIFICATION_SUMMARY)
+        fair_gates = fair_gates + [g for g in defaults if g["metric"] not in named
+                                   and g["metric"] in applicable]
     for gate in fair_gates:
         checks.append(_fairness_gate(run, gate, report_check, sensitive))
     return checks
@@ -220,6 +224,9 @@ def _fairness_gate(run, gate, report_check, sensitive) -> dict[str, Any]:
                            f"sensitive column; train with --sensitive COLUMN")
         return {"kind": "fairness", "name": name, "passed": False, "details": details}
     report = report_check["details"]["report"]
+    if gate["metric"] not in report:
+        details["note"] = f"{gate['metric']} does not apply to a {report.get('task')} run"
+        return {"kind": "fairness", "name": name, "passed": False, "details": details}
     value = report.get(gate["metric"])
     details["value"] = value
     if gate["metric"] == "demographic_parity_ratio":
@@ -229,8 +236,6 @@ def _fairness_gate(run, gate, report_check, sensitive) -> dict[str, Any]:
                                "equal (all 0) and the ratio is undefined; " +
                                fairness.FOUR_FIFTHS_NOTE)
             return {"kind": "fairness", "name": name, "passed": True, "details": details}
-    if value is None and gate["metric"] not in report:
-        details["note"] = f"{gate['metric']} does not apply to a {report.get('task')} run"
     return {"kind": "fairness", "name": name,
             "passed": _compare(value, gate["op"], gate["threshold"]), "details": details}
 
@@ -284,7 +289,9 @@ def _production_on_candidate_holdout(store, run, prod_run, metric) -> tuple[floa
         proba, classes = None, spec.get("classes")
         if run.get("task") == "classification" and hasattr(pipe, "predict_proba"):
             proba = pipe.predict_proba(X)
-            classes = list(getattr(pipe, "classes_", classes) or classes)
+            pipe_classes = getattr(pipe, "classes_", None)
+            if pipe_classes is not None:
+                classes = [c.item() if hasattr(c, "item") else c for c in pipe_classes]
         values = evaluation.compute_metrics(run.get("task"), holdout["y_true"].to_numpy(),
                                             y_pred, proba, classes)
         return values.get(metric), f"production scored on the candidate's {len(X)} holdout rows"
