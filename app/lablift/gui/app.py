@@ -36,11 +36,11 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
     """Open the GUI on a store. With `screenshot`, render the window to that PNG and return."""
     if screenshot and _headless():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("MPLBACKEND", "QtAgg")
     from PySide6.QtWidgets import QMessageBox
 
     from ..core.store import Store
     from .main_window import MainWindow
+    from .workers import cancel_all
 
     app = _application()
     try:
@@ -56,6 +56,7 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
             window.select_pane(pane)
         except LookupError as exc:
             print(f"error: {exc.args[0]}", file=sys.stderr)
+            cancel_all()  # the first pane may have started a load
             window.deleteLater()
             return 1
     if screenshot:

@@ -49,17 +49,24 @@ class _Runnable(QRunnable):
     def run(self) -> None:
         emit = self._emitter
         try:
-            result = self._fn(lambda f, m="": emit.progress.emit(float(f), str(m)),
+            result = self._fn(lambda f, m="": _safe_emit(emit.progress, float(f), str(m)),
                               self._flag.is_set)
         except Cancelled:
-            emit.outcome.emit("cancelled", None)
+            _safe_emit(emit.outcome, "cancelled", None)
         except LabliftError as exc:
-            emit.outcome.emit("failed", str(exc))
+            _safe_emit(emit.outcome, "failed", str(exc))
         except Exception as exc:  # a bug, not a user error: keep the trace for the developer
             traceback.print_exc(file=sys.stderr)
-            emit.outcome.emit("failed", f"internal error ({type(exc).__name__}: {exc})")
+            _safe_emit(emit.outcome, "failed", f"internal error ({type(exc).__name__}: {exc})")
         else:
-            emit.outcome.emit("finished", result)
+            _safe_emit(emit.outcome, "finished", result)
+
+
+def _safe_emit(signal, *args) -> None:
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # the Task was deleted (app quitting): nobody is left to tell
+        pass
 
 
 class Task(QObject):

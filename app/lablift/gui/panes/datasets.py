@@ -223,6 +223,7 @@ class Pane(QWidget):
         vheader = self.data_view.verticalHeader()
         vheader.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row sizing at 1M rows
         vheader.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        vheader.setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.data_view.horizontalHeader().setResizeContentsPrecision(200)
         self.data_loading = QLabel("Loading…")
         self.data_loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
