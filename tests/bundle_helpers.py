@@ -1,0 +1,91 @@
+"""Helpers for the bundle tests: run a bundle's serve.py the way ops would, without Lablift.
+
+`python -I` ignores PYTHONPATH and the user site, but the test venv's editable install of
+Lablift is still on sys.path, so the boot code also blocks any `lablift` import: serve.py
+must work with nothing but the packages of requirements.txt.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BOOT = r"""
+import importlib.abc, runpy, sys
+class _NoLablift(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "lablift" or name.startswith("lablift."):
+            raise ImportError("lablift is not installed here (bundle isolation)")
+sys.meta_path.insert(0, _NoLablift())
+for m in [m for m in sys.modules if m == "lablift" or m.startswith("lablift.")]:
+    del sys.modules[m]
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def serve_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-I", "-c", BOOT, "serve.py", *args]
+
+
+def run_serve(bundle: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(serve_cmd(*args), cwd=bundle, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_server(bundle: Path, *extra: str, timeout: float = 60):
+    """Start `serve.py serve --port 0` in the bundle; returns (process, port)."""
+    proc = subprocess.Popen(serve_cmd("serve", "--port", "0", *extra), cwd=bundle,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    line = ""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "http://" in line:
+            port = int(line.rsplit(":", 1)[1].split()[0].strip("/"))
+            return proc, port
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"serve.py did not start: {line}{proc.stderr.read()}")
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for f in (proc.stdout, proc.stderr):
+        if f:
+            f.close()
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body=None,
+            ctype: str = "application/json"):
+    """-> (status, headers dict, decoded JSON or text). Keeps the connection alive."""
+    headers = {}
+    if body is not None:
+        if not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        headers["Content-Type"] = ctype
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    raw = resp.read()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = raw.decode("utf-8", "replace")
+    return resp.status, dict(resp.getheaders()), data
+
+
+def flip_byte(path: Path, offset: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    i = len(data) // 2 if offset is None else offset
+    data[i] ^= 0x01
+    path.write_bytes(bytes(data))
