@@ -364,3 +364,21 @@ def test_concurrent_decision_only_one_wins(as_user):
     with pytest.raises(PermissionDenied, match="is approved"):
         registry.reject(rita, "loan:1", "late")
     assert rita.execute("SELECT COUNT(*) FROM approvals").fetchone()[0] == 1
+
+
+def test_approval_queue_and_blockers_for_the_gui(as_user):
+    alice, bob, carol = as_user("alice"), as_user("bob"), as_user("carol")
+    registry.register(alice, 1, "loan")
+    registry.register(alice, 2, "loan")
+    queue = registry.approval_queue(bob)
+    assert [q["ref"] for q in queue] == ["loan:1", "loan:2"]
+    assert all(q["blockers"] == [] for q in queue)
+    assert registry.approval_queue(alice)[0]["blockers"][0].startswith("four-eyes rule: alice")
+    assert registry.approval_queue(carol)[0]["blockers"] == [
+        "approving needs the role reviewer or admin; user 'carol' is analyst"]
+    d = registry.version_detail(alice, "loan:1")
+    assert "four-eyes" in d["blockers"]["approve"][0]
+    assert "cannot reject" in d["blockers"]["reject"][0]
+    registry.approve(bob, "loan:1", comment="ok")
+    assert [q["ref"] for q in registry.approval_queue(bob)] == ["loan:2"]
+    assert "is approved" in registry.version_detail(bob, "loan:1")["blockers"]["approve"][-1]

@@ -145,6 +145,20 @@ def list_versions(store: Store, name: str | None = None,
     return rows
 
 
+def approval_queue(store: Store, user: str | None = None) -> list[dict[str, Any]]:
+    """Pending versions, oldest first, each with `blockers`: why `user` may not decide it."""
+    rows = store.query("SELECT * FROM model_versions WHERE status = 'pending' "
+                       "ORDER BY created_at, id")
+    out = []
+    for r in rows:
+        v = _decode(r)
+        v["aliases"] = aliases_of(store, v["id"])
+        v["failed_checks"] = [c["name"] for c in failed_checks(store, v["id"])]
+        v["blockers"] = decision_blockers(store, v, user=user)
+        out.append(v)
+    return out
+
+
 def summary(row: dict[str, Any]) -> dict[str, Any]:
     """The JSON shape of a version in list output (DESIGN: name version status run_id created_by)."""
     keys = ("id", "name", "version", "status", "run_id", "created_by", "created_at",
@@ -571,6 +585,9 @@ def version_detail(store: Store, ref: str | int, card: bool = True) -> dict[str,
         },
         "card": v["card"],
         "card_frozen": v["status"] != "pending",
+        # Why the current user may not approve/reject ([] = may): the GUI disables buttons.
+        "blockers": {"approve": decision_blockers(store, v, verb="approve"),
+                     "reject": decision_blockers(store, v, verb="reject")},
         "history": audit.entries(store, entity=f"model_version:{v['ref']}"),
     }
     if card:
