@@ -1,0 +1,173 @@
+"""`lablift monitor ingest | report | retrain | alerts`."""
+
+from __future__ import annotations
+
+from ..core import drift, monitoring
+from ..core.errors import LabliftError
+from .common import Text, add_json, table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("monitor", help="monitoring: drift, performance over time, alerts, retrain")
+    ms = p.add_subparsers(dest="monitor_command", metavar="ACTION", required=True)
+
+    ing = ms.add_parser("ingest", help="measure a production batch or a serve.py --log file "
+                                       "against a model version's training data")
+    ing.add_argument("ref", help="NAME:VERSION (or NAME:ALIAS)")
+    ing.add_argument("path", help="CSV, Parquet or JSON-lines prediction log")
+    ing.add_argument("--label", metavar="COL", help="column with the actual outcomes (a CSV of "
+                     "request_id[,row],COL adds labels to an ingested log)")
+    ing.add_argument("--timestamp", metavar="COL", help="time column: splits the file into "
+                     "windows (default window: day)")
+    ing.add_argument("--window", metavar="day|week|N", help="window: day, week, or N rows")
+    ing.add_argument("--test", action="append", default=[], metavar="COL=TEST",
+                     help=f"drift test for a column ({', '.join(drift.TESTS)}); repeatable")
+    add_json(ing)
+    ing.set_defaults(handler=cmd_ingest)
+
+    rep = ms.add_parser("report", help="batches over time: drift, metrics, latency, alerts")
+    rep.add_argument("ref", help="NAME:VERSION")
+    add_json(rep)
+    rep.set_defaults(handler=cmd_report)
+
+    rt = ms.add_parser("retrain", help="train the same spec on the reference plus the labelled "
+                                       "batches: a pending challenger")
+    rt.add_argument("ref", help="NAME:VERSION")
+    add_json(rt)
+    rt.set_defaults(handler=cmd_retrain)
+
+    al = ms.add_parser("alerts", help="list monitoring alerts")
+    al.add_argument("ref", nargs="?", help="only this version (NAME:VERSION)")
+    add_json(al)
+    al.set_defaults(handler=cmd_alerts)
+
+
+def _tests(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        col, sep, test = item.partition("=")
+        if not sep or not col.strip() or not test.strip():
+            raise LabliftError(f"--test {item!r}: use COL=TEST, e.g. income=psi")
+        out[col.strip()] = test.strip().lower()
+    return out
+
+
+def _batch_json(b: dict) -> dict:
+    keys = ("id", "model", "version", "window", "rows", "drift_share", "dataset_drift",
+            "n_drifted", "n_columns", "columns", "skipped", "prediction_drift", "metrics",
+            "labelled_rows", "ops", "quality", "alerts", "created_at")
+    return {k: b.get(k) for k in keys}
+
+
+def _batch_text(b: dict) -> str:
+    head = (f"batch {b['id']}" + (f" ({b['window']})" if b.get("window") else "")
+            + f": {b['rows']} rows, {b.get('n_drifted') or 0} of {b.get('n_columns') or 0} "
+              f"features drifted (share {b['drift_share']:.2f})"
+            + (" - DATASET DRIFT" if b["dataset_drift"] else ""))
+    lines = [head]
+    rows = [{"feature": c["name"], "test": c["test"], "statistic": c["statistic"],
+             "p_value": c["p_value"], "psi": c["psi"],
+             "drifted": "yes" if c["drifted"] else ""} for c in b["columns"]]
+    pd_ = b.get("prediction_drift")
+    if pd_:
+        rows.append({"feature": "(prediction)", "test": pd_["test"],
+                     "statistic": pd_["statistic"], "p_value": pd_["p_value"],
+                     "psi": pd_["psi"], "drifted": "yes" if pd_["drifted"] else ""})
+    lines.append(table(rows, ["feature", "test", "statistic", "p_value", "psi", "drifted"]))
+    if b.get("metrics"):
+        hold = b.get("holdout") or {}
+        lines.append("metrics (batch vs holdout): " + ", ".join(
+            f"{k} {v:.3f}" + (f" ({hold[k]:.3f})" if hold.get(k) is not None else "")
+            for k, v in b["metrics"].items() if v is not None))
+    ops = b.get("ops")
+    if ops:
+        lat = ops.get("latency_ms") or {}
+        lines.append(f"requests {ops['requests']}, errors {ops['error_rate']:.1%}"
+                     + (f", latency p50 {lat['p50']:.1f} ms p95 {lat['p95']:.1f} ms "
+                        f"p99 {lat['p99']:.1f} ms" if lat else ""))
+    for f in b.get("quality") or []:
+        lines.append(f"{f['severity']}: {f['message']}")
+    for a in b.get("alerts") or []:
+        lines.append(f"ALERT {a['kind']}: {a['message']}")
+    return "\n".join(lines)
+
+
+def cmd_ingest(store, args):
+    result = monitoring.ingest(store, args.ref, args.path, label=args.label,
+                               timestamp=args.timestamp, window=args.window,
+                               tests=_tests(args.test))
+    batches = result["batches"] if "batches" in result else [result]
+    windowed = "batches" in result
+    if args.json:
+        out = [_batch_json(b) for b in batches]
+        return out if windowed or len(out) > 1 else out[0]
+    return Text("\n\n".join(_batch_text(b) for b in batches))
+
+
+def cmd_report(store, args):
+    rep = monitoring.report(store, args.ref)
+    if args.json:
+        return rep
+    v = rep["version"]
+    lines = [f"{v['model']}:{v['version']} ({v['status']})"
+             + (f"  ATTENTION: {v['attention']}" if v.get("attention") else "")]
+    rows = []
+    series = rep["metrics"]["series"]
+    lat = {x["batch_id"]: x for x in rep["latency"]}
+    for b in rep["batches"]:
+        row = {"batch": b["id"], "window": b["window"], "rows": b["rows"],
+               "drift_share": b["drift_share"], "drift": "yes" if b["dataset_drift"] else ""}
+        for m in ("accuracy", "roc_auc", "r2", "rmse"):
+            if m in series:
+                row[m] = next((s["value"] for s in series[m] if s["batch_id"] == b["id"]), None)
+        if b["id"] in lat:
+            row["p99_ms"] = lat[b["id"]].get("p99")
+        rows.append(row)
+    cols = ["batch", "window", "rows", "drift_share", "drift"] + \
+        [m for m in ("accuracy", "roc_auc", "r2", "rmse") if m in series] + \
+        (["p99_ms"] if lat else [])
+    lines.append(table(rows, cols, empty="no batches yet"))
+    hold = rep["metrics"]["holdout"]
+    if hold:
+        lines.append("holdout: " + ", ".join(f"{k} {val:.3f}" for k, val in hold.items()
+                                             if val is not None))
+    if rep["features"] and rep["batches"]:
+        lines.append("")
+        lines.append("drifted features per batch:")
+        for j, bid in enumerate(rep["batch_ids"]):
+            names = [f for i, f in enumerate(rep["features"]) if rep["matrix"]["drifted"][i][j]]
+            lines.append(f"  batch {bid}: {', '.join(names) or '-'}")
+    if rep["alerts"]:
+        lines.append("")
+        lines.append(table(rep["alerts"], ["id", "batch_id", "kind", "message", "created_at"]))
+    return Text("\n".join(lines))
+
+
+def cmd_retrain(store, args):
+    out = monitoring.retrain(store, args.ref)
+    if args.json:
+        return out
+    ch = out["challenger"]
+    lines = [f"challenger {ch['ref']} registered (pending) from run {out['run']['id']}, "
+             f"trained on {out['dataset']['name']}:{out['dataset']['version']} "
+             f"({out['dataset']['rows']} rows: reference + batches "
+             f"{', '.join(map(str, out['batches']))})"]
+    comp = out.get("comparison")
+    if comp:
+        lines.append(f"on batch {comp['batch_id']} ({comp['rows']} labelled rows; "
+                     f"{comp['note']}):")
+        rows = [{"metric": k, "champion": comp["champion"].get(k),
+                 "challenger": comp["challenger"].get(k)} for k in comp["champion"]]
+        lines.append(table(rows, ["metric", "champion", "challenger"]))
+    lines.append(f"a reviewer approves it with `lablift model approve {ch['ref']}`")
+    return Text("\n".join(lines))
+
+
+def cmd_alerts(store, args):
+    rows = monitoring.list_alerts(store, args.ref)
+    if args.json:
+        return rows
+    for r in rows:
+        r["version"] = f"{r['model']}:{r['version']}"
+    return Text(table(rows, ["id", "version", "batch_id", "kind", "message", "created_at"],
+                      empty="no alerts"))
