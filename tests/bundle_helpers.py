@@ -89,3 +89,30 @@ def flip_byte(path: Path, offset: int | None = None) -> None:
     i = len(data) // 2 if offset is None else offset
     data[i] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+def build_world(root: Path, algorithm: str = "logistic_regression", params=None) -> dict:
+    """A store with an approved (loans:1) and a pending (loans:2) version, and loans:1 exported
+    by an ops user to root/bundle. Registered by an analyst, approved by a reviewer."""
+    from lablift.core import bundles, datasets, registry, training
+    from lablift.core.store import Store
+    from lablift.resources import SAMPLE_LOANS
+    admin = Store(root / "store", user="admin")
+    for name, role in (("ana", "analyst"), ("rita", "reviewer"), ("oscar", "ops")):
+        admin.add_user(name, role)
+    ana = Store(root / "store", user="ana")
+    datasets.import_dataset(ana, SAMPLE_LOANS, name="loans")
+    run = training.train(ana, {"dataset": "loans", "target": "approved",
+                               "algorithm": algorithm, "params": params or {}, "cv": 2})
+    registry.register(ana, run["id"], "loans")
+    registry.approve(Store(root / "store", user="rita"), "loans:1", comment="fine by me")
+    run2 = training.train(ana, {"dataset": "loans", "target": "approved",
+                                "algorithm": "decision_tree", "cv": 2})
+    registry.register(ana, run2["id"], "loans")
+    oscar = Store(root / "store", user="oscar")
+    out = root / "bundle"
+    exported = bundles.export(oscar, "loans:1", out)
+    frame = datasets.load_frame(admin, datasets.resolve(admin, "loans"))
+    return {"root": root, "store": admin, "oscar": oscar, "ana": ana, "run": run,
+            "bundle": out, "exported": exported, "frame": frame,
+            "pipeline": training.load_pipeline(admin, run)}

@@ -121,7 +121,10 @@ def check_sums(folder: Path) -> list[dict]:
 
 
 def verify_bundle(folder: Path) -> None:
-    problems = check_sums(folder)
+    try:
+        problems = check_sums(folder)
+    except BundleError as exc:
+        raise BundleError(f"bundle integrity check failed, refusing to load it: {exc}") from None
     if problems:
         raise BundleError("bundle integrity check failed, refusing to load it: "
                           + "; ".join(p["message"] for p in problems))
