@@ -143,6 +143,18 @@ def test_large_reference_uses_distances_equal_to_scipy_and_textbook():
     assert result["drift_share"] == pytest.approx(4 / 9)
 
 
+@pytest.mark.parametrize("n_cur", [3000, 3001, 2999])
+def test_wasserstein_equal_and_unequal_sizes_match_scipy(n_cur):
+    # equal sizes take a shortcut (mean gap of order statistics); both paths equal scipy
+    rng = np.random.default_rng(7)
+    r = pd.Series(rng.lognormal(0, 1, 3000))
+    c = pd.Series(np.round(rng.lognormal(0.1, 1, n_cur), 1))  # ties in one sample
+    res = drift.column_drift("x", r, c, kind="numeric")
+    assert res["test"] == "wasserstein"
+    assert res["statistic"] == pytest.approx(stats.wasserstein_distance(r, c) / np.std(r),
+                                              rel=1e-10)
+
+
 def test_dataset_drift_at_share_threshold_and_thresholds_are_parameters():
     ref, cur = make_frames(600, 450)
     cols = ["num_same", "num_shift", "cat_shift", "bin_same"]

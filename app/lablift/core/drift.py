@@ -103,17 +103,22 @@ class _Numeric:
         return rc, cc, [_plain(k) for k in keys]
 
     def wasserstein_norm(self) -> float:
-        # Same integral as scipy.stats.wasserstein_distance (|F_r - F_c| over the merged
-        # support) but from already-sorted samples with a linear merge: ~10x faster than
-        # scipy, which argsorts both samples again. Equality is asserted in tests.
+        # The same integral as scipy.stats.wasserstein_distance (|F_r - F_c| over the merged
+        # support), computed from the already-sorted samples: scipy argsorts both samples
+        # again, which made it ~4x slower here. Equality with scipy is asserted in tests.
         r, c = self.r, self.c
-        both = np.concatenate([r, c])
-        order = np.argsort(both, kind="stable")  # timsort merges the two sorted runs
-        vals = both[order]
-        from_r = order < r.size
-        cdf_r = np.cumsum(from_r)[:-1] / r.size
-        cdf_c = np.cumsum(~from_r)[:-1] / c.size
-        w = float(np.dot(np.abs(cdf_r - cdf_c), np.diff(vals)))
+        if r.size == c.size:
+            # equal sizes: both quantile functions step at the same points, so the
+            # integral is the mean gap between matching order statistics
+            w = float(np.mean(np.abs(r - c)))
+        else:
+            both = np.concatenate([r, c])
+            order = np.argsort(both, kind="stable")  # timsort merges the two sorted runs
+            vals = both[order]
+            n_r = np.cumsum(order < r.size, dtype=np.int64)[:-1]  # r-values at or left of k
+            n_all = np.arange(1, both.size, dtype=np.int64)
+            gap = np.abs(n_r / r.size - (n_all - n_r) / c.size)
+            w = float(np.dot(gap, np.diff(vals)))
         return w / max(float(np.std(r)), 0.001)  # Evidently's guard for constant columns
 
     def psi(self, bins: int = PSI_BINS, eps: float = PSI_EPS) -> tuple[float, list]:
@@ -126,8 +131,10 @@ class _Numeric:
         lo = float(min(self.r[0], self.c[0]))
         hi = float(max(self.r[-1], self.c[-1]))
         edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-        rc = np.histogram(self.r, edges)[0]
-        cc = np.histogram(self.c, edges)[0]
+        # counts from the sorted samples: bins [e_k, e_k+1), the last one closed, as np.histogram
+        inner = edges[1:-1]
+        rc = np.diff(np.searchsorted(self.r, inner, side="left"), prepend=0, append=self.r.size)
+        cc = np.diff(np.searchsorted(self.c, inner, side="left"), prepend=0, append=self.c.size)
         return {"edges": edges.tolist(), "reference": rc.tolist(), "current": cc.tolist()}
 
 
