@@ -85,6 +85,17 @@ def test_ingest_json_shape_report_alerts_and_retrain(cli, trained, sample_csv, t
     code, out, err = cli("olga", "monitor", "alerts", "loan:1")
     assert code == 0 and "dataset drift" in out
 
+    # acknowledging every alert clears the version's attention flag
+    for a in alerts:
+        code, out, err = cli("olga", "monitor", "ack", str(a["id"]), "--note", "looked")
+        assert code == 0, err
+    code, out, err = cli("olga", "monitor", "ack", str(alerts[0]["id"]))
+    assert code == 1 and "already acknowledged by olga" in err
+    code, out, err = cli("olga", "monitor", "alerts", "--open", "--json")
+    assert json.loads(out) == []
+    code, out, err = cli("olga", "monitor", "report", "loan:1", "--json")
+    assert json.loads(out)["version"]["attention"] is None
+
     # ops cannot train; an analyst retrains into a pending challenger
     code, out, err = cli("olga", "monitor", "retrain", "loan:1")
     assert code == 1 and err.startswith("error: retraining a model needs the role")

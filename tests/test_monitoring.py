@@ -136,6 +136,7 @@ def test_timestamp_windows_day_week_and_rows(store, version, loans, tmp_path):
                                                            "week of 2026-03-09"]
     assert [w["rows"] for w in weeks["batches"]] == [168, 132]
     assert all(w["metrics"] is not None for w in weeks["batches"])
+    assert not [f for f in weeks["batches"][0]["quality"] if f["column"] == "ts"]
     rows = monitoring.ingest(store, "loans:1", path, timestamp="ts", window="120")
     assert [w["rows"] for w in rows["batches"]] == [120, 120, 60]
     span = rows["batches"][0]["window_span"]

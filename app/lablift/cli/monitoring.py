@@ -38,8 +38,16 @@ def register(sub) -> None:
 
     al = ms.add_parser("alerts", help="list monitoring alerts")
     al.add_argument("ref", nargs="?", help="only this version (NAME:VERSION)")
+    al.add_argument("--open", action="store_true", help="only alerts not acknowledged yet")
     add_json(al)
     al.set_defaults(handler=cmd_alerts)
+
+    ack = ms.add_parser("ack", help="acknowledge an alert (the last one clears the version's "
+                                    "attention flag)")
+    ack.add_argument("alert", type=int, help="alert id")
+    ack.add_argument("--note", default="", help="what was done about it")
+    add_json(ack)
+    ack.set_defaults(handler=cmd_ack)
 
 
 def _tests(items: list[str]) -> dict[str, str]:
@@ -165,9 +173,19 @@ def cmd_retrain(store, args):
 
 def cmd_alerts(store, args):
     rows = monitoring.list_alerts(store, args.ref)
+    if args.open:
+        rows = [r for r in rows if not r["acknowledged_by"]]
     if args.json:
         return rows
     for r in rows:
         r["version"] = f"{r['model']}:{r['version']}"
-    return Text(table(rows, ["id", "version", "batch_id", "kind", "message", "created_at"],
-                      empty="no alerts"))
+    return Text(table(rows, ["id", "version", "batch_id", "kind", "message", "created_at",
+                             "acknowledged_by"], empty="no alerts"))
+
+
+def cmd_ack(store, args):
+    row = monitoring.acknowledge(store, args.alert, args.note)
+    if args.json:
+        return row
+    return Text(f"alert {row['id']} acknowledged; {row['open_alerts']} open alerts left for "
+                f"this version")

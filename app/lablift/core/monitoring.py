@@ -449,9 +449,10 @@ def _model_gates(store: Store, model: str) -> list[dict]:
 
 
 def analyse(ref: Reference, part: pd.DataFrame, label: str | None, cfg: dict,
-            tests: dict[str, str], findings: list, gates: list[dict]) -> dict[str, Any]:
+            tests: dict[str, str], findings: list, gates: list[dict],
+            timestamp: str | None = None) -> dict[str, Any]:
     """Everything measured on one window (no store writes)."""
-    extra = {c for c in (label,) if c} | set(LOG_FIELDS)
+    extra = {c for c in (label, timestamp) if c} | set(LOG_FIELDS)
     aligned, schema_findings, skip = check_schema(ref, part, extra,
                                                   float(cfg["missing_rate_tolerance"]))
     findings = findings + schema_findings
@@ -619,7 +620,7 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
     for i, (wlabel, span, part) in enumerate(parts):
         step(0.2 + 0.6 * i / max(len(parts), 1),
              f"Measuring {wlabel or 'batch'} ({len(part)} rows)")
-        res = analyse(reference, part, label, cfg, tests, list(findings), gates)
+        res = analyse(reference, part, label, cfg, tests, list(findings), gates, timestamp)
         stored = part.copy()
         if res["y_pred"] is not None:
             stored["__prediction"] = np.asarray(res["y_pred"])
@@ -806,6 +807,32 @@ def list_alerts(store: Store, ref: str | int | None = None) -> list[dict[str, An
         sql += " WHERE a.version_id = ?"
         args = (version["id"],)
     return store.query(sql + " ORDER BY a.id", args)
+
+
+def acknowledge(store: Store, alert_id: int, note: str = "") -> dict[str, Any]:
+    """Mark an alert seen. When a version has no unacknowledged alerts left, its
+    "attention needed" flag is cleared (both audited)."""
+    from . import registry
+    store.require_role("acknowledging alerts", "ops", "analyst", "reviewer")
+    alert = store.query_one("SELECT * FROM alerts WHERE id = ?", (int(alert_id),))
+    if alert is None:
+        raise LabliftError(f"alert {alert_id} not found")
+    if alert["acknowledged_by"]:
+        raise LabliftError(f"alert {alert_id} was already acknowledged by "
+                           f"{alert['acknowledged_by']} at {alert['acknowledged_at']}")
+    with store.transaction():
+        store.update("alerts", {"id": alert["id"]},
+                     {"acknowledged_by": store.user, "acknowledged_at": utcnow()})
+        audit.append(store, "monitor.acknowledge", f"alert:{alert['id']}",
+                     {"version_id": alert["version_id"], "kind": alert["kind"], "note": note})
+        left = store.query_one("SELECT COUNT(*) AS n FROM alerts WHERE version_id = ? AND "
+                               "acknowledged_by IS NULL", (alert["version_id"],))["n"]
+        version = registry.get_version(store, alert["version_id"])
+        if left == 0 and version.get("attention"):
+            registry.clear_attention(store, alert["version_id"],
+                                     note or f"alerts acknowledged by {store.user}")
+    return {**store.query_one("SELECT * FROM alerts WHERE id = ?", (alert["id"],)),
+            "open_alerts": left}
 
 
 def report(store: Store, ref: str | int) -> dict[str, Any]:
