@@ -59,8 +59,8 @@ def _num(x: Any) -> float | None:
 def group_codes(sensitive: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
     """Integer code per row and the sorted group labels (missing values form their own group)."""
     s = pd.Series(np.asarray(sensitive, dtype=object))
-    labels = s.map(lambda v: MISSING_GROUP if v is None or (isinstance(v, float) and
-                                                           math.isnan(v)) else str(v))
+    labels = s.astype(str)  # group labels are text (1 and "1" are one group)
+    labels[s.isna().to_numpy()] = MISSING_GROUP
     codes, uniques = pd.factorize(labels, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
 
@@ -81,11 +81,19 @@ def _disparity(values: np.ndarray) -> tuple[float | None, float | None]:
     return _num(hi - lo), (_num(lo / hi) if hi != 0 else None)
 
 
+def _is(values: Sequence[Any], label: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    out = arr == label  # native comparison: fast for numeric and string arrays
+    if not isinstance(out, np.ndarray) or out.shape != arr.shape:
+        out = np.asarray(values, dtype=object) == label
+    return out.astype(bool)
+
+
 def binary_rates(y_true: Sequence[Any], y_pred: Sequence[Any], sensitive: Sequence[Any],
                  pos_label: Any = 1) -> dict[str, Any]:
     """Per-group counts and rates for one positive label, plus the parity summaries."""
-    yt = np.asarray(y_true, dtype=object) == pos_label
-    yp = np.asarray(y_pred, dtype=object) == pos_label
+    yt = _is(y_true, pos_label)
+    yp = _is(y_pred, pos_label)
     codes, labels = group_codes(sensitive)
     k = len(labels)
     n = np.bincount(codes, minlength=k).astype(float)
