@@ -1,8 +1,6 @@
 """Registry core: register, checks, four-eyes approvals, overrides, aliases, archive, evidence."""
 
-import json
 import shutil
-import sqlite3
 
 import pytest
 
@@ -351,19 +349,29 @@ def test_version_detail_has_lineage_and_bundles(as_user):
     assert summaries[0]["approver"] == "bob" and summaries[0]["status"] == "approved"
 
 
-def test_concurrent_decision_only_one_wins(as_user):
+def test_decision_race_only_one_wins(as_user, monkeypatch):
     alice, bob, rita = as_user("alice"), as_user("bob"), as_user("rita")
     registry.register(alice, 1, "loan")
-    v = registry.resolve_version(bob, "loan:1")
     registry.approve(bob, "loan:1", comment="first")
-    # rita read the version as pending before bob's approval landed.
-    conn = sqlite3.connect(rita.db_path)
-    assert conn.execute("SELECT status FROM model_versions WHERE id = ?",
-                        (v["id"],)).fetchone()[0] == "approved"
-    conn.close()
-    with pytest.raises(PermissionDenied, match="is approved"):
+    # rita's checks ran while the version was still pending (before bob's write landed):
+    # the guarded UPDATE inside the transaction still refuses her decision.
+    monkeypatch.setattr(registry, "decision_blockers", lambda *a, **k: [])
+    with pytest.raises(LabliftError, match="loan:1 is no longer pending"):
         registry.reject(rita, "loan:1", "late")
     assert rita.execute("SELECT COUNT(*) FROM approvals").fetchone()[0] == 1
+    assert registry.resolve_version(rita, "loan:1")["status"] == "approved"
+    assert audit.verify(rita).ok
+
+
+def test_unfinished_run_cannot_be_registered(as_user):
+    alice = as_user("alice")
+    with pytest.raises(LabliftError):
+        training.train(alice, {"dataset": "loans", "target": "approved", "cv": 2,
+                               "algorithm": "logistic_regression"}, cancelled=lambda: True)
+    run_id = alice.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+    assert training.get_run(alice, run_id)["status"] == "cancelled"
+    with pytest.raises(LabliftError, match=f"run {run_id} is cancelled: only a finished run"):
+        registry.register(alice, run_id, "loan")
 
 
 def test_approval_queue_and_blockers_for_the_gui(as_user):
