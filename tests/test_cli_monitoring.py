@@ -133,3 +133,32 @@ def test_alerts_empty(cli, trained):
     assert code == 0 and json.loads(out) == []
     code, out, err = cli("olga", "monitor", "report", "loan:1")
     assert code == 0 and "no batches yet" in out
+
+
+def test_settings_shown_changed_by_admin_and_validated(cli, trained, sample_csv, tmp_path):
+    code, out, err = cli("olga", "monitor", "settings", "--json")
+    assert code == 0 and json.loads(out)["p_threshold"] == 0.05
+    code, out, err = cli("olga", "monitor", "settings", "--set", "drift_share=0.9")
+    assert code == 1 and "admin" in err
+    code, out, err = cli("admin", "monitor", "settings", "--set", "p_threshold=2")
+    assert code == 1 and "p_threshold" in err and "outside" in err
+    code, out, err = cli("admin", "monitor", "settings", "--set", "tests=income:anova")
+    assert code == 1 and "anova" in err
+    code, out, err = cli("admin", "monitor", "settings", "--set", "p_threshold=2",
+                         "--set", "drift_share=0.9")
+    assert code == 1  # nothing written when any value is bad
+    code, out, err = cli("admin", "monitor", "settings", "--json")
+    assert json.loads(out)["drift_share"] == 0.5
+    code, out, err = cli("admin", "monitor", "settings", "--set", "drift_share=0.99",
+                         "--set", "tests=region:psi", "--set", "alert_metrics=accuracy,f1",
+                         "--json")
+    assert code == 0, err
+    values = json.loads(out)
+    assert values["drift_share"] == 0.99 and values["tests"] == {"region": "psi"}
+    assert values["alert_metrics"] == ["accuracy", "f1"]
+    path = tmp_path / "batch.csv"
+    _shifted(sample_csv, 300, 1).to_csv(path, index=False)
+    code, out, err = cli("olga", "monitor", "ingest", "loan:1", str(path), "--json")
+    batch = json.loads(out)
+    assert batch["dataset_drift"] is False  # 6 of 10 < 0.99
+    assert {c["name"]: c["test"] for c in batch["columns"]}["region"] == "psi"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ..core import drift, monitoring
 from ..core.errors import LabliftError
 from .common import Text, add_json, table
@@ -41,6 +43,13 @@ def register(sub) -> None:
     al.add_argument("--open", action="store_true", help="only alerts not acknowledged yet")
     add_json(al)
     al.set_defaults(handler=cmd_alerts)
+
+    st = ms.add_parser("settings", help="show or change thresholds and budgets (admin changes)")
+    st.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="e.g. p_threshold=0.01, latency_p99_ms=250, "
+                         "alert_metrics=accuracy,f1, tests=income:psi,age:ks (repeatable)")
+    add_json(st)
+    st.set_defaults(handler=cmd_settings)
 
     ack = ms.add_parser("ack", help="acknowledge an alert (the last one clears the version's "
                                     "attention flag)")
@@ -181,6 +190,19 @@ def cmd_alerts(store, args):
         r["version"] = f"{r['model']}:{r['version']}"
     return Text(table(rows, ["id", "version", "batch_id", "kind", "message", "created_at",
                              "acknowledged_by"], empty="no alerts"))
+
+
+def cmd_settings(store, args):
+    changes = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LabliftError(f"--set {item!r}: use KEY=VALUE, e.g. p_threshold=0.01")
+        changes[key.strip()] = value.strip()
+    values = monitoring.update_settings(store, changes) if changes else monitoring.settings(store)
+    if args.json:
+        return values
+    return Text("\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items()))
 
 
 def cmd_ack(store, args):
