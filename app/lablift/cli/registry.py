@@ -120,6 +120,8 @@ def _checks_text(checks: list[dict]) -> list[str]:
         lines.append(f"  [{mark}] {c['name']}{extra}")
         if d.get("note") and (not c["passed"] or c.get("informational")):
             lines.append(f"         {d['note']}")
+        if d.get("comparison"):
+            lines.append(f"         compared: {d['comparison']}")
     return lines
 
 
@@ -165,6 +167,12 @@ def cmd_show(store, args):
         lines.append(f"ATTENTION: {d['attention']}")
     if d["description"]:
         lines.append(f"description: {d['description']}")
+    if d["tags"]:
+        lines.append("tags: " + ", ".join(f"{k}={v}" for k, v in d["tags"].items()))
+    if (d.get("lineage") or {}).get("supersedes"):
+        lines.append(f"supersedes {d['lineage']['supersedes']} (rejected)")
+    if d.get("challenger_of"):
+        lines.append(f"challenger of {d['challenger_of']}")
     lines.append("holdout: " + ", ".join(f"{k} {v:.4g}" for k, v in hold.items()
                                           if isinstance(v, (int, float))))
     lines += ["checks:"] + _checks_text(d["checks"])
