@@ -315,7 +315,7 @@ class Store:
                 f"them with `lablift users add {self.user} --role analyst`")
         if role != "admin" and role not in roles:
             raise PermissionDenied(
-                f"{action} needs the role {' or '.join(roles + ('admin',))}; "
+                f"{action} needs the role {' or '.join(dict.fromkeys(roles + ('admin',)))}; "
                 f"user {self.user!r} is {role}")
         return role
 
