@@ -192,7 +192,8 @@ def test_failing_gate_blocks_without_override(as_user):
 
 def test_gates_validation_and_admin_only(as_user):
     admin, alice = as_user("admin"), as_user("alice")
-    with pytest.raises(PermissionDenied, match="setting model gates needs the role admin"):
+    with pytest.raises(PermissionDenied, match="setting model gates needs the role admin; "
+                                               "user 'alice' is analyst"):
         registry.set_gates(alice, "loan", [{"metric": "roc_auc", "op": ">=", "threshold": 0.7}])
     for bad, msg in [("auc>=0.8", "gate metric 'auc' is unknown"),
                      ("roc_auc>=high", "threshold must be a number"),
@@ -390,3 +391,24 @@ def test_approval_queue_and_blockers_for_the_gui(as_user):
     registry.approve(bob, "loan:1", comment="ok")
     assert [q["ref"] for q in registry.approval_queue(bob)] == ["loan:2"]
     assert "is approved" in registry.version_detail(bob, "loan:1")["blockers"]["approve"][-1]
+
+
+def test_store_policy_defaults_apply_and_are_audited(as_user):
+    admin, alice = as_user("admin"), as_user("alice")
+    assert registry.policy(admin)["fairness_gates"] == gates.DEFAULT_FAIRNESS_GATES
+    with pytest.raises(PermissionDenied, match="setting the gate policy needs the role admin"):
+        registry.set_policy(alice, default_gates=[])
+    with pytest.raises(LabliftError, match="fairness gates must name fairness metrics, not f1"):
+        registry.set_policy(admin, fairness_gates=[gates.parse_gate("f1>=0.2")])
+    registry.set_policy(admin, default_gates=[gates.parse_gate("accuracy>=0.99")],
+                        fairness_gates=[gates.parse_gate("equalized_odds_difference<=0.5")])
+    assert _audit_actions(admin)[-1] == "policy.gates"
+    v = registry.register(alice, 1, "loan")  # no gates of its own: the store default applies
+    names = {c["name"]: c["passed"] for c in v["checks"]}
+    assert names["accuracy >= 0.99"] is False
+    assert "equalized_odds_difference <= 0.5 (gender)" in names
+    assert not any(n.startswith("demographic_parity_ratio") for n in names)
+    # A model's own gates replace the store default metric gates.
+    registry.set_gates(admin, "loan2", [gates.parse_gate("accuracy>=0.1")])
+    v2 = registry.register(alice, 1, "loan2")
+    assert {c["name"] for c in v2["checks"] if c["kind"] == "metric"} == {"accuracy >= 0.1"}

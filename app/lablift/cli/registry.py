@@ -75,6 +75,15 @@ def register(sub) -> None:
     add_json(ga)
     ga.set_defaults(handler=cmd_gates)
 
+    po = ms.add_parser("policy", help="store-wide default gates and fairness gates "
+                       "(setting needs admin)")
+    po.add_argument("--default-gates", nargs="*", metavar="GATE",
+                    help="metric gates for models without their own ('' or none to clear)")
+    po.add_argument("--fairness-gates", nargs="*", metavar="GATE",
+                    help="gates on the fairness report, e.g. 'demographic_parity_ratio>=0.8'")
+    add_json(po)
+    po.set_defaults(handler=cmd_policy)
+
     ca = ms.add_parser("card", help="print the model card; --set edits narrative fields "
                        "while pending")
     ca.add_argument("ref", help="NAME:VERSION")
@@ -274,3 +283,22 @@ def cmd_card(store, args):
         return Text(f"model card of {registry.resolve_version(store, args.ref)['ref']} written "
                     f"to {args.out}")
     return Text(text)
+
+
+def cmd_policy(store, args):
+    def parse(items):
+        return None if items is None else [gates_mod.parse_gate(g) for g in items if g.strip()]
+    if args.default_gates is not None or args.fairness_gates is not None:
+        current = registry.set_policy(store, default_gates=parse(args.default_gates),
+                                      fairness_gates=parse(args.fairness_gates))
+    else:
+        current = registry.policy(store)
+    if args.json:
+        return current
+    lines = ["default metric gates (models without their own):"]
+    lines += [f"  {gates_mod.describe(g)}" for g in current["default_gates"]] or ["  none"]
+    lines += ["fairness gates (runs with a sensitive column):"]
+    lines += [f"  {gates_mod.describe(g)}" for g in current["fairness_gates"]] or ["  none"]
+    lines += ["aliases that need an approved version: "
+              + ", ".join(current["approved_only_aliases"])]
+    return Text("\n".join(lines))

@@ -218,6 +218,40 @@ def set_gates(store: Store, name: str, gates: list[dict[str, Any]]) -> list[dict
     return clean
 
 
+def policy(store: Store) -> dict[str, Any]:
+    """Store-wide gate policy: default metric gates and fairness gates (see core/gates.py)."""
+    return {"default_gates": store.setting(gates_mod.DEFAULT_GATES_SETTING, []) or [],
+            "fairness_gates": store.setting(gates_mod.FAIRNESS_GATES_SETTING,
+                                            gates_mod.DEFAULT_FAIRNESS_GATES),
+            "approved_only_aliases": approved_only_aliases(store)}
+
+
+def set_policy(store: Store, default_gates: list[dict] | None = None,
+               fairness_gates: list[dict] | None = None) -> dict[str, Any]:
+    """Replace the store-wide default metric gates and/or fairness gates (admin); audited."""
+    store.require_role("setting the gate policy", "admin")
+    changes = {}
+    if default_gates is not None:
+        changes[gates_mod.DEFAULT_GATES_SETTING] = [gates_mod.validate_gate(g)
+                                                    for g in default_gates]
+    if fairness_gates is not None:
+        clean = [gates_mod.validate_gate(g) for g in fairness_gates]
+        wrong = [g["metric"] for g in clean if not gates_mod.is_fairness_metric(g["metric"])]
+        if wrong:
+            raise LabliftError(f"fairness gates must name fairness metrics, not "
+                               f"{', '.join(wrong)}")
+        changes[gates_mod.FAIRNESS_GATES_SETTING] = clean
+    before = policy(store)
+    with store.transaction():
+        for key, value in changes.items():
+            store.set_setting(key, value)
+        if changes:
+            audit.append(store, "policy.gates", "store:policy",
+                         {"old": {k: before[k.split(".")[1]] for k in changes},
+                          "new": changes})
+    return policy(store)
+
+
 # -- register ------------------------------------------------------------------------------------
 def register(store: Store, run_id: int, name: str, description: str = "",
              tags: dict[str, Any] | list[str] | None = None,
