@@ -205,16 +205,18 @@ def _serve_log(store, make_store, version, loans, tmp_path):
                                          {"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=30) as resp:
                 assert resp.status == 200
+        # the server may append the log line after answering: wait for it before stopping
+        deadline = time.time() + 10
+        while time.time() < deadline and (not log.exists() or
+                                          len(log.read_text().splitlines()) < 60):
+            time.sleep(0.05)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    deadline = time.time() + 5
-    while time.time() < deadline and (not log.exists() or
-                                      len(log.read_text().splitlines()) < 60):
-        time.sleep(0.05)
     return log, sample
 
 
+@pytest.mark.slow  # exports a bundle and starts its serve.py (a few seconds)
 def test_serve_log_ingests_without_conversion_and_labels_join_later(store, make_store, version,
                                                                     loans, tmp_path):
     log, sample = _serve_log(store, make_store, version, loans, tmp_path)
