@@ -160,3 +160,21 @@ def test_card_archive_and_refs(cli, scenario, tmp_path):
     assert code == 1 and "archiving a model version needs the role" in err
     code, out, err = cli("olga", "model", "archive", "loan:1", "--json")
     assert code == 0 and _json(out)["status"] == "archived"
+
+
+def test_policy_unalias_and_list_text(cli, scenario):
+    code, out, err = cli("admin", "model", "policy", "--fairness-gates",
+                         "demographic_parity_ratio>=0.9", "--json")
+    assert code == 0, err
+    assert _json(out)["fairness_gates"] == [
+        {"metric": "demographic_parity_ratio", "op": ">=", "threshold": 0.9}]
+    code, out, err = cli("bob", "model", "policy", "--default-gates", "f1>=0.1")
+    assert code == 1 and "needs the role admin; user 'bob' is reviewer" in err
+    cli("bob", "model", "approve", "loan:1", "--comment", "ok")
+    assert cli("olga", "model", "alias", "loan:1", "champion")[0] == 0
+    code, out, err = cli("olga", "model", "list")
+    assert "champion" in out.splitlines()[1] and "approved" in out.splitlines()[1]
+    code, out, err = cli("olga", "model", "unalias", "loan", "champion")
+    assert code == 0 and "removed loan:champion (was version 1)" in out
+    code, out, err = cli("olga", "model", "show", "loan:champion")
+    assert code == 1 and "no alias 'champion'" in err
