@@ -99,6 +99,9 @@ class Algorithm:
     params: tuple = ()
     fixed: dict = field(default_factory=dict)  # task -> extra constructor kwargs
     iterative: bool = False
+    # classifier without predict_proba: wrapped in CalibratedClassifierCV(ensemble=False),
+    # scikit-learn's replacement for the deprecated SVC(probability=True)
+    calibrated: bool = False
 
     @property
     def tasks(self) -> tuple:
@@ -203,7 +206,7 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in [
                H("epsilon", "float", 0.1, "width of the no-penalty tube", low=0.0, high=1e4,
                  tasks=REG, search=(0.0, 1.0)),
                _CW),
-              fixed={"classification": {"probability": True}}),
+              calibrated=True),
     Algorithm("decision_tree", "Decision tree",
               {"classification": "sklearn.tree.DecisionTreeClassifier",
                "regression": "sklearn.tree.DecisionTreeRegressor"},
@@ -269,7 +272,21 @@ def make_estimator(algorithm: str, task: str, params: dict[str, Any], seed: int 
     accepted = cls().get_params()
     if "random_state" in accepted and seed is not None:
         kwargs["random_state"] = seed
-    return cls(**{k: v for k, v in kwargs.items() if k in accepted})
+    estimator = cls(**{k: v for k, v in kwargs.items() if k in accepted})
+    if algo.calibrated and task == "classification":
+        from sklearn.calibration import CalibratedClassifierCV
+        estimator = CalibratedClassifierCV(estimator, ensemble=False)
+    return estimator
+
+
+def estimator_params(model) -> dict[str, Any]:
+    """The hyperparameters of a fitted or unfitted catalogue estimator (unwrapping calibration)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    if isinstance(model, CalibratedClassifierCV):
+        inner = model.estimator.get_params(deep=False)
+        inner["calibration"] = model.method
+        return inner
+    return model.get_params(deep=False)
 
 
 # -- task inference and preprocessing --------------------------------------------------------

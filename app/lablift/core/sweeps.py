@@ -82,7 +82,12 @@ def random_configs(algorithm: str, task: str, n: int, seed: int,
 
 
 def _work(index: int, prepared: training.Prepared) -> tuple[int, dict[str, Any]]:
-    return index, training.compute_safely(prepared)
+    import joblib
+    # A configuration is the unit of parallelism: estimator-internal joblib calls (e.g. the
+    # ColumnTransformer's) run sequentially instead of re-entering the outer (Dask) backend,
+    # which fails in a Dask worker that lives in the client's process.
+    with joblib.parallel_config(backend="sequential"):
+        return index, training.compute_safely(prepared)
 
 
 def _higher_is_better(metric: str) -> bool:

@@ -318,7 +318,7 @@ def compute(p: Prepared, progress: Progress | None = None,
     buf = io.BytesIO()
     hold.to_parquet(buf, index=False)
     result = {
-        "params": _json_params(pipeline.named_steps["model"].get_params(deep=False)),
+        "params": _json_params(catalogue.estimator_params(pipeline.named_steps["model"])),
         "metrics": {"holdout": holdout, "cv": evaluation.summarise_cv(folds)},
         "folds": folds,
         "predictions_sha256": predictions_sha256(y_pred, proba),
