@@ -424,11 +424,11 @@ def archive(store: Store, ref: str) -> dict[str, Any]:
     v = resolve_version(store, ref)
     if v["status"] == "archived":
         raise LabliftError(f"version {v['ref']} is already archived")
-    names = aliases_of(store, v["id"])
-    if names:
-        raise LabliftError(f"version {v['ref']} is aliased as {', '.join(names)}: move or "
-                           f"remove the alias before archiving it")
     with store.transaction():
+        names = aliases_of(store, v["id"])  # read inside the write: no alias set meanwhile
+        if names:
+            raise LabliftError(f"version {v['ref']} is aliased as {', '.join(names)}: move or "
+                               f"remove the alias before archiving it")
         store.update("model_versions", {"id": v["id"]}, {"status": "archived", "archived": 1})
         audit.append(store, "version.archive", f"model_version:{v['ref']}",
                      {"previous_status": v["status"]})
