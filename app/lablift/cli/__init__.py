@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `lablift run list | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # no traceback reaches a user; LABLIFT_DEBUG=1 shows it
         if os.environ.get("LABLIFT_DEBUG"):
             traceback.print_exc()
