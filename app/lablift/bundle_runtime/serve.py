@@ -301,6 +301,7 @@ class Scorer:
         self.names = [c["name"] for c in self.inputs]
         self._known = set(self.names)
         self._nullable = {c["name"]: bool(c.get("nullable", True)) for c in self.inputs}
+        self._text = {c["name"] for c in self.inputs if column_type(c) == "string"}
         import pickle
         model_path = self.folder / "model.pkl"
         if not model_path.is_file():
@@ -355,7 +356,12 @@ class Scorer:
             coerced[name] = values
         if n == 0:
             raise InputError("the input has no rows")
-        return self._pd.DataFrame(coerced, columns=self.names), coerced, warnings
+        pd = self._pd
+        # Text as object dtype: pandas 3 would infer its `str` dtype, which sklearn's encoders
+        # convert back to object on every call (about 1 ms per request here).
+        data = {n_: (pd.Series(v, dtype=object) if n_ in self._text else v)
+                for n_, v in coerced.items()}
+        return pd.DataFrame(data, columns=self.names), coerced, warnings
 
     def frame_from_dataframe(self, df) -> tuple[object, list[str]]:
         """A parsed CSV -> (DataFrame in schema order, warnings). Vectorised for big files."""

@@ -1,0 +1,345 @@
+"""Scoring benchmarks for exported bundles (run by hand; prints a table, writes JSON).
+
+    /work/venv/bin/python benchmarks/bench_scoring.py [--rows 100000] [--requests 2000]
+                                                      [--trees 100] [--no-mlflow]
+
+1. Batch: `python serve.py predict` on N rows (a fresh process: integrity check, load,
+   read, validate, score, write) against the fitted pipeline's `predict` called directly,
+   (a) in-process on the DataFrame already in memory and (b) as an equivalent plain script
+   (unpickle, read_csv, predict, to_csv) in a fresh process.
+2. HTTP: single-row latency p50/p99 over R sequential requests on loopback (keep-alive
+   client, `dataframe_split` JSON), serve.py against `mlflow models serve --env-manager
+   local` on the same bundle, beside in-process single-row `predict`.
+3. Start time: process start until /ping answers 200, both servers.
+
+The bundle is a random forest on the sample loan data, exported through Lablift (trained,
+registered, approved by a second user). Full MLflow lives in its own venv under
+benchmarks/_venvs/mlflow (created on first use, pinned to this venv's scikit-learn, numpy,
+pandas and scipy so it unpickles the same model); data and results go to benchmarks/_data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "_data"
+VENVS = HERE / "_venvs"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_bundle(work: Path, trees: int) -> tuple[Path, dict]:
+    from lablift.core import bundles, datasets, registry, training
+    from lablift.core.store import Store
+    from lablift.resources import SAMPLE_LOANS
+    store_dir = work / "store"
+    admin = Store(store_dir, user="admin")
+    admin.add_user("reviewer", "reviewer")
+    datasets.import_dataset(admin, SAMPLE_LOANS, name="loans")
+    run = training.train(admin, {"dataset": "loans", "target": "approved",
+                                 "algorithm": "random_forest",
+                                 "params": {"n_estimators": trees}, "cv": 2})
+    registry.register(admin, run["id"], "loans")
+    registry.approve(Store(store_dir, user="reviewer"), "loans:1", comment="benchmark")
+    out = work / "bundle"
+    bundles.export(admin, "loans:1", out)
+    frame = datasets.load_frame(admin, datasets.resolve(admin, "loans"))
+    return out, {"run": run, "frame": frame}
+
+
+def timed(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def load_runtime(bundle: Path):
+    """The bundle's own serve.py as a module (not Lablift's copy)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bundle_serve", bundle / "serve.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_proc(cmd, cwd=None, env=None) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+DIRECT_SCRIPT = """
+import pickle, sys
+import pandas as pd
+model = pickle.load(open(sys.argv[1], "rb"))
+X = pd.read_csv(sys.argv[2])
+pd.DataFrame({"prediction": model.predict(X)}).to_csv(sys.argv[3], index=False)
+"""
+
+
+def bench_batch(bundle: Path, frame: pd.DataFrame, features: list[str], rows: int,
+                work: Path) -> dict:
+    import pickle
+    rng = np.random.default_rng(0)
+    X = frame[features].iloc[rng.integers(0, len(frame), rows)].reset_index(drop=True)
+    src = work / f"batch_{rows}.csv"
+    X.to_csv(src, index=False)
+    model = pickle.loads((bundle / "model.pkl").read_bytes())
+    X_mem = pd.read_csv(src)
+    log(f"batch: {rows} rows")
+    t_inproc = timed(lambda: model.predict(X_mem))
+    out = work / "out.csv"
+    t_script = min(run_proc([sys.executable, "-c", DIRECT_SCRIPT, str(bundle / "model.pkl"),
+                             str(src), str(out)]) for _ in range(3))
+    t_serve = min(run_proc([sys.executable, "-I", "serve.py", "predict", str(src), "-o",
+                            str(out)], cwd=bundle) for _ in range(3))
+    # The scorer's own path in-process (no interpreter start): read, validate, score with
+    # probabilities, write; against predict on the DataFrame already in memory.
+    scorer = load_runtime(bundle).Scorer(bundle)
+
+    def scorer_path():
+        frame_, _ = scorer.frame_from_dataframe(scorer.read_csv(src))
+        pred, proba = scorer.score(frame_, want_proba=True)
+        res = pd.DataFrame({"prediction": pred})
+        for i, col in enumerate(scorer.proba_columns()):
+            res[col] = proba[:, i]
+        res.to_csv(work / "out_inproc.csv", index=False)
+
+    t_path = timed(scorer_path)
+    got = pd.read_csv(out)["prediction"].to_numpy()
+    assert (got == model.predict(X_mem)).all(), "serve.py predictions differ"
+    return {"rows": rows, "inprocess_predict_s": t_inproc, "direct_script_s": t_script,
+            "serve_py_predict_s": t_serve, "scorer_path_inprocess_s": t_path,
+            "ratio_scorer_path_vs_inprocess_predict": t_path / t_inproc,
+            "ratio_vs_direct_script": t_serve / t_script,
+            "ratio_vs_inprocess_predict": t_serve / t_inproc}
+
+
+def wait_ping(port: int, proc, timeout: float = 120) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return time.perf_counter()
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError("server did not answer /ping")
+
+
+def start(cmd, port: int, cwd=None, env=None) -> tuple[subprocess.Popen, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return proc, wait_ping(port, proc) - t0
+
+
+def stop(proc) -> None:
+    import signal
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # mlflow serve spawns uvicorn workers
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def post(conn, body: bytes, expected) -> float:
+    t = time.perf_counter()
+    conn.request("POST", "/invocations", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    elapsed = time.perf_counter() - t
+    if resp.status != 200 or json.loads(data)["predictions"] != [expected]:
+        raise RuntimeError(f"bad answer {resp.status}: {data[:200]!r}")
+    return elapsed
+
+
+def interleaved(targets: dict, bodies: list[bytes], frames: list, expected: list) -> dict:
+    """Request i goes to every target in turn (order rotated), so that both servers and the
+    in-process call see the same machine load: this box is shared and its load varies."""
+    names = list(targets)
+    out = {n: [] for n in names}
+    for i, (body, frame, exp) in enumerate(zip(bodies, frames, expected)):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            target = targets[name]
+            if callable(target):
+                t = time.perf_counter()
+                target(frame)
+                out[name].append(time.perf_counter() - t)
+            else:
+                out[name].append(post(target, body, exp))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000.0, q))
+
+
+def mlflow_venv() -> Path | None:
+    venv = VENVS / "mlflow"
+    exe = venv / "bin" / "mlflow"
+    if exe.exists():
+        return exe
+    log("creating benchmarks/_venvs/mlflow (full mlflow; a few minutes)...")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pins = [f"{p}=={importlib.metadata.version(p)}"
+            for p in ("scikit-learn", "numpy", "pandas", "scipy")]
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "mlflow", *pins], check=True)
+    return exe if exe.exists() else None
+
+
+def bench_http(bundle: Path, frame: pd.DataFrame, features: list[str], n: int,
+               with_mlflow: bool) -> dict:
+    import pickle
+    model = pickle.loads((bundle / "model.pkl").read_bytes())
+    rng = np.random.default_rng(1)
+    rows = frame[features].iloc[rng.integers(0, len(frame), n)].reset_index(drop=True)
+    split = json.loads(rows.to_json(orient="split", index=False))
+    bodies = [json.dumps({"dataframe_split": {"columns": split["columns"], "data": [r]}}).encode()
+              for r in split["data"]]
+    frames = [rows.iloc[[i]] for i in range(n)]  # in-process reference: one-row DataFrames
+    expected = model.predict(rows).tolist()
+    # A fresh port for every start: a stopping server's children may still hold the old one.
+    def serve_cmd(port):
+        return [sys.executable, "-I", "serve.py", "serve", "--port", str(port)]
+
+    result: dict = {"requests": n}
+    starts = []
+    for _ in range(3):
+        port = free_port()
+        proc, startup = start(serve_cmd(port), port, cwd=bundle)
+        starts.append(startup)
+        stop(proc)
+    result["serve_py"] = {"start_s": statistics.median(starts)}
+    procs, targets = [], {"inprocess": model.predict}
+    try:
+        port = free_port()
+        proc, _ = start(serve_cmd(port), port, cwd=bundle)
+        procs.append(proc)
+        targets["serve_py"] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        if with_mlflow:
+            exe = mlflow_venv()
+            env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+                   # mlflow starts `uvicorn` through the shell: its venv must be on PATH
+                   "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                   "MLFLOW_TRACKING_URI": (DATA / "mlruns").as_uri()}
+
+            def cmd(port):
+                return [str(exe), "models", "serve", "-m", str(bundle), "--env-manager",
+                        "local", "-p", str(port), "-h", "127.0.0.1", "-w", "1"]
+
+            mstarts = []
+            for _ in range(2):
+                mport = free_port()
+                p, startup = start(cmd(mport), mport, env=env, cwd=tempfile.gettempdir())
+                mstarts.append(startup)
+                stop(p)
+            mport = free_port()
+            p, _ = start(cmd(mport), mport, env=env, cwd=tempfile.gettempdir())
+            procs.append(p)
+            targets["mlflow"] = http.client.HTTPConnection("127.0.0.1", mport, timeout=30)
+            ver = subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout
+            result["mlflow"] = {"start_s": statistics.median(mstarts), "version": ver.strip()}
+        log(f"http: {n} sequential single-row requests to each of {', '.join(targets)}")
+        interleaved(targets, bodies[:50], frames[:50], expected[:50])  # warm-up
+        lat = interleaved(targets, bodies, frames, expected)
+    finally:
+        for p in procs:
+            stop(p)
+    result["inprocess_predict_ms"] = {"p50": pct(lat["inprocess"], 50),
+                                      "p99": pct(lat["inprocess"], 99)}
+    for name in ("serve_py", "mlflow"):
+        if name in lat:
+            result[name].update({"p50_ms": pct(lat[name], 50), "p99_ms": pct(lat[name], 99)})
+    if "mlflow" in lat:
+        result["p50_ratio_serve_py_vs_mlflow"] = (result["serve_py"]["p50_ms"]
+                                                  / result["mlflow"]["p50_ms"])
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--trees", type=int, default=100)
+    ap.add_argument("--no-mlflow", action="store_true")
+    args = ap.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench_scoring_", dir=DATA))
+    try:
+        log("exporting a bundle...")
+        bundle, info = make_bundle(work, args.trees)
+        features = info["run"]["spec"]["features"]
+        batch = bench_batch(bundle, info["frame"], features, args.rows, work)
+        http_res = bench_http(bundle, info["frame"], features, args.requests,
+                              not args.no_mlflow)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                           "platform": platform.platform(),
+                           "load_average_after": os.getloadavg()},
+               "model": f"random forest, {args.trees} trees, sample loans",
+               "batch": batch, "http": http_res}
+    (DATA / "bench_scoring.json").write_text(json.dumps(results, indent=2))
+    b, h = batch, http_res
+    print(f"batch {b['rows']} rows: serve.py predict {b['serve_py_predict_s']:.2f} s | direct "
+          f"script {b['direct_script_s']:.2f} s (x{b['ratio_vs_direct_script']:.2f}) | in-process "
+          f"predict {b['inprocess_predict_s']:.2f} s (x{b['ratio_vs_inprocess_predict']:.2f})")
+    print(f"  without interpreter start: scorer path (read, validate, score + probabilities, "
+          f"write) {b['scorer_path_inprocess_s']:.2f} s = x"
+          f"{b['ratio_scorer_path_vs_inprocess_predict']:.2f} in-process predict")
+    print(f"single-row in-process predict: p50 {h['inprocess_predict_ms']['p50']:.2f} ms, "
+          f"p99 {h['inprocess_predict_ms']['p99']:.2f} ms")
+    print(f"HTTP serve.py: p50 {h['serve_py']['p50_ms']:.2f} ms, p99 {h['serve_py']['p99_ms']:.2f}"
+          f" ms, start {h['serve_py']['start_s']:.2f} s")
+    if "mlflow" in h:
+        print(f"HTTP mlflow models serve ({h['mlflow']['version']}): p50 "
+              f"{h['mlflow']['p50_ms']:.2f} ms, p99 {h['mlflow']['p99_ms']:.2f} ms, start "
+              f"{h['mlflow']['start_s']:.2f} s; serve.py p50 = "
+              f"{h['p50_ratio_serve_py_vs_mlflow']:.2f} x MLflow")
+    print(f"load average after the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs (details: {DATA / 'bench_scoring.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
