@@ -404,3 +404,30 @@ def test_served_subprocess_refuses_tampered_bundle(toy, tmp_path):
         conn.close()
     finally:
         stop_server(proc)
+
+
+def test_inputs_the_pipeline_drops_may_be_left_out(toy, tmp_path):
+    # Lablift keeps e.g. a datetime feature in the frame the pipeline was fitted on, but the
+    # ColumnTransformer drops it: a request may omit it, and may still send it.
+    X, y = _frame(200, 2)
+    X["signup"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(X)), unit="D")
+    model = _pipeline(X, y)
+    schema = {**SCHEMA, "inputs": SCHEMA["inputs"] + [
+        {"name": "signup", "dtype": "datetime64[ns]", "kind": "datetime", "nullable": True,
+         "used": False}]}
+    s = serve.Scorer(make_bundle(tmp_path / "dt", model, schema))
+    rows = X.head(4)
+    expected = model.predict(rows).tolist()
+    cols = {c: rows[c].tolist() for c in SCHEMA_NAMES}
+    frame, _, warnings = s.frame_from_columns(cols, 4)
+    assert list(s.score(frame)[0]) == expected and warnings == []
+    cols["signup"] = rows["signup"].astype(str).tolist()
+    assert list(s.score(s.frame_from_columns(cols, 4)[0])[0]) == expected
+    csv = s.read_csv(io.StringIO(rows[SCHEMA_NAMES].to_csv(index=False)))
+    assert list(s.score(s.frame_from_dataframe(csv)[0])[0]) == expected
+    with pytest.raises(serve.InputError, match="missing column 'age'") as info:
+        s.frame_from_columns({c: cols[c] for c in cols if c != "age"}, 4)
+    assert "signup" not in str(info.value)
+
+
+SCHEMA_NAMES = [c["name"] for c in SCHEMA["inputs"]]

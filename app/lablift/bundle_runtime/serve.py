@@ -302,6 +302,9 @@ class Scorer:
         self._known = set(self.names)
         self._nullable = {c["name"]: bool(c.get("nullable", True)) for c in self.inputs}
         self._text = {c["name"] for c in self.inputs if column_type(c) == "string"}
+        # Inputs the pipeline receives but drops (e.g. a datetime column): may be left out.
+        self._optional = {c["name"] for c in self.inputs if c.get("used") is False}
+        self._required = [n for n in self.names if n not in self._optional]
         import pickle
         model_path = self.folder / "model.pkl"
         if not model_path.is_file():
@@ -347,9 +350,13 @@ class Scorer:
         for spec in self.inputs:
             name = spec["name"]
             if name not in columns:
-                raise InputError(f"missing column '{name}' (the model needs: "
-                                 f"{', '.join(self.names)})", name)
+                if name not in self._optional:
+                    raise InputError(f"missing column '{name}' (the model needs: "
+                                     f"{', '.join(self._required)})", name)
+                columns[name] = [None] * n
             values, missing = coerce_list(spec, columns[name])
+            if name in self._optional:
+                missing = 0
             if missing and not self._nullable[name]:
                 warnings.append(f"column '{name}' has {missing} missing value(s); the training "
                                 f"data had none")
@@ -370,12 +377,16 @@ class Scorer:
         for spec in self.inputs:
             name = spec["name"]
             if name not in df.columns:
-                raise InputError(f"missing column '{name}' (the model needs: "
-                                 f"{', '.join(self.names)})", name)
+                if name not in self._optional:
+                    raise InputError(f"missing column '{name}' (the model needs: "
+                                     f"{', '.join(self._required)})", name)
+                df = df.assign(**{name: None})
             col = df[name]
             if getattr(col, "ndim", 1) != 1:
                 raise InputError(f"column '{name}' appears more than once", name)
             out[name], missing = coerce_series(spec, col)
+            if name in self._optional:
+                missing = 0
             if missing and not self._nullable[name]:
                 warnings.append(f"column '{name}' has {missing} missing value(s); the training "
                                 f"data had none")
