@@ -1,0 +1,601 @@
+"""The evidence of one model version, shared by the Registry and Approvals panes.
+
+`EvidenceView.show_detail(detail)` takes a `core.registry.version_detail()` dict and shows:
+metrics against gates, the fairness report (table and chart), the model card, the lineage
+chain (dataset -> run -> version -> approvals -> bundles) and the diff against production.
+It only displays; the panes read the store and act.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QScrollArea, QSplitter, QStackedWidget, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+
+from ..core.gates import LOWER_IS_BETTER
+from .charts import SMALL_FONT, ChartCanvas, _style
+from .panes.datasets import short_time
+
+PASS_BG, PASS_FG = QColor("#d4edda"), QColor("#1e5c2e")
+FAIL_BG, FAIL_FG = QColor("#f8d7da"), QColor("#842029")
+INFO_FG = QColor("#666666")
+BETTER_FG, WORSE_FG = QColor("#1e6b34"), QColor("#a12622")
+# Okabe-Ito (colour-blind safe), one colour per group.
+GROUP_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
+                 "#F0E442")
+STATUS_COLOURS = {  # text, background
+    "pending": ("#6b4e00", "#fff3cd"), "approved": ("#1e5c2e", "#d4edda"),
+    "rejected": ("#842029", "#f8d7da"), "archived": ("#41464b", "#e2e3e5")}
+MAIN_METRIC = {"classification": "roc_auc", "regression": "r2"}
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def fmt_delta(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.4f}"
+
+
+def status_badge(status: str) -> str:
+    """Rich-text badge for a version status."""
+    fg, bg = STATUS_COLOURS.get(status, ("#333", "#eee"))
+    return (f"<span style='background:{bg}; color:{fg}; font-weight:600'>"
+            f"&nbsp;{html.escape(status)}&nbsp;</span>")
+
+
+def main_metric(run: dict[str, Any]) -> tuple[str, float | None] | None:
+    hold = (run.get("metrics") or {}).get("holdout") or {}
+    name = MAIN_METRIC.get(run.get("task") or "", "")
+    if name not in hold:
+        name = next(iter(hold), None)
+    return (name, hold.get(name)) if name else None
+
+
+def heading(text: str) -> QLabel:
+    label = QLabel(text)
+    font = QFont(label.font())
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def note_label(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #555;")
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def make_table(headers: list[str], stretch: int | None = None) -> QTableWidget:
+    """A read-only table; column `stretch` takes the spare width (None: no column does, so
+    numbers stay next to their labels)."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setAlternatingRowColors(True)
+    table.setWordWrap(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+    table.horizontalHeader().setStretchLastSection(False)
+    if stretch is not None:
+        table.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft
+                                                 | Qt.AlignmentFlag.AlignVCenter)
+    return table
+
+
+def fill_table(table: QTableWidget, rows: list[list[Any]], numeric: set[int] = frozenset()
+               ) -> None:
+    """Rows of cells (text, or (text, fg, bg) tuples); numeric columns right-aligned."""
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            fg = bg = None
+            if isinstance(cell, tuple):
+                cell, fg, bg = cell
+            item = QTableWidgetItem(cell if isinstance(cell, str) else fmt(cell))
+            item.setToolTip(item.text())
+            if c in numeric:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if fg is not None:
+                item.setForeground(QBrush(fg))
+            if bg is not None:
+                item.setBackground(QBrush(bg))
+            table.setItem(r, c, item)
+    table.resizeColumnsToContents()
+    header = table.horizontalHeader()
+    for c in range(table.columnCount()):
+        if header.sectionResizeMode(c) != QHeaderView.ResizeMode.Stretch:
+            header.resizeSection(c, min(max(header.sectionSize(c) + 16, 80), 360))
+
+
+def result_cell(passed: bool) -> tuple[str, QColor, QColor]:
+    return ("pass", PASS_FG, PASS_BG) if passed else ("FAIL", FAIL_FG, FAIL_BG)
+
+
+def table_height(table: QTableWidget, max_rows: int) -> int:
+    rows = min(max(table.rowCount(), 1), max_rows)
+    return table.horizontalHeader().height() + rows * table.verticalHeader().defaultSectionSize() + 6
+
+
+# -- fairness chart ---------------------------------------------------------------------------
+def plot_group_rates(ax, report: dict[str, Any]) -> bool:
+    """Grouped bars per group: selection rate, TPR, FPR (binary classifiers) or MAE/RMSE
+    (regressors), with the four-fifths line over the selection rates. False if nothing to draw."""
+    groups = report.get("groups") or []
+    _style(ax)
+    ax.grid(axis="x", visible=False)
+    if not groups:
+        ax.set_axis_off()
+        return False
+    if report.get("task") == "regression":
+        metrics = [("mae", "MAE"), ("rmse", "RMSE")]
+    elif report.get("mode") == "binary":
+        metrics = [("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR")]
+    else:  # multiclass: per-class rates are in the table; accuracy compares groups
+        metrics = [("accuracy", "accuracy")]
+    n = len(groups)
+    width = 0.8 / n
+    for i, g in enumerate(groups):
+        xs = [m + (i - (n - 1) / 2) * width for m in range(len(metrics))]
+        ys = [g.get(key) or 0.0 for key, _ in metrics]
+        label = f"{g['group']} (n={g['count']})"
+        ax.bar(xs, ys, width=width * 0.92, color=GROUP_COLOURS[i % len(GROUP_COLOURS)],
+               label=label)
+    ax.set_xticks(range(len(metrics)), [t for _, t in metrics])
+    if report.get("task") != "regression":
+        ax.set_ylim(0, 1.08)
+        ax.set_ylabel("rate", fontsize=SMALL_FONT + 0.5)
+    if report.get("mode") == "binary":
+        top = max(g.get("selection_rate") or 0.0 for g in groups)
+        if top > 0:
+            threshold = (report.get("four_fifths") or {}).get("threshold", 0.8)
+            y = threshold * top
+            ax.hlines(y, -0.45, 0.45, colors="#a12622", linestyles="--", linewidth=1.2,
+                      label=f"four-fifths of highest selection rate ({y:.2f})")
+    # Below the axes, so it never hides a bar.
+    ax.legend(fontsize=SMALL_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+              frameon=False, ncol=min(n + 1, 4))
+    ax.set_title(f"By {report.get('sensitive') or 'group'}", fontsize=SMALL_FONT + 1.5,
+                 loc="left")
+    return True
+
+
+# -- lineage -----------------------------------------------------------------------------------
+class StepCard(QFrame):
+    """One link of the lineage chain: a title, a few lines and optional buttons."""
+
+    def __init__(self, kind: str, title: str, lines: list[str], parent=None):
+        super().__init__(parent)
+        self.setObjectName("step")
+        self.setStyleSheet("#step { background: #f7f9fb; border: 1px solid #cfd8e3;"
+                           " border-radius: 4px; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        text = QLabel(f"<span style='color:#667; font-size:8.5pt'>{html.escape(kind.upper())}"
+                      f"</span><br><b>{title}</b>"
+                      + "".join(f"<br><span style='color:#444'>{line}</span>" for line in lines))
+        text.setTextFormat(Qt.TextFormat.RichText)
+        text.setWordWrap(True)
+        text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text = text
+        layout.addWidget(text, 1)
+        self.buttons = QVBoxLayout()
+        layout.addLayout(self.buttons)
+
+    def add_button(self, text: str, slot) -> QPushButton:
+        button = QPushButton(text)
+        button.clicked.connect(slot)
+        self.buttons.addWidget(button)
+        return button
+
+
+def _arrow() -> QLabel:
+    label = QLabel("↓")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setStyleSheet("color: #8795a8; font-size: 13pt;")
+    return label
+
+
+class LineageChain(QScrollArea):
+    """dataset NAME:VERSION (sha256) -> run #id -> version -> approvals -> bundles."""
+
+    open_run = Signal(int)
+    open_dataset = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.cards: list[StepCard] = []
+        self.run_button: QPushButton | None = None
+        self.data_button: QPushButton | None = None
+        self.setWidget(QWidget())
+
+    def show_detail(self, d: dict[str, Any]) -> None:
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(2)
+        self.cards = []
+        e = html.escape
+        ds, run = d.get("dataset"), d.get("run") or {}
+        if ds:
+            card = StepCard("dataset", f"{e(ds['name'])}:{ds['version']}", [
+                f"sha256 <code>{ds['sha256'][:12]}</code>… · {ds.get('rows') or 0:,} rows × "
+                f"{ds.get('columns')} columns",
+                f"imported by {e(str(ds.get('created_by')))} on {short_time(ds.get('created_at'))}"])
+            self.data_button = card.add_button("Open data", lambda: self.open_dataset.emit(ds["id"]))
+        else:
+            card = StepCard("dataset", "unknown", ["the run's dataset is not in the store"])
+            self.data_button = None
+        self.cards.append(card)
+        metric = main_metric(run)
+        run_lines = [f"{e(str(run.get('algorithm')))} · {e(str(run.get('task')))} of "
+                     f"<code>{e(str(run.get('target')))}</code> · seed {run.get('seed')}"]
+        if metric:
+            run_lines.append(f"{metric[0]} {fmt(metric[1])} (holdout)")
+        run_lines.append(f"trained by {e(str(run.get('created_by')))} on "
+                         f"{short_time(run.get('created_at'))}")
+        card = StepCard("run", f"run #{run.get('id')}", run_lines)
+        self.run_button = card.add_button("Open run", lambda: self.open_run.emit(run["id"]))
+        self.cards.append(card)
+        version_lines = [f"{status_badge(d['status'])}"
+                         + (f" · aliases: {e(', '.join(d['aliases']))}" if d.get("aliases") else ""),
+                         f"registered by {e(d['created_by'])} on {short_time(d['created_at'])}"]
+        lineage = d.get("lineage") or {}
+        if lineage.get("supersedes"):
+            version_lines.append(f"supersedes rejected {e(lineage['supersedes'])}")
+        if d.get("challenger_of"):
+            version_lines.append(f"challenger of {e(d['challenger_of'])}")
+        self.cards.append(StepCard("model version", e(d["ref"]), version_lines))
+        approvals = d.get("approvals") or []
+        lines = []
+        for a in approvals:
+            line = (f"<b>{e(a['decision'])}</b> by {e(a['user'])} on {short_time(a['at'])}"
+                    + (f" — “{e(a['comment'])}”" if a.get("comment") else ""))
+            if a.get("override_reason"):
+                line += (f"<br><span style='color:#842029'>override of failing checks: "
+                         f"“{e(a['override_reason'])}”</span>")
+            lines.append(line)
+        self.cards.append(StepCard("approvals", f"{len(approvals)} decision"
+                                   f"{'' if len(approvals) == 1 else 's'}",
+                                   lines or ["no decision yet"]))
+        bundles = d.get("bundles") or []
+        lines = [f"<code>{e(b['path'])}</code><br>exported by {e(str(b.get('created_by')))} on "
+                 f"{short_time(b.get('created_at'))} · manifest sha256 "
+                 f"<code>{(b.get('manifest_sha256') or '')[:12]}</code>" for b in bundles]
+        self.cards.append(StepCard("bundles", f"{len(bundles)} exported",
+                                   lines or ["not exported"]))
+        for i, card in enumerate(self.cards):
+            if i:
+                layout.addWidget(_arrow())
+            layout.addWidget(card)
+        layout.addStretch(1)
+        self.setWidget(body)
+
+    def text(self) -> str:
+        """Plain text of the chain (tests, accessibility)."""
+        from PySide6.QtGui import QTextDocumentFragment
+        return "\n".join(QTextDocumentFragment.fromHtml(c.text.text()).toPlainText()
+                         for c in self.cards)
+
+
+# -- the view ----------------------------------------------------------------------------------
+class EvidenceView(QWidget):
+    """Header plus tabs: Checks, Fairness, Model card, Lineage, vs production."""
+
+    open_run = Signal(int)
+    open_dataset = Signal(int)
+
+    def __init__(self, parent=None, first: str = "checks"):
+        super().__init__(parent)
+        self.detail: dict[str, Any] | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setWordWrap(True)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.header)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+        pages = {"checks": (self._build_checks(), "Checks"),
+                 "fairness": (self._build_fairness(), "Fairness"),
+                 "card": (self._build_card(), "Model card"),
+                 "lineage": (self._build_lineage(), "Lineage"),
+                 "diff": (self._build_diff(), "vs production")}
+        order = [first] + [k for k in pages if k != first]
+        self.tab_index = {}
+        for key in order:
+            widget, title = pages[key]
+            self.tab_index[key] = self.tabs.addTab(widget, title)
+
+    def select_tab(self, key: str) -> None:
+        self.tabs.setCurrentIndex(self.tab_index[key])
+
+    # -- checks ------------------------------------------------------------
+    def _build_checks(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.checks_summary = QLabel()
+        self.checks_summary.setTextFormat(Qt.TextFormat.RichText)
+        self.checks_summary.setWordWrap(True)
+        layout.addWidget(self.checks_summary)
+        self.gates_table = make_table(["Check", "Value", "Threshold", "Result"], stretch=0)
+        layout.addWidget(self.gates_table)
+        self.checks_note = note_label()
+        layout.addWidget(self.checks_note)
+        layout.addWidget(heading("Metrics of the run"))
+        self.metrics_table = make_table(["Metric", "Holdout", "CV mean", "CV std"])
+        layout.addWidget(self.metrics_table, 1)
+        return page
+
+    def _show_checks(self, d: dict[str, Any]) -> None:
+        gating = [c for c in d.get("checks") or [] if not c.get("informational")]
+        rows = []
+        for c in gating:
+            det = c.get("details") or {}
+            if "no_worse_than" in det:
+                tol = det.get("tolerance") or 0
+                sign = "≤" if det.get("direction") == "lower" else "≥"
+                threshold = (f"{sign} production {fmt(det.get('production_value'))}"
+                             + (f" (tolerance {tol:g})" if tol else ""))
+            elif "op" in det:
+                threshold = f"{det['op'].replace('>=', '≥').replace('<=', '≤')} {det['threshold']:g}"
+            else:
+                threshold = "—"
+            rows.append([c["name"], det.get("value"), threshold, result_cell(c["passed"])])
+        fill_table(self.gates_table, rows, numeric={1})
+        self.gates_table.setFixedHeight(table_height(self.gates_table, 6))
+        failed = [c for c in gating if not c["passed"]]
+        if not gating:
+            summary = "No gating checks ran for this version."
+        elif failed:
+            summary = (f"<b style='color:#842029'>{len(failed)} of {len(gating)} check"
+                       f"{'s' if len(gating) > 1 else ''} failed</b>: approval needs an "
+                       f"override reason.")
+        else:
+            summary = (f"<b style='color:#1e5c2e'>All {len(gating)} check"
+                       f"{'s' if len(gating) > 1 else ''} passed.</b>")
+        self.checks_summary.setText(summary)
+        notes = [c["details"]["note"] for c in d.get("checks") or []
+                 if c.get("informational") and (c.get("details") or {}).get("note")]
+        notes += [f"{c['name']}: {c['details']['note']}" for c in gating
+                  if (c.get("details") or {}).get("note") and c["kind"] == "metric"]
+        self.checks_note.setText("\n".join(notes))
+        self.checks_note.setVisible(bool(notes))
+        metrics = (d.get("run") or {}).get("metrics") or {}
+        hold, cv = metrics.get("holdout") or {}, metrics.get("cv") or {}
+        gated = {(c.get("details") or {}).get("metric"): c["passed"] for c in gating}
+        mrows = []
+        for name in list(hold) + [k for k in cv if k not in hold]:
+            cell: Any = name
+            if name in gated:
+                text, fg, _bg = result_cell(gated[name])
+                cell = (f"{name}  (gate: {text})", fg, None)
+            mrows.append([cell, hold.get(name), (cv.get(name) or {}).get("mean"),
+                          (cv.get(name) or {}).get("std")])
+        fill_table(self.metrics_table, mrows, numeric={1, 2, 3})
+
+    # -- fairness ------------------------------------------------------------
+    def _build_fairness(self) -> QWidget:
+        self.fairness_stack = QStackedWidget()
+        self.fairness_empty = note_label()
+        self.fairness_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.fairness_stack.addWidget(self.fairness_empty)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.fairness_summary = QLabel()
+        self.fairness_summary.setTextFormat(Qt.TextFormat.RichText)
+        self.fairness_summary.setWordWrap(True)
+        layout.addWidget(self.fairness_summary)
+        self.fairness_table = make_table([])
+        self.fairness_chart = ChartCanvas(width=5.0, height=2.6)
+        self.fairness_chart.setMinimumHeight(200)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.fairness_table)
+        split.addWidget(self.fairness_chart)
+        split.setChildrenCollapsible(False)
+        split.setSizes([120, 300])
+        self.fairness_split = split
+        layout.addWidget(split, 1)
+        self.fairness_note = note_label()
+        self.fairness_note.setStyleSheet("color: #555; font-style: italic;")
+        layout.addWidget(self.fairness_note)
+        self.fairness_stack.addWidget(page)
+        return self.fairness_stack
+
+    def _show_fairness(self, d: dict[str, Any]) -> None:
+        rep = d.get("fairness")
+        if not rep:
+            self.fairness_empty.setText(
+                "No fairness report: the run named no sensitive column.\n"
+                "Train with a sensitive column (e.g. --sensitive gender) to get per-group rates.")
+            self.fairness_stack.setCurrentIndex(0)
+            self.fairness_chart.show_message("No fairness report")
+            return
+        self.fairness_stack.setCurrentIndex(1)
+        groups = rep.get("groups") or []
+        if rep.get("task") == "regression":
+            headers = ["Group", "Count", "MAE", "RMSE", "Mean error", "Mean true", "Mean pred"]
+            keys = ["count", "mae", "rmse", "mean_error", "mean_true", "mean_pred"]
+            rows = [[g["group"]] + [g.get(k) for k in keys] for g in groups]
+            summary = (f"MAE difference {fmt(rep.get('mae_difference'))}, ratio "
+                       f"{fmt(rep.get('mae_ratio'))}; RMSE difference "
+                       f"{fmt(rep.get('rmse_difference'))}, ratio {fmt(rep.get('rmse_ratio'))}")
+        elif rep.get("mode") == "binary":
+            headers = ["Group", "Count", "Selection rate", "TPR", "FPR", "Precision", "Accuracy"]
+            keys = ["count", "selection_rate", "tpr", "fpr", "precision", "accuracy"]
+            rows = [[g["group"]] + [g.get(k) for k in keys] for g in groups]
+            overall = rep.get("overall") or {}
+            rows.append([("overall", INFO_FG, None)] + [overall.get(k) for k in keys])
+            summary = self._parity_summary(rep)
+        else:
+            classes = list((rep.get("per_class") or {}).keys())
+            headers = ["Group", "Count", "Accuracy"] + [f"Sel. rate {c}" for c in classes]
+            rows = [[g["group"], g["count"], g.get("accuracy")]
+                    + [(g.get("selection_rate") or {}).get(c) for c in classes] for g in groups]
+            summary = self._parity_summary(rep) + f" ({html.escape(str(rep.get('mode')))})"
+        self.fairness_table.setColumnCount(len(headers))
+        self.fairness_table.setHorizontalHeaderLabels(headers)
+        fill_table(self.fairness_table, rows, numeric=set(range(1, len(headers))))
+        self.fairness_split.setSizes([table_height(self.fairness_table, 6), 300])
+        head = (f"Sensitive column <b>{html.escape(str(rep.get('sensitive')))}</b>, "
+                f"{rep.get('rows', '')} holdout rows"
+                + (f", positive label <code>{html.escape(str(rep.get('pos_label')))}</code>"
+                   if rep.get("mode") == "binary" else "") + ". ")
+        self.fairness_summary.setText(head + summary)
+        notes = []
+        if (rep.get("four_fifths") or {}).get("note"):
+            notes.append(rep["four_fifths"]["note"])
+        notes += list(rep.get("notes") or [])
+        self.fairness_note.setText("\n".join(notes))
+        self.fairness_note.setVisible(bool(notes))
+        ax = self.fairness_chart.clear()
+        plot_group_rates(ax, rep)
+        self.fairness_chart.redraw()
+
+    @staticmethod
+    def _parity_summary(rep: dict[str, Any]) -> str:
+        ff = rep.get("four_fifths") or {}
+        flag = (" <b style='color:#842029'>below four-fifths: flagged</b>" if ff.get("flagged")
+                else " (four-fifths rule: not flagged)")
+        return (f"Demographic parity difference {fmt(rep.get('demographic_parity_difference'))},"
+                f" ratio <b>{fmt(rep.get('demographic_parity_ratio'))}</b>{flag}; equalized odds "
+                f"difference {fmt(rep.get('equalized_odds_difference'))}.")
+
+    # -- model card -------------------------------------------------------------
+    def _build_card(self) -> QWidget:
+        self.card_browser = QTextBrowser()
+        self.card_browser.setOpenExternalLinks(False)
+        self.card_browser.document().setDocumentMargin(12)
+        return self.card_browser
+
+    def _show_card(self, d: dict[str, Any]) -> None:
+        text = d.get("model_card")
+        if text is None:
+            from ..core import modelcard
+            text = modelcard.render(d)
+        self.card_browser.setMarkdown(text)
+
+    # -- lineage ------------------------------------------------------------------
+    def _build_lineage(self) -> QWidget:
+        self.lineage = LineageChain()
+        self.lineage.open_run.connect(self.open_run)
+        self.lineage.open_dataset.connect(self.open_dataset)
+        return self.lineage
+
+    # -- diff against production ---------------------------------------------------
+    def _build_diff(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.diff_summary = QLabel()
+        self.diff_summary.setTextFormat(Qt.TextFormat.RichText)
+        self.diff_summary.setWordWrap(True)
+        layout.addWidget(self.diff_summary)
+        self.diff_body = QWidget()
+        body = QVBoxLayout(self.diff_body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(heading("Holdout metrics"))
+        self.diff_metrics = make_table(["Metric", "This version", "Production", "Δ"])
+        body.addWidget(self.diff_metrics, 1)
+        body.addWidget(heading("Parameters changed"))
+        self.diff_params = make_table(["Parameter", "Production", "This version"], stretch=0)
+        body.addWidget(self.diff_params, 1)
+        self.diff_note = note_label()
+        body.addWidget(self.diff_note)
+        layout.addWidget(self.diff_body, 1)
+        return page
+
+    def _show_diff(self, d: dict[str, Any]) -> None:
+        diff = d.get("diff")
+        if not diff:
+            if d.get("production") == d.get("ref"):
+                text = f"This version is the production version of {html.escape(d['name'])}."
+            else:
+                text = (f"No production version of {html.escape(d['name'])} yet: nothing to "
+                        f"compare against.")
+            self.diff_summary.setText(text)
+            self.diff_body.hide()
+            return
+        self.diff_body.show()
+        rows = []
+        for name, m in (diff.get("metrics") or {}).get("holdout", {}).items():
+            delta = m.get("delta")
+            colour = None
+            if delta:
+                better = delta < 0 if name in LOWER_IS_BETTER else delta > 0
+                colour = BETTER_FG if better else WORSE_FG
+            rows.append([name, m.get("candidate"), m.get("production"),
+                         (fmt_delta(delta), colour, None)])
+        fill_table(self.diff_metrics, rows, numeric={1, 2, 3})
+        prows = [[k, fmt(v.get("production")), fmt(v.get("candidate"))]
+                 for k, v in (diff.get("params_changed") or {}).items()]
+        fill_table(self.diff_params, prows or [["(none)", "", ""]])
+        algo = diff.get("algorithm") or {}
+        data = diff.get("dataset") or {}
+        e = html.escape
+        parts = [f"Compared with production <b>{e(diff['against'])}</b>."]
+        if algo.get("changed"):
+            parts.append(f"Algorithm changed: {e(str(algo.get('production')))} → "
+                         f"<b>{e(str(algo.get('candidate')))}</b>.")
+        else:
+            parts.append(f"Same algorithm ({e(str(algo.get('candidate')))}).")
+        if diff.get("dataset_changed"):
+            parts.append(f"Data changed: {e(str(data.get('production')))} → "
+                         f"<b>{e(str(data.get('candidate')))}</b>.")
+        else:
+            parts.append(f"Same data ({e(str(data.get('candidate')))}).")
+        if diff.get("features_added"):
+            parts.append("Features added: " + e(", ".join(diff["features_added"])) + ".")
+        if diff.get("features_removed"):
+            parts.append("Features removed: " + e(", ".join(diff["features_removed"])) + ".")
+        self.diff_summary.setText(" ".join(parts))
+        note = diff.get("note") or ""
+        self.diff_note.setText("Green: better than production, red: worse. "
+                               + note[:1].upper() + note[1:] + ("." if note else ""))
+
+    # -- public ---------------------------------------------------------------------
+    def show_detail(self, d: dict[str, Any]) -> None:
+        """Show a core.registry.version_detail() dict."""
+        self.detail = d
+        e = html.escape
+        run = d.get("run") or {}
+        ds = d.get("dataset") or {}
+        aliases = (f" &nbsp;<span style='color:#1d3f66'>aliases: {e(', '.join(d['aliases']))}"
+                   f"</span>" if d.get("aliases") else "")
+        line2 = (f"registered by {e(d['created_by'])} on {short_time(d['created_at'])} · "
+                 f"run #{run.get('id')} {e(str(run.get('algorithm')))} trained by "
+                 f"{e(str(run.get('created_by')))}"
+                 + (f" · data {e(ds['name'])}:{ds['version']}" if ds else ""))
+        text = (f"<span style='font-size:13pt'><b>{e(d['ref'])}</b></span>&nbsp;&nbsp;"
+                f"{status_badge(d['status'])}{aliases}<br><span style='color:#666'>{line2}</span>")
+        if d.get("description"):
+            text += f"<br>{e(d['description'])}"
+        if d.get("attention"):
+            text += (f"<br><span style='color:#8a4b00'><b>⚠ needs attention:</b> "
+                     f"{e(d['attention'])}</span>")
+        self.header.setText(text)
+        self._show_checks(d)
+        self._show_fairness(d)
+        self._show_card(d)
+        self.lineage.show_detail(d)
+        self._show_diff(d)

@@ -1,0 +1,250 @@
+"""Registry pane: models, versions, aliases, lineage, Set alias / Archive / Export bundle from
+the pane with the core's refusals, one click to the run and the data. Real widgets, real runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from lablift.cli import main
+from lablift.core import audit, bundles, registry
+from lablift.gui.main_window import MainWindow
+from lablift.gui.panes import registry as rpane
+
+from registry_gui_helpers import Stores, build_template
+
+TIMEOUT_MS = 60000
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return build_template(tmp_path_factory.mktemp("registry") / "store")
+
+
+@pytest.fixture
+def stores(template, tmp_path):
+    s = Stores(template, tmp_path / "store")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def world(stores):
+    """loan:1 approved by bob and production; loan:2 pending."""
+    registry.register(stores("alice"), 1, "loan")
+    registry.approve(stores("bob"), "loan:1", comment="fine")
+    registry.set_alias(stores("olga"), "loan:1", "production")
+    registry.register(stores("alice"), 2, "loan")
+    return stores
+
+
+@pytest.fixture
+def open_pane(qtbot):
+    opened = []
+
+    def _open(store):
+        pane = rpane.Pane(store)
+        qtbot.addWidget(pane)
+        pane.resize(1120, 740)
+        pane.show()
+        opened.append(pane)
+        return pane
+    yield _open
+    for p in opened:
+        qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT_MS)
+
+
+def _tree(pane) -> dict[str, list[list[str]]]:
+    out = {}
+    for i in range(pane.tree.topLevelItemCount()):
+        top = pane.tree.topLevelItem(i)
+        out[top.text(0)] = [[top.child(j).text(c) for c in range(5)]
+                            for j in range(top.childCount())]
+    return out
+
+
+def test_lists_models_versions_status_aliases_and_attention(world, open_pane):
+    olga = world("olga")
+    registry.mark_attention(olga, registry.resolve_version(olga, "loan:1")["id"],
+                            "drift in income")
+    pane = open_pane(olga)
+    rows = _tree(pane)
+    assert list(rows) == ["loan"]
+    assert [r[:4] for r in rows["loan"]] == [["v2", "pending", "", "alice"],
+                                            ["⚠ v1", "approved", "production", "alice"]]
+    top = pane.tree.topLevelItem(0)
+    assert top.text(1) == "2 versions" and top.text(2) == "production→1"
+    assert "drift in income" in top.child(1).toolTip(0)
+    # The first model's latest version is selected; its lineage chain is the first tab.
+    assert pane.detail["ref"] == "loan:2"
+    assert pane.evidence.tabs.currentIndex() == pane.evidence.tab_index["lineage"]
+    assert pane.select_version("loan:production") and pane.detail["ref"] == "loan:1"
+    chain = pane.evidence.lineage.text()
+    assert "loans:1" in chain and "run #1" in chain
+    assert "approved by bob" in chain and "“fine”" in chain
+    assert "needs attention" in pane.evidence.header.text()
+
+
+def test_set_alias_production_on_approved_through_the_dialog(qtbot, world, open_pane,
+                                                             monkeypatch):
+    olga = world("olga")
+    pane = open_pane(olga)
+    assert pane.select_version("loan:1")
+    asked = []
+
+    def fake_get_item(parent, title, label, items, current=0, editable=True):
+        asked.append(items)
+        return "staging", True
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(fake_get_item))
+    messages = []
+    pane.message.connect(messages.append)
+    qtbot.mouseClick(pane.alias_button, Qt.MouseButton.LeftButton)
+    assert "production" in asked[0]
+    assert registry.resolve_version(olga, "loan:staging")["version"] == 1
+    assert messages[-1] == "loan:staging now points at loan:1"
+    last = audit.entries(olga)[0]
+    assert (last["action"], last["user"], last["details"]["alias"]) == ("alias.set", "olga",
+                                                                       "staging")
+    assert pane.detail["ref"] == "loan:1" and "staging" in pane.evidence.header.text()
+    assert _tree(pane)["loan"][1][2] == "production, staging"
+
+
+def test_production_on_pending_is_refused_with_the_core_message(world, open_pane):
+    olga = world("olga")
+    pane = open_pane(olga)
+    assert pane.detail["ref"] == "loan:2" and pane.alias_button.isEnabled()
+    before = len(audit.entries(olga))
+    assert not pane.set_alias("production")
+    assert pane.last_dialog is not None and pane.last_dialog.isVisible()
+    assert pane.last_dialog.text() == ("alias 'production' may only point at an approved "
+                                       "version; loan:2 is pending")
+    assert registry.resolve_version(olga, "loan:production")["version"] == 1
+    assert len(audit.entries(olga)) == before
+
+
+def test_buttons_disabled_with_the_reason_for_role_and_status(world, open_pane):
+    alice = open_pane(world("alice"))  # analyst, on pending loan:2
+    for button in (alice.alias_button, alice.archive_button, alice.export_button):
+        assert not button.isEnabled()
+    assert alice.alias_button.toolTip() == ("setting an alias needs the role ops or admin; "
+                                            "user 'alice' is analyst")
+    assert "exporting a bundle needs the role" in alice.reason_label.text()
+
+    olga = open_pane(world("olga"))
+    assert olga.alias_button.isEnabled() and olga.archive_button.isEnabled()
+    assert not olga.export_button.isEnabled()
+    assert "only an approved version can be exported" in olga.export_button.toolTip()
+    olga.select_version("loan:1")
+    assert olga.export_button.isEnabled()
+    assert not olga.archive_button.isEnabled()  # production points at it
+    assert "aliased as production" in olga.archive_button.toolTip()
+    assert "Archive:" in olga.reason_label.text()
+
+
+def test_archive_from_the_pane(qtbot, world, open_pane, monkeypatch):
+    olga = world("olga")
+    pane = open_pane(olga)
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    qtbot.mouseClick(pane.archive_button, Qt.MouseButton.LeftButton)
+    assert registry.resolve_version(olga, "loan:2")["status"] == "archived"
+    assert _tree(pane)["loan"][0][1] == "archived"
+    assert not pane.archive_button.isEnabled() and not pane.alias_button.isEnabled()
+
+
+def test_export_bundle_from_the_pane(qtbot, world, open_pane, monkeypatch, tmp_path):
+    olga = world("olga")
+    pane = open_pane(olga)
+    pane.select_version("loan:1")
+    target = tmp_path / "exports"
+    target.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: str(target)))
+    progress = []
+    messages = []
+    pane.message.connect(messages.append)
+    qtbot.mouseClick(pane.export_button, Qt.MouseButton.LeftButton)
+    task = pane.export_task
+    assert task is not None and pane.is_busy() and not pane.export_button.isEnabled()
+    assert pane.export_bar.isVisible()
+    task.progress.connect(lambda f, m: progress.append(f))
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT_MS)
+
+    out = target / "loan-v1"
+    assert task.state == "finished", task.error
+    assert (out / "SHA256SUMS").is_file() and (out / "MLmodel").is_file()
+    assert bundles.verify(out, olga)["ok"]
+    row = olga.query_one("SELECT path, created_by FROM bundles")
+    assert Path(row["path"]) == out and row["created_by"] == "olga"
+    assert messages[-1] == f"Exported loan:1 to {out}"
+    assert str(out) in pane.last_dialog.text()
+    assert progress and progress == sorted(progress)
+    assert pane.export_bar.isHidden() and pane.export_button.isEnabled()
+    assert str(out) in pane.evidence.lineage.text()  # the chain gained the bundle
+    # A second export never writes over the first: the pane picks a new folder.
+    assert pane.bundle_path(target) == target / "loan-v1-2"
+
+
+def test_export_refusal_is_shown_in_a_dialog(qtbot, world, open_pane, tmp_path):
+    pane = open_pane(world("olga"))
+    pane.select_version("loan:1")
+    existing = tmp_path / "taken"
+    existing.mkdir()
+    task = pane.export_bundle(existing)
+    with qtbot.waitSignal(task.failed, timeout=TIMEOUT_MS):
+        pass
+    qtbot.waitUntil(lambda: pane.last_dialog is not None, timeout=TIMEOUT_MS)
+    assert pane.last_dialog.windowTitle() == "Export failed"
+    assert "already exists" in pane.last_dialog.text()
+    assert pane.store.query("SELECT * FROM bundles") == []
+
+
+def test_open_run_dialog_without_experiments_pane(qtbot, world, open_pane):
+    pane = open_pane(world("bob"))
+    qtbot.mouseClick(pane.run_button, Qt.MouseButton.LeftButton)
+    dialog = pane.run_dialog
+    assert dialog is not None and dialog.isVisible()
+    text = dialog.browser.toPlainText()
+    assert "Run 2: logistic_regression" in text and "roc_auc" in text and "C" in text
+
+
+def test_open_data_and_run_in_the_main_window(qtbot, world):
+    bob = world("bob")
+    window = MainWindow(bob, restore_state=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    pane = window.select_pane("registry")
+    qtbot.mouseClick(pane.evidence.lineage.data_button, Qt.MouseButton.LeftButton)
+    assert window.current_pane_name() == "datasets"
+    assert window.pane("datasets").selected_id() == pane.detail["dataset"]["id"]
+    window.select_pane("registry")
+    qtbot.mouseClick(pane.run_button, Qt.MouseButton.LeftButton)
+    experiments = window.pane("experiments")
+    if experiments is not None and hasattr(experiments, "select_run"):
+        assert window.current_pane_name() == "experiments"
+    else:
+        assert pane.run_dialog is not None and pane.run_dialog.isVisible()
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=TIMEOUT_MS)
+    for p in window.panes.values():  # let every pane's first load end before teardown
+        if hasattr(p, "is_busy"):
+            qtbot.waitUntil(lambda p=p: not p.is_busy(), timeout=TIMEOUT_MS)
+
+
+def test_empty_registry_and_screenshot(tmp_path, stores, open_pane):
+    pane = open_pane(stores("olga"))
+    assert pane.pages.currentWidget() is pane.empty
+    registry.register(stores("alice"), 1, "loan")
+    pane.refresh()
+    assert pane.pages.currentWidget() is pane.splitter and pane.detail["ref"] == "loan:1"
+    png = tmp_path / "registry.png"
+    assert main(["--store", str(stores.root), "--user", "olga", "gui", "--screenshot",
+                 str(png), "--pane", "registry"]) == 0
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1280, 800)
+    colours = {image.pixel(x, y) for x in range(0, 1280, 7) for y in range(0, 800, 7)}
+    assert len(colours) > 20
