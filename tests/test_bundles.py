@@ -130,8 +130,10 @@ def test_cli_export_json_and_verify(world, tmp_path, capsys):
 def test_flipped_byte_fails_verify_and_serve_names_the_file(world, tmp_path, capsys, name):
     b = _copy(world, tmp_path)
     path = b / name
-    # SHA256SUMS: flip a hex digit of a hash (the middle byte could be a separator)
-    flip_byte(path, 3 if name == "SHA256SUMS" else None)
+    # SHA256SUMS: flip a hex digit of a hash (the middle byte could be a separator);
+    # serve.py: a byte of its docstring, so that it still runs and checks itself (a serve.py
+    # edited on purpose can drop the check: `bundle verify` / `sha256sum -c` is the real test)
+    flip_byte(path, {"SHA256SUMS": 3, "serve.py": 100}.get(name))
     code = main(["--store", str(world["root"] / "store"), "bundle", "verify", str(b)])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and name in err
