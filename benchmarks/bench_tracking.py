@@ -1,0 +1,271 @@
+"""Run tracking benchmark: recording a run (10 params, 5 metrics) and listing 1,000 / 10,000 runs.
+
+Three contenders, same rows:
+- Lablift: the functions `train` itself uses (training.record_start: the 'running' row in one
+  transaction; training.record_finish: artifacts + finished row + audit entry in another) and
+  training.list_runs (what `lablift run list` and the GUI table call).
+- MLflow's tracking API on a SQLite backend (fluent API: start_run, log_params, log_metrics,
+  end_run; MlflowClient.search_runs to list). MLflow is heavy, so it runs in its own venv
+  (benchmarks/_venvs/mlflow, created on first use with `pip install mlflow`, then cached) as
+  a subprocess.
+- The floor: plain sqlite3 inserting the same final rows into the same schema in one
+  transaction, and selecting them in one SELECT (raw, and with the JSON columns decoded).
+
+Run: python benchmarks/bench_tracking.py [--runs 1000] [--sizes 1000 10000] [--skip-mlflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+HERE = Path(__file__).resolve().parent
+VENV = HERE / "_venvs" / "mlflow"
+
+PARAMS = {f"param_{i}": (i * 3 if i % 2 else f"value_{i}") for i in range(10)}
+METRICS = {"accuracy": 0.91, "f1": 0.88, "precision": 0.9, "recall": 0.86, "roc_auc": 0.95}
+
+
+def lablift_side(n_runs: int, sizes: list[int]) -> dict:
+    from lablift.core import training
+    from lablift.core.store import Store, utcnow
+
+    root = Path(tempfile.mkdtemp(prefix="bench_tracking_"))
+    store = Store(root / "store", user="bench")
+    with store.transaction():
+        ds = store.insert("datasets", {
+            "name": "bench", "version": 1, "sha256": "0" * 64, "artifact": "0" * 64,
+            "rows": 1, "columns": 1, "schema": [], "profile": {}, "created_at": utcnow(),
+            "created_by": "bench"})
+    spec = {"dataset_id": ds, "target": "y", "features": ["a", "b", "c"],
+            "algorithm": "random_forest", "params": PARAMS, "task": "classification",
+            "test_size": 0.2, "cv": 5, "seed": 0, "sensitive": None, "classes": [0, 1]}
+    prepared = SimpleNamespace(spec=spec, notes=[])
+    result = {"status": "finished", "params": PARAMS,
+              "metrics": {"holdout": METRICS, "cv": {}}, "predictions_sha256": "a" * 64,
+              "pipeline_bytes": b"pipeline", "holdout_bytes": b"holdout", "plots_bytes": b"{}",
+              "timings": {}, "folds": []}
+
+    def record() -> None:
+        started = time.perf_counter()
+        run_id = training.record_start(store, prepared)
+        training.record_finish(store, run_id, result, started)
+
+    record()  # warm up (imports, first artifact files)
+    t0 = time.perf_counter()
+    for _ in range(n_runs):
+        record()
+    per_run = (time.perf_counter() - t0) / n_runs
+    listing = {}
+    for size in sorted(sizes):
+        count = store.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        for _ in range(size - count):
+            record()
+        # (the warm-up run makes the store one run bigger: list the newest `size`, as MLflow does)
+        listing[size] = best_of(lambda: training.list_runs(store, limit=size), 5)
+        assert len(training.list_runs(store, limit=size)) == size
+    store.close()
+    return {"record_s": per_run, "list_s": listing, "db": str(root)}
+
+
+def floor_side(n_runs: int, sizes: list[int], template_db: str) -> dict:
+    """Plain sqlite3: same schema (copied from a Lablift store), same final rows."""
+    from lablift.core import training
+    from lablift.core.store import Store, utcnow
+
+    root = Path(tempfile.mkdtemp(prefix="bench_floor_"))
+    store = Store(root / "store", user="bench")  # schema + WAL + synchronous=NORMAL
+    store.close()
+    conn = sqlite3.connect(root / "store" / "lineage.db", isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("INSERT INTO datasets (name, version, sha256, artifact, rows, columns, schema,"
+                 " profile, created_at, created_by) VALUES ('b', 1, '', '', 1, 1, '[]', '{}',"
+                 " '', 'bench')")
+    env = json.dumps(training.environment())
+    spec = json.dumps({"params": PARAMS, "target": "y", "features": ["a", "b", "c"]})
+    row = (1, "finished", "classification", "random_forest", "y", spec, json.dumps(PARAMS),
+           json.dumps({"holdout": METRICS, "cv": {}}),
+           json.dumps({"pipeline": "p" * 64, "holdout": "h" * 64, "plots": "q" * 64}), env, 0,
+           "a" * 64, "bench", utcnow(), utcnow(), utcnow(), 0.1, "host", 1)
+    sql = ("INSERT INTO runs (dataset_id, status, task, algorithm, target, spec, params, metrics,"
+           " artifacts, environment, seed, predictions_sha256, created_by, created_at,"
+           " started_at, finished_at, duration_s, host, pid) VALUES "
+           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+    t0 = time.perf_counter()
+    conn.execute("BEGIN")
+    for _ in range(n_runs):
+        conn.execute(sql, row)
+    conn.execute("COMMIT")
+    batch = (time.perf_counter() - t0) / n_runs
+
+    t0 = time.perf_counter()
+    for _ in range(n_runs):  # one transaction per run, as a tracker must commit each run
+        conn.execute("BEGIN")
+        conn.execute(sql, row)
+        conn.execute("COMMIT")
+    each = (time.perf_counter() - t0) / n_runs
+    # the same protocol as a tracker that survives a crash: insert 'running', update 'finished'
+    upd = ("UPDATE runs SET status = ?, params = ?, metrics = ?, artifacts = ?, finished_at = ?,"
+           " duration_s = ? WHERE id = ?")
+    t0 = time.perf_counter()
+    for _ in range(n_runs):
+        conn.execute("BEGIN")
+        rid = conn.execute(sql, (1, "running") + row[2:]).lastrowid
+        conn.execute("COMMIT")
+        conn.execute("BEGIN")
+        conn.execute(upd, ("finished", row[6], row[7], row[8], utcnow(), 0.1, rid))
+        conn.execute("COMMIT")
+    two = (time.perf_counter() - t0) / n_runs
+    conn.execute("DELETE FROM runs")
+
+    listing, listing_decoded = {}, {}
+    cols = training.RUN_SUMMARY_COLUMNS
+    for size in sorted(sizes):
+        count = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        conn.execute("BEGIN")
+        conn.executemany(sql, [row] * (size - count))
+        conn.execute("COMMIT")
+        q = f"SELECT {cols} FROM runs ORDER BY id DESC"
+        listing[size] = best_of(lambda: conn.execute(q).fetchall(), 5)
+
+        def decoded():
+            out = []
+            for r in conn.execute(q).fetchall():
+                r = list(r)
+                r[9], r[10] = json.loads(r[9]), json.loads(r[10])  # params, metrics
+                out.append(r)
+            return out
+        listing_decoded[size] = best_of(decoded, 5)
+    conn.close()
+    return {"record_batch_s": batch, "record_each_s": each, "record_two_s": two,
+            "list_s": listing,
+            "list_decoded_s": listing_decoded}
+
+
+MLFLOW_SCRIPT = r"""
+import json, logging, os, sys, time, warnings
+warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
+import mlflow
+from mlflow.tracking import MlflowClient
+n_runs, sizes, db = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+params, metrics = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+mlflow.set_tracking_uri(f"sqlite:///{db}")
+exp = mlflow.set_experiment("bench")
+client = MlflowClient()
+
+def record():
+    with mlflow.start_run():
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+
+record()
+t0 = time.perf_counter()
+for _ in range(n_runs):
+    record()
+per_run = (time.perf_counter() - t0) / n_runs
+listing = {}
+done = n_runs + 1
+for size in sorted(sizes):
+    while done < size:
+        record()
+        done += 1
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        runs = client.search_runs([exp.experiment_id], max_results=size)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    assert len(runs) == size, len(runs)
+    listing[size] = best
+print(json.dumps({"record_s": per_run, "list_s": listing, "version": mlflow.__version__}))
+"""
+
+
+def ensure_mlflow_venv() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists() or subprocess.run([str(python), "-c", "import mlflow"],
+                                             capture_output=True).returncode != 0:
+        print("creating", VENV, "with `pip install mlflow` (cached for next time) ...",
+              file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "mlflow"], check=True)
+    return python
+
+
+def mlflow_side(n_runs: int, sizes: list[int]) -> dict:
+    python = ensure_mlflow_venv()
+    db = Path(tempfile.mkdtemp(prefix="bench_mlflow_")) / "mlflow.db"
+    out = subprocess.run([str(python), "-c", MLFLOW_SCRIPT, str(n_runs), json.dumps(sizes),
+                          str(db), json.dumps(PARAMS), json.dumps(METRICS)],
+                         capture_output=True, text=True, cwd=db.parent,
+                         env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
+    if out.returncode != 0:
+        raise SystemExit(f"MLflow side failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def best_of(fn, repeat: int) -> float:
+    best = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--skip-mlflow", action="store_true")
+    args = ap.parse_args()
+
+    ours = lablift_side(args.runs, args.sizes)
+    floor = floor_side(args.runs, args.sizes, ours["db"])
+    theirs = None if args.skip_mlflow else mlflow_side(args.runs, args.sizes)
+
+    ms = 1000.0
+    print(f"\nRecording a run (10 params, 5 metrics), mean of {args.runs} runs")
+    print(f"{'':34}{'ms/run':>10}{'vs Lablift':>12}")
+    rows = [("Lablift (record_start+finish)", ours["record_s"])]
+    if theirs:
+        rows.append((f"MLflow {theirs['version']} (SQLite)", theirs["record_s"]))
+    rows += [("floor: insert+update, 2 txn/run", floor["record_two_s"]),
+             ("floor: sqlite3, 1 txn per run", floor["record_each_s"]),
+             ("floor: sqlite3, all in 1 txn", floor["record_batch_s"])]
+    for name, s in rows:
+        print(f"{name:34}{s * ms:10.3f}{s / ours['record_s']:11.2f}x")
+    print(f"\nListing runs (best of repeats)")
+    print(f"{'':34}" + "".join(f"{f'{n} runs (ms)':>16}" for n in sorted(args.sizes)))
+    lrows = [("Lablift list_runs", ours["list_s"])]
+    if theirs:
+        lrows.append(("MLflow search_runs", {int(k): v for k, v in theirs["list_s"].items()}))
+    lrows += [("floor: SELECT + json.loads", floor["list_decoded_s"]),
+              ("floor: SELECT (raw tuples)", floor["list_s"])]
+    for name, d in lrows:
+        print(f"{name:34}" + "".join(f"{d[n] * ms:16.2f}" for n in sorted(args.sizes)))
+    if theirs:
+        print(f"\nLablift vs MLflow: recording {theirs['record_s'] / ours['record_s']:.0f}x faster; "
+              + ", ".join(f"listing {n}: {theirs['list_s'][str(n)] / ours['list_s'][n]:.0f}x "
+                          f"faster" for n in sorted(args.sizes)))
+    print(f"Lablift vs floor: recording {ours['record_s'] / floor['record_two_s']:.2f}x "
+          f"(insert+update), {ours['record_s'] / floor['record_each_s']:.2f}x "
+          f"(1 txn per run), {ours['record_s'] / floor['record_batch_s']:.2f}x (batch); "
+          + ", ".join(f"listing {n}: {ours['list_s'][n] / floor['list_decoded_s'][n]:.2f}x "
+                      f"(decoded), {ours['list_s'][n] / floor['list_s'][n]:.2f}x (raw)"
+                      for n in sorted(args.sizes)))
+
+
+if __name__ == "__main__":
+    main()
