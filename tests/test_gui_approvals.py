@@ -253,3 +253,17 @@ def test_empty_state_text(stores, open_pane):
     assert pane.queue_heading.text() == "Waiting for review (0)"
     labels = [w.text() for w in pane.empty.findChildren(type(pane.queue_heading))]
     assert "No versions waiting for review" in labels
+
+
+def test_empty_queue_links_to_the_registry(qtbot, stores):
+    from lablift.gui.main_window import MainWindow
+    window = MainWindow(stores("bob"), restore_state=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    pane = window.select_pane("approvals")
+    qtbot.mouseClick(pane.empty.go_button, Qt.MouseButton.LeftButton)
+    assert window.current_pane_name() == "registry"
+    for p in window.panes.values():  # let every pane's first load end before teardown
+        if hasattr(p, "is_busy"):
+            qtbot.waitUntil(lambda p=p: not p.is_busy(), timeout=20000)

@@ -166,13 +166,32 @@ def plot_group_rates(ax, report: dict[str, Any]) -> bool:
             threshold = (report.get("four_fifths") or {}).get("threshold", 0.8)
             y = threshold * top
             ax.hlines(y, -0.45, 0.45, colors="#a12622", linestyles="--", linewidth=1.2,
-                      label=f"four-fifths of highest selection rate ({y:.2f})")
+                      label=f"4/5 of top selection rate ({y:.2f})")
     # Below the axes, so it never hides a bar.
     ax.legend(fontsize=SMALL_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.1),
-              frameon=False, ncol=min(n + 1, 4))
+              frameon=False, ncol=min(n + 1, 3))
     ax.set_title(f"By {report.get('sensitive') or 'group'}", fontsize=SMALL_FONT + 1.5,
                  loc="left")
     return True
+
+
+class HiddenAwareChart(ChartCanvas):
+    """Draws only while visible: a chart on a hidden tab has no real size yet, and laying out
+    a legend at the placeholder size fails. The pending draw happens when it is shown."""
+
+    _stale = False
+
+    def draw(self) -> None:
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        super().draw()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.draw_idle()
 
 
 # -- lineage -----------------------------------------------------------------------------------
@@ -407,8 +426,8 @@ class EvidenceView(QWidget):
         self.fairness_summary.setWordWrap(True)
         layout.addWidget(self.fairness_summary)
         self.fairness_table = make_table([])
-        self.fairness_chart = ChartCanvas(width=5.0, height=2.6)
-        self.fairness_chart.setMinimumHeight(200)
+        self.fairness_chart = HiddenAwareChart(width=5.0, height=2.6)
+        self.fairness_chart.setMinimumSize(420, 260)  # smaller collapses the legend layout
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.fairness_table)
         split.addWidget(self.fairness_chart)

@@ -61,6 +61,14 @@ class EmptyQueue(QWidget):
         for label in (title, self.text):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(label)
+        layout.addSpacing(16)
+        self.go_button = QPushButton("Go to Registry")
+        self.go_button.setMinimumSize(160, 34)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.go_button)
+        row.addStretch(1)
+        layout.addLayout(row)
         layout.addStretch(3)
 
 
@@ -183,6 +191,7 @@ class Pane(QWidget):
         left.setMinimumWidth(300)
 
         self.empty = EmptyQueue()
+        self.empty.go_button.clicked.connect(self._go_registry)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
         self.pages.addWidget(self.splitter)
@@ -332,6 +341,11 @@ class Pane(QWidget):
         self.last_dialog = box
         if self.detail:  # someone may have decided it meanwhile: show the store's state
             self.refresh()
+
+    def _go_registry(self) -> None:
+        win = self.window()
+        if hasattr(win, "select_pane") and "registry" in getattr(win, "panes", {}):
+            win.select_pane("registry")
 
     # -- one click to the run and the data ---------------------------------------------
     def _open_run(self, run_id: int) -> None:

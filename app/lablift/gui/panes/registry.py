@@ -125,13 +125,21 @@ class EmptyRegistry(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.6)
         font.setBold(True)
         title.setFont(font)
-        text = QLabel("Train a run in Experiments and register it as a model version\n"
-                      "(or `lablift model register RUN --name NAME`). Its versions, aliases, "
-                      "lineage and bundles appear here.")
+        text = QLabel("Train a run in Experiments and register it as a model version "
+                      "(or `lablift model register RUN --name NAME`).\nIts versions, aliases, "
+                      "lineage and bundles then appear here.")
         text.setStyleSheet("color: #555;")
         for label in (title, text):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(label)
+        layout.addSpacing(16)
+        self.go_button = QPushButton("Go to Experiments")
+        self.go_button.setMinimumSize(160, 34)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.go_button)
+        row.addStretch(1)
+        layout.addLayout(row)
         layout.addStretch(3)
 
 
@@ -243,6 +251,7 @@ class Pane(QWidget):
         left.setMinimumWidth(300)
 
         self.empty = EmptyRegistry()
+        self.empty.go_button.clicked.connect(lambda: self._go("experiments"))
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
         self.pages.addWidget(self.splitter)
@@ -269,8 +278,12 @@ class Pane(QWidget):
         for name, vs in by_model.items():
             m = models.get(name) or {}
             alias_text = ", ".join(f"{a}→{n}" for a, n in (m.get("aliases") or {}).items())
-            top = QTreeWidgetItem([name, f"{len(vs)} version{'s' if len(vs) != 1 else ''}",
-                                   alias_text, "", short_time(vs[-1]["created_at"])])
+            count = f"{len(vs)} version{'s' if len(vs) != 1 else ''}"
+            # One spanned cell, so a long model name is never clipped by the columns.
+            top = QTreeWidgetItem([f"{name}   ({count}" + (f"; {alias_text})" if alias_text
+                                                            else ")")])
+            top.setToolTip(0, f"model {name}: {count}" + (f", aliases {alias_text}"
+                                                           if alias_text else ""))
             font = top.font(0)
             font.setBold(True)
             top.setFont(0, font)
@@ -295,6 +308,7 @@ class Pane(QWidget):
                 child.setToolTip(0, tip)
                 top.addChild(child)
             self.tree.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)
             first_ids.append(vs[-1]["id"])
         self.tree.expandAll()
         self.tree.blockSignals(False)
@@ -378,6 +392,11 @@ class Pane(QWidget):
         ds = d.get("dataset")
         self.data_button.setEnabled(bool(ds))
         self.data_button.setToolTip(f"{ds['name']}:{ds['version']}" if ds else "")
+
+    def _go(self, pane: str) -> None:
+        win = _main_window(self)
+        if win is not None and pane in win.panes:
+            win.select_pane(pane)
 
     def open_run(self) -> None:
         if self.detail:
