@@ -97,7 +97,7 @@ def _higher_is_better(metric: str) -> bool:
 def best_run(task: str, runs: Sequence[dict[str, Any]]) -> tuple[int | None, str]:
     """(run id, metric) with the best primary metric (CV mean, holdout when CV is off)."""
     best, best_value, metric = None, None, evaluation.PRIMARY[task]
-    for run in runs:
+    for run in sorted(runs, key=lambda r: r["id"]):  # ties go to the first configuration
         if run.get("status") != "finished":
             continue
         name, value, _ = evaluation.primary_metric(task, run["metrics"])
