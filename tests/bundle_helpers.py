@@ -2,7 +2,8 @@
 
 `python -I` ignores PYTHONPATH and the user site, but the test venv's editable install of
 Lablift is still on sys.path, so the boot code also blocks any `lablift` import: serve.py
-must work with nothing but the packages of requirements.txt.
+must work with nothing but the packages of requirements.txt. pyarrow is blocked too: it is in
+the test venv but not in a bundle's requirements (pandas then uses its pure-Python strings).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ BOOT = r"""
 import importlib.abc, runpy, sys
 class _NoLablift(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "lablift" or name.startswith("lablift."):
-            raise ImportError("lablift is not installed here (bundle isolation)")
+        if name.split(".")[0] in ("lablift", "pyarrow"):
+            raise ImportError(f"{name} is not installed here (bundle isolation)")
 sys.meta_path.insert(0, _NoLablift())
-for m in [m for m in sys.modules if m == "lablift" or m.startswith("lablift.")]:
+for m in [m for m in sys.modules if m.split(".")[0] in ("lablift", "pyarrow")]:
     del sys.modules[m]
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")

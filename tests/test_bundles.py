@@ -103,6 +103,8 @@ def test_export_refusals_leave_store_and_disk_unchanged(world, tmp_path):
     empty.mkdir()
     with pytest.raises(LabliftError, match="already exists"):
         bundles.export(world["oscar"], "loans:1", empty)
+    with pytest.raises(LabliftError, match="parent folder .* does not exist"):
+        bundles.export(world["oscar"], "loans:1", tmp_path / "no" / "such" / "dir")
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "taken"]  # no temp left
     assert world["store"].query("SELECT COUNT(*) AS n FROM bundles")[0]["n"] == before

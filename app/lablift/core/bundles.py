@@ -77,7 +77,10 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
     manifest = _manifest(store, v, run, detail, schema, pipeline_sha, head, now)
 
     step(0.3, "writing files")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise LabliftError(f"cannot write a bundle in {out.parent}: {exc.strerror}") from None
     try:
         _write_bundle(tmp, model_bytes, run, schema, manifest, card, X_train)
         step(0.8, "hashing files")
@@ -89,6 +92,9 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
             raise LabliftError(f"output folder {out} already exists: a bundle is never written "
                                f"over an existing path; choose a new --out")
         os.rename(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise LabliftError(f"cannot write the bundle {out}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
