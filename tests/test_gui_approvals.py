@@ -267,3 +267,40 @@ def test_empty_queue_links_to_the_registry(qtbot, stores):
     for p in window.panes.values():  # let every pane's first load end before teardown
         if hasattr(p, "is_busy"):
             qtbot.waitUntil(lambda p=p: not p.is_busy(), timeout=20000)
+
+
+def test_fairness_chart_for_multiclass_and_regression_reports():
+    from matplotlib.figure import Figure
+
+    from lablift.gui.evidence import plot_group_rates
+    multi = {"task": "classification", "mode": "multiclass (one-vs-rest, worst class)",
+             "sensitive": "g", "four_fifths": {"threshold": 0.8},
+             "per_class": {"a": {}, "b": {}, "c": {}},
+             "groups": [{"group": "x", "count": 40, "selection_rate": {"a": 0.5, "b": 0.3,
+                                                                        "c": 0.0}},
+                        {"group": "y", "count": 60, "selection_rate": {"a": 0.25, "b": 0.3,
+                                                                        "c": 0.0}}]}
+    ax = Figure(layout="constrained").add_subplot()
+    assert plot_group_rates(ax, multi)
+    assert sorted(round(p.get_height(), 2) for p in ax.patches) == [0, 0, 0.25, 0.3, 0.3, 0.5]
+    # One four-fifths mark per class with a positive rate (a and b), at 0.8 x the top group.
+    ys = sorted(seg[0][1] for coll in ax.collections for seg in coll.get_segments())
+    assert ys == pytest.approx([0.24, 0.4])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+
+    reg = {"task": "regression", "sensitive": "region",
+           "groups": [{"group": "n", "count": 5, "mae": 1.0, "rmse": 2.0},
+                      {"group": "s", "count": 7, "mae": 3.0, "rmse": 4.0}]}
+    ax = Figure(layout="constrained").add_subplot()
+    assert plot_group_rates(ax, reg)
+    assert sorted(p.get_height() for p in ax.patches) == [1.0, 2.0, 3.0, 4.0]
+    assert len(ax.collections) == 0  # no four-fifths line for error metrics
+    assert not plot_group_rates(Figure().add_subplot(), {"groups": []})
+
+
+def test_history_tab_lists_the_versions_audit_entries(stores, open_pane):
+    registry.register(stores("alice"), 1, "loan")
+    pane = open_pane(stores("bob"))
+    rows = _table(pane.evidence.history_table)
+    assert [(r[2], r[3]) for r in rows] == [("alice", "version.register")]
+    assert "run: 1" in rows[0][4]

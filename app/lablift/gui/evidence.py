@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QScrollArea, QSplitter, QStackedWidget, QTableWidget,
@@ -40,12 +40,37 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        if abs(value) >= 10000:
+            return f"{value:,.0f}"
+        if abs(value) >= 1000:
+            return f"{value:,.1f}"
         return f"{value:.{digits}g}"
     return str(value)
 
 
 def fmt_delta(value: float | None) -> str:
     return "—" if value is None else f"{value:+.4f}"
+
+
+def _details_text(details: Any) -> str:
+    """One line for an audit entry's details: the set keys, nested values summarised."""
+    if not isinstance(details, dict):
+        return "" if details is None else str(details)
+    parts = []
+    for k, v in details.items():
+        if v in (None, "", [], {}):
+            continue
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items() if not isinstance(b, (dict, list)))
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v))
+        parts.append(f"{k}: {v}")
+    return "; ".join(parts)
+
+
+def _short_label(text: Any, limit: int = 12) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
 def status_badge(status: str) -> str:
@@ -142,34 +167,51 @@ def plot_group_rates(ax, report: dict[str, Any]) -> bool:
     if not groups:
         ax.set_axis_off()
         return False
+    multiclass = report.get("task") != "regression" and report.get("mode") != "binary"
     if report.get("task") == "regression":
         metrics = [("mae", "MAE"), ("rmse", "RMSE")]
-    elif report.get("mode") == "binary":
+    elif not multiclass:
         metrics = [("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR")]
-    else:  # multiclass: per-class rates are in the table; accuracy compares groups
-        metrics = [("accuracy", "accuracy")]
+    else:  # multiclass: each class's selection rate (one-vs-rest) by group
+        metrics = [(c, _short_label(c)) for c in (report.get("per_class") or {})]
+
+    def value(g: dict, key: str) -> float:
+        v = (g.get("selection_rate") or {}).get(key) if multiclass else g.get(key)
+        return v or 0.0
+
     n = len(groups)
     width = 0.8 / n
     for i, g in enumerate(groups):
         xs = [m + (i - (n - 1) / 2) * width for m in range(len(metrics))]
-        ys = [g.get(key) or 0.0 for key, _ in metrics]
+        ys = [value(g, key) for key, _ in metrics]
         label = f"{g['group']} (n={g['count']})"
         ax.bar(xs, ys, width=width * 0.92, color=GROUP_COLOURS[i % len(GROUP_COLOURS)],
                label=label)
     ax.set_xticks(range(len(metrics)), [t for _, t in metrics])
+    if len(metrics) > 6:
+        ax.tick_params(axis="x", labelrotation=25)
     if report.get("task") != "regression":
         ax.set_ylim(0, 1.08)
-        ax.set_ylabel("rate", fontsize=SMALL_FONT + 0.5)
-    if report.get("mode") == "binary":
-        top = max(g.get("selection_rate") or 0.0 for g in groups)
-        if top > 0:
-            threshold = (report.get("four_fifths") or {}).get("threshold", 0.8)
-            y = threshold * top
-            ax.hlines(y, -0.45, 0.45, colors="#a12622", linestyles="--", linewidth=1.2,
-                      label=f"4/5 of top selection rate ({y:.2f})")
-    # Below the axes, so it never hides a bar.
-    ax.legend(fontsize=SMALL_FONT, loc="upper center", bbox_to_anchor=(0.5, -0.1),
-              frameon=False, ncol=min(n + 1, 3))
+        ax.set_ylabel("selection rate" if multiclass else "rate", fontsize=SMALL_FONT + 0.5)
+    if report.get("task") != "regression":
+        # The four-fifths line over each selection-rate cluster: 0.8 x the highest group's rate.
+        threshold = (report.get("four_fifths") or {}).get("threshold", 0.8)
+        keys = [k for k, _ in metrics] if multiclass else ["selection_rate"]
+        labelled = False
+        for m, key in enumerate(keys):
+            top = max(value(g, key) for g in groups)
+            if top > 0:
+                y = threshold * top
+                label = None
+                if not labelled:
+                    label = ("4/5 of top selection rate" if multiclass
+                             else f"4/5 of top selection rate ({y:.2f})")
+                    labelled = True
+                ax.hlines(y, m - 0.45, m + 0.45, colors="#a12622", linestyles="--",
+                          linewidth=1.2, label=label)
+    # Below the axes (outside, laid out by constrained layout), so it never hides a bar.
+    ax.figure.legend(fontsize=SMALL_FONT, loc="outside lower center", frameon=False,
+                     ncol=min(n + 1, 3))
     ax.set_title(f"By {report.get('sensitive') or 'group'}", fontsize=SMALL_FONT + 1.5,
                  loc="left")
     return True
@@ -192,6 +234,11 @@ class HiddenAwareChart(ChartCanvas):
         super().showEvent(event)
         if self._stale:
             self.draw_idle()
+
+    def sizeHint(self) -> QSize:
+        # The canvas' own hint is its current size, which would keep a scrolled page as tall
+        # as it once was; hint the minimum and let the layout hand out the rest.
+        return self.minimumSize()
 
 
 # -- lineage -----------------------------------------------------------------------------------
@@ -314,6 +361,14 @@ class LineageChain(QScrollArea):
                          for c in self.cards)
 
 
+def _scrolled(page: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(page)
+    return area
+
+
 # -- the view ----------------------------------------------------------------------------------
 class EvidenceView(QWidget):
     """Header plus tabs: Checks, Fairness, Model card, Lineage, vs production."""
@@ -337,11 +392,14 @@ class EvidenceView(QWidget):
                  "fairness": (self._build_fairness(), "Fairness"),
                  "card": (self._build_card(), "Model card"),
                  "lineage": (self._build_lineage(), "Lineage"),
-                 "diff": (self._build_diff(), "vs production")}
+                 "diff": (self._build_diff(), "vs production"),
+                 "history": (self._build_history(), "History")}
         order = [first] + [k for k in pages if k != first]
         self.tab_index = {}
         for key in order:
             widget, title = pages[key]
+            if key in ("checks", "fairness", "diff"):
+                widget = _scrolled(widget)  # a small window scrolls instead of squashing
             self.tab_index[key] = self.tabs.addTab(widget, title)
 
     def select_tab(self, key: str) -> None:
@@ -427,7 +485,7 @@ class EvidenceView(QWidget):
         layout.addWidget(self.fairness_summary)
         self.fairness_table = make_table([])
         self.fairness_chart = HiddenAwareChart(width=5.0, height=2.6)
-        self.fairness_chart.setMinimumSize(420, 260)  # smaller collapses the legend layout
+        self.fairness_chart.setMinimumSize(420, 240)  # smaller collapses the legend layout
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.fairness_table)
         split.addWidget(self.fairness_chart)
@@ -466,12 +524,22 @@ class EvidenceView(QWidget):
             overall = rep.get("overall") or {}
             rows.append([("overall", INFO_FG, None)] + [overall.get(k) for k in keys])
             summary = self._parity_summary(rep)
-        else:
-            classes = list((rep.get("per_class") or {}).keys())
-            headers = ["Group", "Count", "Accuracy"] + [f"Sel. rate {c}" for c in classes]
-            rows = [[g["group"], g["count"], g.get("accuracy")]
-                    + [(g.get("selection_rate") or {}).get(c) for c in classes] for g in groups]
-            summary = self._parity_summary(rep) + f" ({html.escape(str(rep.get('mode')))})"
+        else:  # multiclass: one row per class (one-vs-rest), selection rate per group
+            per_class = rep.get("per_class") or {}
+            headers = (["Class"] + [f"{g['group']} sel. rate" for g in groups]
+                       + ["DP difference", "DP ratio"])
+            rows = []
+            for c, r in per_class.items():
+                ratio = r.get("demographic_parity_ratio")
+                flagged = ratio is not None and ratio < (rep.get("four_fifths") or {}).get(
+                    "threshold", 0.8)
+                rows.append([c] + [(g.get("selection_rate") or {}).get(c) for g in groups]
+                            + [r.get("demographic_parity_difference"),
+                               (fmt(ratio), FAIL_FG, FAIL_BG) if flagged else ratio])
+            by_group = ", ".join(f"{html.escape(str(g['group']))} (n={g['count']}, accuracy "
+                                 f"{fmt(g.get('accuracy'), 3)})" for g in groups)
+            summary = (self._parity_summary(rep) + f" Worst over classes "
+                       f"({html.escape(str(rep.get('mode')))}). Groups: {by_group}.")
         self.fairness_table.setColumnCount(len(headers))
         self.fairness_table.setHorizontalHeaderLabels(headers)
         fill_table(self.fairness_table, rows, numeric=set(range(1, len(headers))))
@@ -592,6 +660,22 @@ class EvidenceView(QWidget):
         self.diff_note.setText("Green: better than production, red: worse. "
                                + note[:1].upper() + note[1:] + ("." if note else ""))
 
+    # -- history (the version's audit entries) ------------------------------------------
+    def _build_history(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(note_label("Entries of the hash-chained audit log for this version, "
+                                    "newest first (`lablift audit verify` checks the chain)."))
+        self.history_table = make_table(["#", "When", "Who", "Action", "Details"], stretch=4)
+        layout.addWidget(self.history_table, 1)
+        return page
+
+    def _show_history(self, d: dict[str, Any]) -> None:
+        rows = [[e["seq"], short_time(e["ts"]), e["user"], e["action"],
+                 _details_text(e.get("details"))] for e in d.get("history") or []]
+        fill_table(self.history_table, rows, numeric={0})
+
     # -- public ---------------------------------------------------------------------
     def show_detail(self, d: dict[str, Any]) -> None:
         """Show a core.registry.version_detail() dict."""
@@ -618,3 +702,4 @@ class EvidenceView(QWidget):
         self._show_card(d)
         self.lineage.show_detail(d)
         self._show_diff(d)
+        self._show_history(d)

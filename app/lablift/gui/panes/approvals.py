@@ -30,6 +30,8 @@ REASON_STYLE = "color: #6b4e00; background: #fff3cd; padding: 4px;"
 
 def _checks_text(value: Any) -> str:
     passed, failed = value or (0, 0)
+    if not passed + failed:
+        return "no gates"
     return f"{passed} passed, {failed} failed" if failed else f"{passed} passed"
 
 
@@ -85,7 +87,7 @@ class DecisionBox(QFrame):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.comment = QPlainTextEdit()
         self.comment.setPlaceholderText("What you checked; required to reject")
-        self.comment.setFixedHeight(self.fontMetrics().height() * 3 + 14)
+        self.comment.setFixedHeight(self.fontMetrics().height() * 2 + 14)
         self.comment.setTabChangesFocus(True)
         form.addRow("Comment:", self.comment)
         self.override_label = QLabel("Override reason:")
@@ -267,9 +269,11 @@ class Pane(QWidget):
         box.override_label.setVisible(bool(failed))
         box.override.setVisible(bool(failed))
         if failed:
-            box.override.setPlaceholderText(
-                f"{len(failed)} check{'s' if len(failed) > 1 else ''} failed ("
-                f"{'; '.join(failed)}): approving needs a reason, recorded with the approval")
+            what = (f"{len(failed)} check{'s' if len(failed) > 1 else ''} failed "
+                    f"({'; '.join(failed)})")
+            box.override.setPlaceholderText(f"Required to approve: {what}. Why approve anyway?")
+            box.override.setToolTip(f"{what}: approving needs a reason, recorded and shown "
+                                    f"with the approval")
         approve_why = d["blockers"]["approve"]
         reject_why = d["blockers"]["reject"]
         box.approve_button.setEnabled(not approve_why)
