@@ -18,6 +18,8 @@ from ..core.store import Store
 from .panes import PANE_NAMES
 from .workers import cancel_all
 
+ATTENTION_CHARS = 120  # of the reason in the banner; the whole text is in its tooltip
+
 
 def load_pane_class(name: str) -> type | None:
     """The Pane class of lablift.gui.panes.<name>, or None if that module does not exist."""
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
             self.nav.setCurrentRow(0)
         if restore_state:
             self._restore()
+        self.refresh_attention()
 
     # -- panes ------------------------------------------------------------
     def _build_panes(self) -> None:
@@ -166,6 +169,36 @@ class MainWindow(QMainWindow):
 
     def clear_banner(self) -> None:
         self.banner.hide()
+
+    def refresh_attention(self) -> None:
+        """Banner for model versions flagged "needs attention" (monitoring alerts), whatever
+        pane is open; cleared when none is left. Called at start and after ingest/acknowledge."""
+        from ..core import registry
+        flagged = [v for v in registry.list_versions(self.store) if v.get("attention")]
+        if not flagged:
+            if getattr(self, "_attention_banner", False):
+                self._attention_banner = False
+                self.clear_banner()
+            return
+        first = flagged[0]
+        ref = f"{first['model']}:{first['version']}"
+        reason = " ".join(str(first["attention"]).split())
+        if len(reason) > ATTENTION_CHARS:
+            reason = reason[:ATTENTION_CHARS - 1] + "…"
+        text = f"⚠ {ref} needs attention: {reason}"
+        if len(flagged) > 1:
+            text += f"  (and {len(flagged) - 1} more version{'s' if len(flagged) > 2 else ''})"
+
+        def open_monitoring() -> None:
+            pane = self.select_pane("monitoring") if "monitoring" in self.panes else None
+            if pane is not None and callable(getattr(pane, "select_version", None)):
+                pane.select_version(ref)
+
+        self._attention_banner = True
+        self.set_banner(text, "Open Monitoring" if "monitoring" in self.panes else None,
+                        open_monitoring)
+        self.banner.label.setToolTip("\n".join(f"{v['model']}:{v['version']}: {v['attention']}"
+                                               for v in flagged))
 
     # -- menus and status -------------------------------------------------------
     def _build_menus(self) -> None:
