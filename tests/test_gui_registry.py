@@ -248,3 +248,28 @@ def test_empty_registry_and_screenshot(tmp_path, stores, open_pane):
     assert (image.width(), image.height()) == (1280, 800)
     colours = {image.pixel(x, y) for x in range(0, 1280, 7) for y in range(0, 800, 7)}
     assert len(colours) > 20
+
+
+def test_analyst_writes_the_model_card_until_the_version_is_decided(qtbot, world, open_pane):
+    alice = world("alice")
+    pane = open_pane(alice)
+    assert pane.detail["ref"] == "loan:2" and pane.card_button.isEnabled()
+    qtbot.mouseClick(pane.card_button, Qt.MouseButton.LeftButton)
+    dialog = pane.card_dialog
+    assert dialog.isVisible() and set(dialog.fields) == {
+        "intended_use", "factors", "ethical_considerations", "caveats"}
+    dialog.fields["intended_use"].setPlainText("Pre-screening of consumer loan applications.")
+    dialog.accept()
+    assert registry.resolve_version(alice, "loan:2")["card"]["intended_use"] == (
+        "Pre-screening of consumer loan applications.")
+    assert "Pre-screening of consumer loan applications." in (
+        pane.evidence.card_browser.toPlainText())
+    assert audit.entries(alice)[0]["action"] == "version.card"
+
+    pane.select_version("loan:1")  # approved: the card is frozen
+    assert not pane.card_button.isEnabled()
+    assert "frozen" in pane.card_button.toolTip() and "Edit card" in pane.reason_label.text()
+    olga = open_pane(world("olga"))
+    assert not olga.card_button.isEnabled()
+    assert "needs the role analyst" in olga.card_button.toolTip()
+    assert "Edit card" not in olga.reason_label.text()  # not an ops concern

@@ -14,12 +14,13 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFrame, QHBoxLayout,
-                               QHeaderView, QInputDialog, QLabel, QMessageBox, QProgressBar,
-                               QPushButton, QSplitter, QStackedWidget, QTextBrowser,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame,
+                               QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
+                               QStackedWidget, QTextBrowser, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
-from ...core import bundles, registry, training
+from ...core import bundles, modelcard, registry, training
 from ...core.errors import LabliftError, PermissionDenied
 from ..evidence import STATUS_COLOURS, EvidenceView, fmt
 from ..workers import Task, run_task
@@ -114,6 +115,38 @@ class RunDialog(QDialog):
         layout.addWidget(buttons)
 
 
+class CardDialog(QDialog):
+    """The narrative fields of a pending version's model card (the facts come from lineage)."""
+
+    def __init__(self, ref: str, card: dict[str, Any], parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Model card of {ref}")
+        self.resize(640, 620)
+        layout = QVBoxLayout(self)
+        note = QLabel("Facts (metrics, data, fairness, lineage) are filled in from the store. "
+                      "Write the narrative sections here; they freeze once the version is "
+                      "approved or rejected. Markdown is allowed.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #555;")
+        layout.addWidget(note)
+        form = QFormLayout()
+        self.fields: dict[str, QPlainTextEdit] = {}
+        for key, title in modelcard.NARRATIVE_FIELDS.items():
+            edit = QPlainTextEdit(card.get(key) or "")
+            edit.setTabChangesFocus(True)
+            self.fields[key] = edit
+            form.addRow(f"{title}:", edit)
+        layout.addLayout(form, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def values(self) -> dict[str, str]:
+        return {k: e.toPlainText() for k, e in self.fields.items()}
+
+
 # -- pane pieces -----------------------------------------------------------------------------------
 class EmptyRegistry(QWidget):
     def __init__(self, parent=None):
@@ -179,6 +212,7 @@ class Pane(QWidget):
         self.export_task: Task | None = None
         self.last_dialog: QMessageBox | None = None
         self.run_dialog: QDialog | None = None
+        self.card_dialog: CardDialog | None = None
         self.reasons: dict[str, str | None] = {}
         self._build()
         self.refresh()
@@ -218,14 +252,16 @@ class Pane(QWidget):
         self.alias_button = QPushButton("Set alias…")
         self.archive_button = QPushButton("Archive")
         self.export_button = QPushButton("Export bundle…")
+        self.card_button = QPushButton("Edit card…")
         self.run_button = QPushButton("Open run")
         self.data_button = QPushButton("Open data")
         self.alias_button.clicked.connect(self.ask_alias)
         self.archive_button.clicked.connect(self.ask_archive)
         self.export_button.clicked.connect(self.ask_export)
+        self.card_button.clicked.connect(self.edit_card)
         self.run_button.clicked.connect(self.open_run)
         self.data_button.clicked.connect(self.open_data)
-        for b in (self.alias_button, self.archive_button, self.export_button):
+        for b in (self.alias_button, self.archive_button, self.export_button, self.card_button):
             actions.addWidget(b)
         actions.addStretch(1)
         actions.addWidget(self.run_button)
@@ -248,7 +284,7 @@ class Pane(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([450, 670])
         self.splitter.setChildrenCollapsible(False)
-        left.setMinimumWidth(300)
+        left.setMinimumWidth(240)
 
         self.empty = EmptyRegistry()
         self.empty.go_button.clicked.connect(lambda: self._go("experiments"))
@@ -375,17 +411,26 @@ class Pane(QWidget):
             export = f"version {ref} is {status}: only an approved version can be exported"
         if export is None and self.is_busy():
             export = "an export is running"
-        self.reasons = {"alias": alias, "archive": archive, "export": export}
+        card = _role_refusal(store, "editing a model card", "analyst")
+        if card is None and status != "pending":
+            card = (f"the model card of {ref} is frozen: the version is {status} (narrative "
+                    f"fields can only be edited while it is pending)")
+        self.reasons = {"alias": alias, "archive": archive, "export": export, "card": card}
         for key, button, ok_tip in (
                 ("alias", self.alias_button, "Point an alias (production, staging, …) at this "
                                              "version; production needs an approved version"),
                 ("archive", self.archive_button, "Archive this version"),
-                ("export", self.export_button, "Export a bundle that runs without Lablift")):
+                ("export", self.export_button, "Export a bundle that runs without Lablift"),
+                ("card", self.card_button, "Write the model card's narrative sections "
+                                           "(intended use, factors, ethics, caveats)")):
             why = self.reasons[key]
             button.setEnabled(why is None)
             button.setToolTip(why or ok_tip)
+        # The card note only for those who could edit cards: reviewers and ops need not care.
+        card_note = card if store.role() in ("analyst", "admin") else None
         notes = [f"{label}: {why}" for label, why in (("Set alias", alias), ("Archive", archive),
-                                                      ("Export", export)) if why]
+                                                      ("Export", export),
+                                                      ("Edit card", card_note)) if why]
         self.reason_label.setText("\n".join(notes))
         self.reason_label.setVisible(bool(notes))
         self.run_button.setToolTip(f"Run #{d['run_id']}")
@@ -469,6 +514,29 @@ class Pane(QWidget):
             return False
         self.refresh()
         self.message.emit(f"Archived {d['ref']}")
+        return True
+
+    def edit_card(self) -> CardDialog | None:
+        """Open the narrative-field editor of the selected (pending) version's card."""
+        d = self.detail
+        if not d:
+            return None
+        dialog = self.card_dialog = CardDialog(d["ref"], d.get("card") or {}, self)
+        dialog.accepted.connect(lambda r=d["ref"], dl=dialog: self.save_card(r, dl.values()))
+        dialog.open()
+        return dialog
+
+    def save_card(self, ref: str, fields: dict[str, str]) -> bool:
+        try:
+            modelcard.set_card_fields(self.store, ref, fields)
+        except LabliftError as exc:
+            self._refused("Model card not saved", str(exc))
+            return False
+        self.detail = None
+        self.refresh()
+        self.select_version(ref)
+        self.evidence.select_tab("card")
+        self.message.emit(f"Model card of {ref} saved")
         return True
 
     # -- export --------------------------------------------------------------------------------
