@@ -304,3 +304,17 @@ def test_history_tab_lists_the_versions_audit_entries(stores, open_pane):
     rows = _table(pane.evidence.history_table)
     assert [(r[2], r[3]) for r in rows] == [("alice", "version.register")]
     assert "run: 1" in rows[0][4]
+
+
+def test_refresh_rereads_the_evidence_and_keeps_the_reviewers_comment(stores, open_pane):
+    alice = stores("alice")
+    registry.register(alice, 1, "loan")
+    pane = open_pane(stores("bob"))
+    pane.decision.comment.setPlainText("half written")
+    pane.evidence.select_tab("card")
+    from lablift.core import modelcard
+    modelcard.set_card_fields(alice, "loan:1", {"caveats": "Not for small-business loans."})
+    pane.refresh()  # what the main window does when the pane is shown again
+    assert "Not for small-business loans." in pane.evidence.card_browser.toPlainText()
+    assert pane.decision.comment.toPlainText() == "half written"
+    assert pane.evidence.tabs.currentIndex() == pane.evidence.tab_index["card"]

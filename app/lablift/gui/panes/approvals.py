@@ -228,7 +228,8 @@ class Pane(QWidget):
             self.detail = None
             return
         ids = [r["id"] for r in rows]
-        self.select_version(keep if keep in ids else self._row_id(0))
+        # Re-read the evidence even for the same version (an analyst may have edited its card).
+        self.select_version(keep if keep in ids else self._row_id(0), reload=True)
 
     def _row_id(self, proxy_row: int) -> int:
         return self.model.record(self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row())["id"]
@@ -238,7 +239,7 @@ class Pane(QWidget):
         return [self.model.record(self.proxy.mapToSource(self.proxy.index(r, 0)).row())["ref"]
                 for r in range(self.proxy.rowCount())]
 
-    def select_version(self, ref: int | str) -> bool:
+    def select_version(self, ref: int | str, reload: bool = False) -> bool:
         """Select a queued version by id or NAME:VERSION; False if it is not in the queue."""
         for r in range(self.proxy.rowCount()):
             rec = self.model.record(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
@@ -246,7 +247,7 @@ class Pane(QWidget):
                 self.view.selectionModel().setCurrentIndex(
                     self.proxy.index(r, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
                     | QItemSelectionModel.SelectionFlag.Rows)
-                if not self.detail or self.detail["id"] != rec["id"]:
+                if reload or not self.detail or self.detail["id"] != rec["id"]:
                     self._show(rec["id"])
                 return True
         return False
@@ -259,12 +260,17 @@ class Pane(QWidget):
 
     # -- evidence and decision ---------------------------------------------------------
     def _show(self, version_id: int) -> None:
+        same = self.detail is not None and self.detail["id"] == version_id
         d = self.detail = registry.version_detail(self.store, version_id)
+        tab = self.evidence.tabs.currentIndex()
         self.evidence.show_detail(d)
         box = self.decision
-        box.comment.clear()
-        box.override.clear()
-        box.error.clear()
+        if same:  # re-read: keep what the reviewer was reading and typing
+            self.evidence.tabs.setCurrentIndex(tab)
+        else:
+            box.comment.clear()
+            box.override.clear()
+            box.error.clear()
         failed = d.get("failed_checks") or []
         box.override_label.setVisible(bool(failed))
         box.override.setVisible(bool(failed))
