@@ -283,3 +283,36 @@ def test_role_required(make_store, cancer):
     make_store("admin").add_user("rita", "reviewer")
     with pytest.raises(LabliftError, match="analyst"):
         training.train(make_store("rita"), {"dataset": "cancer", "target": "target"})
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_metrics_equal_sklearn(k):
+    from sklearn import metrics as m
+
+    from lablift.core import evaluation
+    rng = np.random.default_rng(k)
+    classes = ["a", "b", "c"][:k]
+    y = rng.choice(classes, 300)
+    pred = np.where(rng.random(300) < 0.7, y, rng.choice(classes, 300))
+    proba = rng.random((300, k))
+    proba[np.arange(300), np.searchsorted(classes, y)] += 0.5  # informative, with ties
+    proba = np.round(proba / proba.sum(axis=1, keepdims=True), 2)
+    proba /= proba.sum(axis=1, keepdims=True)
+    ours = evaluation.classification_metrics(y, pred, proba, classes)
+    avg = dict(average="binary", pos_label="b") if k == 2 else dict(average="macro")
+    ref = {"accuracy": m.accuracy_score(y, pred),
+           "balanced_accuracy": m.balanced_accuracy_score(y, pred),
+           "precision": m.precision_score(y, pred, **avg), "recall": m.recall_score(y, pred, **avg),
+           "f1": m.f1_score(y, pred, **avg),
+           "roc_auc": m.roc_auc_score(y == "b", proba[:, 1]) if k == 2 else
+           m.roc_auc_score(y, proba, multi_class="ovr", labels=classes),
+           "log_loss": m.log_loss(y, proba, labels=classes)}
+    for name, value in ref.items():
+        assert ours[name] == pytest.approx(value, abs=1e-12), name
+    # a class never predicted: zero_division=0 as sklearn
+    never = evaluation.classification_metrics(y, np.full(300, "a"), None, classes)
+    assert never["precision"] == pytest.approx(
+        m.precision_score(y, np.full(300, "a"), zero_division=0, **avg), abs=1e-12)
+    # a label the model never saw (monitoring batch) does not break the metrics
+    assert evaluation.classification_metrics(np.append(y, "zz"), np.append(pred, "a"),
+                                             None, classes)["accuracy"] < 1

@@ -33,33 +33,69 @@ def _clean(value: float) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
+def _codes(values, classes: list) -> np.ndarray:
+    import pandas as pd
+    return pd.Index(classes).get_indexer(np.asarray(values)).astype(np.int64)  # -1: unseen
+
+
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float | None:
+    """ROC AUC by the rank-sum (Mann-Whitney) identity; equals sklearn's roc_auc_score, ties too."""
+    from scipy.stats import rankdata
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def classification_metrics(y_true, y_pred, proba: np.ndarray | None,
                            classes: Sequence) -> dict[str, float | None]:
-    """Binary: positive class = classes[1]; multiclass: macro averages, ROC AUC one-vs-rest."""
-    from sklearn import metrics as m
+    """Binary: positive class = classes[1]; multiclass: macro averages, ROC AUC one-vs-rest.
+
+    Computed from one confusion matrix (and the rank-sum AUC) instead of seven sklearn metric
+    calls: their input checks cost more than fitting a small model, and sweeps evaluate every
+    fold. Same definitions and zero_division=0 as sklearn; tests/test_training.py compares
+    every metric with sklearn's on binary and multiclass data.
+    """
     classes = list(classes)
-    binary = len(classes) == 2
-    avg = dict(average="binary", pos_label=classes[1]) if binary else dict(average="macro")
-    out: dict[str, float | None] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["accuracy"] = m.accuracy_score(y_true, y_pred)
-        out["balanced_accuracy"] = m.balanced_accuracy_score(y_true, y_pred)
-        out["precision"] = m.precision_score(y_true, y_pred, zero_division=0, **avg)
-        out["recall"] = m.recall_score(y_true, y_pred, zero_division=0, **avg)
-        out["f1"] = m.f1_score(y_true, y_pred, zero_division=0, **avg)
-        out["roc_auc"] = out["log_loss"] = None
-        if proba is not None and len(np.unique(y_true)) > 1:
-            try:
-                if binary:
-                    out["roc_auc"] = m.roc_auc_score(np.asarray(y_true) == classes[1], proba[:, 1])
-                else:
-                    out["roc_auc"] = m.roc_auc_score(y_true, proba, multi_class="ovr",
-                                                     average="macro", labels=classes)
-            except ValueError:  # a class absent from this fold
-                out["roc_auc"] = None
-            out["log_loss"] = m.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes)
-    return {k: (_clean(v) if v is not None else None) for k, v in out.items()}
+    t, p = _codes(y_true, classes), _codes(y_pred, classes)
+    if (t < 0).any() or (p < 0).any():  # labels the model never saw (monitoring batches)
+        import pandas as pd
+        extra = pd.unique(np.concatenate([np.asarray(y_true)[t < 0], np.asarray(y_pred)[p < 0]]))
+        classes = classes + [v for v in extra if v not in classes]
+        t, p = _codes(y_true, classes), _codes(y_pred, classes)
+        if proba is not None:
+            proba = np.hstack([np.asarray(proba, dtype=float),
+                               np.zeros((len(t), len(classes) - proba.shape[1]))])
+    k = len(classes)
+    n = len(t)
+    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(float)
+    tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(support > 0, tp / support, 0.0)
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        denom = support + predicted
+        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
+    out: dict[str, float | None] = {"accuracy": float(tp.sum() / n) if n else None,
+                                    "balanced_accuracy": float(recall[support > 0].mean())}
+    if k == 2:
+        out["precision"], out["recall"], out["f1"] = precision[1], recall[1], f1[1]
+    else:  # macro over the labels present in y_true or y_pred, as sklearn
+        seen = denom > 0
+        out["precision"], out["recall"], out["f1"] = (precision[seen].mean(),
+                                                      recall[seen].mean(), f1[seen].mean())
+    out["roc_auc"] = out["log_loss"] = None
+    if proba is not None and n and (support > 0).sum() > 1:
+        proba = np.asarray(proba, dtype=float)
+        if k == 2:
+            out["roc_auc"] = binary_auc(t == 1, proba[:, 1])
+        else:
+            aucs = [binary_auc(t == i, proba[:, i]) for i in range(k)]
+            out["roc_auc"] = None if any(a is None for a in aucs) else float(np.mean(aucs))
+        eps = np.finfo(float).eps
+        out["log_loss"] = float(-np.mean(np.log(np.clip(proba[np.arange(n), t], eps, 1 - eps))))
+    return {key: (_clean(v) if v is not None else None) for key, v in out.items()}
 
 
 def regression_metrics(y_true, y_pred) -> dict[str, float | None]:
@@ -114,7 +150,9 @@ def classification_plots(y_true, y_pred, proba, classes) -> dict[str, Any]:
     from sklearn import metrics as m
     classes = list(classes)
     labels = [_jsonable(c) for c in classes]
-    cm = m.confusion_matrix(y_true, y_pred, labels=classes)
+    k = len(classes)
+    cm = np.bincount(_codes(y_true, classes) * k + _codes(y_pred, classes),
+                     minlength=k * k).reshape(k, k)
     plots: dict[str, Any] = {"confusion_matrix": {"labels": labels, "matrix": cm.tolist()}}
     if proba is None:
         return plots

@@ -242,16 +242,21 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
 # -- compute (no store access) -----------------------------------------------------------------
 
 def _predict(model, X, task: str, classes: list | None):
-    y_pred = model.predict(X)
     proba = None
     if task == "classification" and hasattr(model, "predict_proba"):
-        raw = model.predict_proba(X)
+        # preprocess once for both calls (what Pipeline.predict/predict_proba each do)
+        final = model
+        if hasattr(model, "steps") and len(model.steps) > 1:
+            X, final = model[:-1].transform(X), model.steps[-1][1]
+        y_pred = final.predict(X)
+        raw = final.predict_proba(X)
         # align to the run's class order (a fold may lack a class)
-        proba = np.zeros((len(X), len(classes)))
+        proba = np.zeros((X.shape[0], len(classes)))
         index = {_py(c): i for i, c in enumerate(classes)}
         for j, c in enumerate(model.classes_):
             proba[:, index[_py(c)]] = raw[:, j]
-    return y_pred, proba
+        return y_pred, proba
+    return model.predict(X), proba
 
 
 def predictions_sha256(y_pred, proba) -> str:
