@@ -122,8 +122,7 @@ def plot_drift_heatmap(ax, features: Sequence[str], batches: Sequence[dict[str, 
     values = np.array([[np.nan if v is None else float(v) for v in row] for row in psi],
                       dtype=float)
     masked = np.ma.masked_invalid(values)
-    cmap = PSI_CMAP.copy()
-    cmap.set_bad("#e3e3e3")
+    cmap = PSI_CMAP.with_extremes(bad="#e3e3e3")  # grey: not measured in that batch
     top = max(PSI_MAX, float(np.nanmax(values)) if np.isfinite(values).any() else 0.0)
     image = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=min(top, 1.0), aspect="auto",
                       interpolation="nearest")

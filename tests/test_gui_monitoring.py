@@ -1,0 +1,402 @@
+"""Monitoring pane on a real trained, registered and approved version of the sample loan model:
+ingest from the pane (file and options dialogs patched), charts drawn with the expected titles
+and artists, alerts, the attention banner in the main window, acknowledge, retrain."""
+
+from __future__ import annotations
+
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import AxesImage
+from matplotlib.patches import StepPatch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from lablift.core import audit, monitoring, registry, training
+from lablift.core.datasets import import_dataset
+from lablift.core.store import Store
+from lablift.gui.main_window import MainWindow
+from lablift.gui.panes import monitoring as mpane
+from lablift.resources import SAMPLE_LOANS
+
+TIMEOUT_MS = 60000
+USERS = {"alice": "analyst", "bob": "reviewer", "olga": "ops"}
+# the columns test_monitoring.py shifts; the others keep the training distribution
+SHIFTED = {"age", "income", "employment_years", "credit_score", "loan_amount", "home_ownership"}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """loans:1, trained and registered by alice (analyst), approved by bob (reviewer)."""
+    root = tmp_path_factory.mktemp("monitoring") / "store"
+    admin = Store(root, user="admin")
+    for name, role in USERS.items():
+        admin.add_user(name, role)
+    alice = Store(root, user="alice")
+    ds = import_dataset(alice, SAMPLE_LOANS, name="loans")
+    run = training.train(alice, {"dataset": ds["id"], "target": "approved",
+                                 "algorithm": "logistic_regression", "cv": 2})
+    assert run["status"] == "finished"
+    registry.register(alice, run["id"], "loans")
+    bob = Store(root, user="bob")
+    registry.approve(bob, "loans:1", comment="checked")
+    for s in (bob, alice, admin):
+        s.close()
+    return root
+
+
+@pytest.fixture
+def stores(template, tmp_path):
+    root = tmp_path / "store"
+    shutil.copytree(template, root)
+    opened = []
+
+    def open_as(user: str) -> Store:
+        s = Store(root, user=user)
+        opened.append(s)
+        return s
+    yield open_as
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def shifted_csv(tmp_path):
+    loans = pd.read_csv(SAMPLE_LOANS)
+    b = loans.sample(400, random_state=1).reset_index(drop=True)
+    b["age"] = b["age"] + 15
+    b["income"] = b["income"] * 1.8
+    b["employment_years"] = b["employment_years"] + 8
+    b["credit_score"] = b["credit_score"] - 90
+    b["loan_amount"] = b["loan_amount"] * 2
+    b["home_ownership"] = "rent"
+    flip = np.arange(len(b)) % 2 == 0  # concept drift: the accuracy drops too
+    b.loc[flip, "approved"] = 1 - b.loc[flip, "approved"]
+    path = tmp_path / "shifted.csv"
+    b.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def open_window(qtbot):
+    opened = []
+
+    def _open(store, pane: str = "monitoring"):
+        w = MainWindow(store, restore_state=False)
+        qtbot.addWidget(w)
+        w.resize(1280, 800)
+        w.show()
+        p = w.select_pane(pane)
+        opened.append(w)
+        qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT_MS)
+        return w, p
+    yield _open
+    for w in opened:
+        qtbot.waitUntil(lambda: not w.is_busy(), timeout=TIMEOUT_MS)
+
+
+@pytest.fixture
+def open_pane(qtbot):
+    opened = []
+
+    def _open(store):
+        p = mpane.Pane(store)
+        qtbot.addWidget(p)
+        p.resize(1120, 720)
+        p.show()
+        opened.append(p)
+        qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT_MS)
+        return p
+    yield _open
+    for p in opened:
+        qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT_MS)
+
+
+def _titles(canvas) -> list[str]:
+    return [t for ax in canvas.figure.axes for t in (ax.get_title("left"), ax.get_title("center"),
+                                                     ax.get_title("right")) if t]
+
+
+def _texts(canvas) -> str:
+    return " ".join(t.get_text() for ax in canvas.figure.axes for t in ax.texts)
+
+
+def _legend(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def test_no_versions_explains_what_to_do(open_pane, tmp_path):
+    empty = Store(tmp_path / "empty", user="admin")
+    pane = open_pane(empty)
+    assert pane.pages.currentWidget() is pane.empty
+    assert "register" in pane.empty_text.text()
+    assert pane.selected_ref() is None
+    empty.close()
+
+
+def test_version_without_batches_shows_ingest_hint_and_first_with_batches_is_chosen(
+        stores, open_pane, shifted_csv):
+    alice = stores("alice")
+    pane = open_pane(alice)
+    assert pane.version_refs() == ["loans:1"]
+    assert pane.content.currentWidget() is pane.no_batches
+    assert pane.no_batches_text.text() == mpane.NO_BATCHES
+    assert pane.version_combo.currentText() == "loans:1 — approved · 0 batches"
+    # another model sorts first, but the version with batches is shown by default
+    registry.register(alice, 1, "aaa")
+    monitoring.ingest(alice, "loans:1", shifted_csv, label="approved")
+    pane2 = open_pane(alice)
+    assert pane2.version_refs() == ["aaa:1", "loans:1"]
+    assert pane2.selected_ref() == "loans:1"
+    assert pane2.content.currentWidget() is pane2.tabs
+    assert pane2.version_combo.currentText().startswith("⚠ loans:1")
+
+
+def test_ingest_shifted_labelled_batch_from_the_pane(qtbot, stores, open_window, shifted_csv,
+                                                    monkeypatch):
+    alice = stores("alice")
+    window, pane = open_window(alice)
+    assert not window.banner.isVisible()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(shifted_csv), "")))
+    asked = {}
+
+    def fake_ask(parent, path, columns, label=None, timestamp=None):
+        asked.update(path=path, columns=columns, label=label, timestamp=timestamp)
+        return {"label": "approved", "timestamp": None, "window": None}
+    monkeypatch.setattr(mpane.IngestOptionsDialog, "ask", staticmethod(fake_ask))
+    with qtbot.waitSignal(pane.loaded, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(pane.ingest_button, Qt.MouseButton.LeftButton)
+        assert pane.progress_bar.isVisible() and not pane.ingest_button.isEnabled()
+    # the options dialog was offered the file's columns, with the model's target as label
+    assert "approved" in asked["columns"] and "income" in asked["columns"]
+    assert asked["label"] == "approved" and asked["timestamp"] is None
+    assert not pane.progress_bar.isVisible() and pane.ingest_button.isEnabled()
+
+    stored = monitoring.report(alice, "loans:1")
+    assert len(stored["batches"]) == 1
+    batch = stored["batches"][0]
+    assert pane.content.currentWidget() is pane.tabs
+    assert pane.batches_model.rowCount() == 1 and pane.batch_combo.count() == 1
+    assert pane.batches_model.record(0)["id"] == batch["id"]
+    assert "dataset drift" in pane.batches_model.record(0)["drift_text"]
+    assert f"Batch #{batch['id']}" in pane.notice.text() and pane.notice.isVisible()
+
+    # drift share: a red (dataset drift) bar and the 0.5 threshold line
+    (share_ax,) = pane.share_chart.figure.axes
+    assert share_ax.get_title("left") == "Drift share per batch"
+    assert [p.get_height() for p in share_ax.patches] == [pytest.approx(batch["drift_share"])]
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in share_ax.lines)
+    assert "dataset drift" in _legend(share_ax) and "threshold 0.5" in _legend(share_ax)
+
+    # heatmap: features x batches of PSI, the drifted cells marked, a colorbar beside it
+    heat_ax = pane._heatmap_ax
+    assert heat_ax.get_title("right") == "Feature drift across batches (colour: PSI)"
+    assert len(pane.heatmap_chart.figure.axes) == 2  # + colorbar
+    (image,) = [a for a in heat_ax.get_children() if isinstance(a, AxesImage)]
+    assert image.get_array().shape == (len(pane.features), 1)
+    assert pane.features[-1] == "prediction"
+    marks = heat_ax.collections[0].get_offsets()
+    marked = {pane.features[int(y)] for _, y in marks}
+    drifted = {n for n, c in pane.data["cells"][batch["id"]].items() if c["drifted"]}
+    assert marked == drifted and SHIFTED <= marked
+    psi = {c["name"]: c["psi"] for c in monitoring.batch_view(
+        monitoring.get_batch(alice, batch["id"]))["columns"]}
+    assert image.get_array()[pane.features.index("income"), 0] == pytest.approx(psi["income"])
+
+    # the first drifted feature's distribution: reference vs batch
+    assert pane.feature == "age"
+    (dist_ax,) = pane.dist_chart.figure.axes
+    assert dist_ax.get_title("left").startswith(f"age: reference vs batch #{batch['id']}")
+    assert sum(isinstance(p, StepPatch) for p in dist_ax.patches) == 2
+    assert any(t.startswith("reference (training") for t in _legend(dist_ax))
+
+    # metrics: the batch's accuracy against the holdout line and the alert level
+    run = training.get_run(alice, registry.resolve_version(alice, "loans:1")["run_id"])
+    holdout = run["metrics"]["holdout"]["accuracy"]
+    assert pane.metric_combo.currentText() == "accuracy"
+    (metric_ax,) = pane.metric_chart.figure.axes
+    assert metric_ax.get_title("left") == "accuracy over time (labelled batches)"
+    ys = [list(line.get_ydata()) for line in metric_ax.lines]
+    assert [stored["metrics"]["series"]["accuracy"][0]["value"]] in ys
+    assert [holdout, holdout] in ys
+    assert f"holdout {holdout:.3g}" in _legend(metric_ax)
+    # no prediction log: the latency chart says where latency comes from
+    assert "serve.py --log" in _texts(pane.latency_chart)
+
+    # alerts: drift and performance, both open
+    kinds = {a["kind"] for a in pane.alerts_model.records()}
+    assert kinds == {a["kind"] for a in batch_alerts(alice, batch["id"])} >= {"drift", "metric"}
+    assert pane.tabs.tabText(2) == f"Alerts ({len(kinds)} open)"
+    # data-quality findings of the new batch (ages beyond the training range, ...)
+    checks = {(f["check"], f["column"]) for f in pane.findings_model.records()}
+    assert ("out_of_range", "age") in checks
+    # the banner in the main window, whatever pane is open
+    assert window.banner.isVisible()
+    text = window.banner.label.text()
+    assert text.startswith(f"⚠ loans:1 needs attention: batch {batch['id']}")
+    assert "dataset drift" in text
+    window.select_pane("datasets")
+    assert window.banner.isVisible()
+    window.banner.action_button.click()
+    assert window.current_pane_name() == "monitoring"
+
+
+def batch_alerts(store, batch_id: int) -> list[dict]:
+    return store.query("SELECT * FROM alerts WHERE batch_id = ?", (batch_id,))
+
+
+def test_selecting_a_feature_redraws_the_histogram(qtbot, stores, open_pane, shifted_csv):
+    alice = stores("alice")
+    batch = monitoring.ingest(alice, "loans:1", shifted_csv, label="approved")
+    pane = open_pane(alice)
+    # from the list: a categorical feature as bars of shares
+    pane.feature_list.setCurrentRow(pane.features.index("home_ownership"))
+    (ax,) = pane.dist_chart.figure.axes
+    assert ax.get_title("left").startswith("home_ownership: reference vs batch")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "rent" in labels
+    hist = monitoring.batch_histogram(alice, batch["id"], "home_ownership")
+    rent = hist["categories"].index("rent")
+    widths = sorted(p.get_width() for p in ax.patches)
+    assert hist["current"][rent] / sum(hist["current"]) == pytest.approx(1.0)
+    assert widths[-1] == pytest.approx(1.0)
+    # from the heatmap: a click on income's cell
+    i = pane.features.index("income")
+    pane._on_heatmap_click(SimpleNamespace(inaxes=pane._heatmap_ax, xdata=0.1, ydata=i - 0.2))
+    assert pane.feature == "income"
+    assert pane.feature_list.currentRow() == i
+    (ax,) = pane.dist_chart.figure.axes
+    assert ax.get_title("left").startswith("income: reference vs batch")
+    step = [p for p in ax.patches if isinstance(p, StepPatch)]
+    edges = monitoring.batch_histogram(alice, batch["id"], "income")["edges"]
+    assert list(step[0].get_data().edges) == pytest.approx(edges)
+    outline = [p for p in pane._heatmap_ax.patches if p.get_gid() == "selected-cell"]
+    assert outline and outline[0].get_xy() == (-0.5, i - 0.5)
+
+
+def test_acknowledge_clears_alerts_attention_and_banner(qtbot, stores, open_window,
+                                                        shifted_csv):
+    alice = stores("alice")
+    monitoring.ingest(alice, "loans:1", shifted_csv, label="approved")
+    olga = stores("olga")  # ops may acknowledge
+    window, pane = open_window(olga)
+    assert window.banner.isVisible()
+    pane.tabs.setCurrentIndex(2)
+    ids = [a["id"] for a in pane.open_alerts()]
+    assert len(ids) >= 2 and not pane.ack_button.isEnabled()
+    pane.select_alerts(ids[:1])
+    assert pane.ack_button.isEnabled()
+    with qtbot.waitSignal(pane.loaded, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(pane.ack_button, Qt.MouseButton.LeftButton)
+    assert len(pane.open_alerts()) == len(ids) - 1
+    assert registry.resolve_version(olga, "loans:1")["attention"]  # one still open
+    assert window.banner.isVisible()
+    pane.select_alerts(ids[1:])
+    assert pane.ack_button.text() == (f"Acknowledge {len(ids) - 1}" if len(ids) > 2
+                                      else "Acknowledge")
+    with qtbot.waitSignal(pane.loaded, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(pane.ack_button, Qt.MouseButton.LeftButton)
+    assert pane.open_alerts() == []
+    assert {a["acknowledged_by"] for a in pane.alerts_model.records()} == {"olga"}
+    assert pane.tabs.tabText(2) == "Alerts"
+    assert registry.resolve_version(olga, "loans:1")["attention"] is None
+    assert not window.banner.isVisible()
+    assert not pane.version_combo.currentText().startswith("⚠")
+    actions = [e["action"] for e in audit.entries(olga)]
+    assert actions.count("monitor.acknowledge") == len(ids)
+
+
+def test_retrain_from_the_pane_registers_a_pending_challenger(qtbot, stores, open_window,
+                                                              shifted_csv):
+    alice = stores("alice")
+    batch = monitoring.ingest(alice, "loans:1", shifted_csv, label="approved")
+    window, pane = open_window(alice)
+    with qtbot.waitSignal(pane.loaded, timeout=TIMEOUT_MS):  # the refresh after retraining
+        qtbot.mouseClick(pane.retrain_button, Qt.MouseButton.LeftButton)
+        task = pane.retrain_task
+        with qtbot.waitSignal(task.finished, timeout=TIMEOUT_MS):
+            pass
+    result = task.result
+    challenger = registry.resolve_version(alice, "loans:2")
+    assert challenger["status"] == "pending"
+    assert challenger["challenger_of"] == registry.resolve_version(alice, "loans:1")["id"]
+    assert challenger["lineage"]["batches"] == [batch["id"]]
+    assert pane.version_refs() == ["loans:1", "loans:2"] and pane.selected_ref() == "loans:1"
+    dialog = pane.retrain_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.windowTitle() == "Challenger loans:2 registered"
+    rows = {r["metric"]: r for r in dialog.rows}
+    comparison = result["comparison"]
+    assert comparison["batch_id"] == batch["id"]
+    assert rows["accuracy"]["champion"] == comparison["champion"]["accuracy"]
+    assert rows["accuracy"]["challenger"] == comparison["challenger"]["accuracy"]
+    assert dialog.table.model().rowCount() == len(comparison["champion"])
+    # the challenger goes through Approvals (four-eyes): one click there
+    dialog.approvals_button.click()
+    assert window.current_pane_name() == "approvals"
+    assert [(v["model"], v["version"]) for v in registry.approval_queue(alice)] == [("loans", 2)]
+
+
+def test_refusals_by_role_become_dialogs_and_change_nothing(qtbot, stores, open_pane,
+                                                            shifted_csv):
+    bob = stores("bob")  # a reviewer may not ingest nor retrain
+    pane = open_pane(bob)
+    task = pane.ingest_file(str(shifted_csv), label="approved")
+    with qtbot.waitSignal(task.failed, timeout=TIMEOUT_MS):
+        pass
+    assert "ingesting monitoring batches needs the role ops or analyst or admin" in \
+        pane.last_dialog.text()
+    assert "Nothing was changed" in pane.last_dialog.text()
+    assert monitoring.report(bob, "loans:1")["batches"] == []
+    olga = stores("olga")  # ops may ingest but not retrain
+    pane2 = open_pane(olga)
+    task = pane2.ingest_file(str(shifted_csv), label="approved")
+    with qtbot.waitSignal(pane2.loaded, timeout=TIMEOUT_MS):
+        pass
+    assert task.state == "finished" and pane2.batches_model.rowCount() == 1
+    task = pane2.retrain()
+    with qtbot.waitSignal(task.failed, timeout=TIMEOUT_MS):
+        pass
+    assert "retraining a model needs the role analyst" in pane2.last_dialog.text()
+    assert [v["version"] for v in registry.list_versions(olga)] == [1]
+
+
+def test_cancel_ingest_leaves_the_store_unchanged(qtbot, stores, open_pane, shifted_csv):
+    alice = stores("alice")
+    pane = open_pane(alice)
+    messages = []
+    pane.message.connect(messages.append)
+    task = pane.ingest_file(str(shifted_csv), label="approved")
+    with qtbot.waitSignal(task.cancelled, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(pane.progress_bar.cancel_button, Qt.MouseButton.LeftButton)
+    assert monitoring.report(alice, "loans:1")["batches"] == []
+    assert messages[-1] == "Ingest of shifted.csv cancelled; nothing was changed"
+    assert not pane.progress_bar.isVisible() and pane.ingest_button.isEnabled()
+
+
+def test_windows_from_a_timestamp_column_chart_over_time(qtbot, stores, open_pane, tmp_path):
+    loans = pd.read_csv(SAMPLE_LOANS)
+    b = loans.sample(300, random_state=5).reset_index(drop=True)
+    start = pd.Timestamp("2026-03-02T00:00:00Z")
+    b["ts"] = [(start + pd.Timedelta(hours=i)).isoformat() for i in range(len(b))]
+    path = tmp_path / "timed.csv"
+    b.to_csv(path, index=False)
+    alice = stores("alice")
+    pane = open_pane(alice)
+    assert mpane.peek_columns(str(path))[-1] == "ts"
+    pane.ingest_file(str(path), label="approved", timestamp="ts", window="week")
+    with qtbot.waitSignal(pane.loaded, timeout=TIMEOUT_MS):
+        pass
+    assert [r["window_text"] for r in pane.batches_model.records()] == [
+        "week of 2026-03-02", "week of 2026-03-09"]
+    (share_ax,) = pane.share_chart.figure.axes
+    ticks = [t.get_text() for t in share_ax.get_xticklabels()]
+    assert [t.split("\n")[1] for t in ticks] == ["wk 03-02", "wk 03-09"]
+    (metric_ax,) = pane.metric_chart.figure.axes
+    assert len(metric_ax.lines[0].get_xdata()) == 2
+    assert "2 batches" in pane.notice.text()
