@@ -81,6 +81,8 @@ def test_lists_models_versions_status_aliases_and_attention(world, open_pane):
     assert "drift in income" in top.child(1).toolTip(0)
     # The first model's latest version is selected; its lineage chain is the first tab.
     assert pane.detail["ref"] == "loan:2"
+    assert "href='run:2'" in pane.evidence.header.text()
+    assert "href='dataset:1'" in pane.evidence.header.text()
     assert pane.evidence.tabs.currentIndex() == pane.evidence.tab_index["lineage"]
     assert pane.select_version("loan:production") and pane.detail["ref"] == "loan:1"
     chain = pane.evidence.lineage.text()
@@ -205,7 +207,7 @@ def test_export_refusal_is_shown_in_a_dialog(qtbot, world, open_pane, tmp_path):
 
 def test_open_run_dialog_without_experiments_pane(qtbot, world, open_pane):
     pane = open_pane(world("bob"))
-    qtbot.mouseClick(pane.run_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(pane.evidence.lineage.run_button, Qt.MouseButton.LeftButton)
     dialog = pane.run_dialog
     assert dialog is not None and dialog.isVisible()
     text = dialog.browser.toPlainText()
@@ -223,7 +225,7 @@ def test_open_data_and_run_in_the_main_window(qtbot, world):
     assert window.current_pane_name() == "datasets"
     assert window.pane("datasets").selected_id() == pane.detail["dataset"]["id"]
     window.select_pane("registry")
-    qtbot.mouseClick(pane.run_button, Qt.MouseButton.LeftButton)
+    pane.evidence.header.linkActivated.emit("run:2")  # the "run #2" link in the header
     experiments = window.pane("experiments")
     if experiments is not None and hasattr(experiments, "select_run"):
         assert window.current_pane_name() == "experiments"

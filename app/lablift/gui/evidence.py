@@ -384,7 +384,9 @@ class EvidenceView(QWidget):
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setWordWrap(True)
-        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                            | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.header.linkActivated.connect(self._on_link)
         layout.addWidget(self.header)
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs, 1)
@@ -676,6 +678,11 @@ class EvidenceView(QWidget):
                  _details_text(e.get("details"))] for e in d.get("history") or []]
         fill_table(self.history_table, rows, numeric={0})
 
+    def _on_link(self, link: str) -> None:
+        kind, _, ident = link.partition(":")
+        if ident.isdigit():
+            (self.open_run if kind == "run" else self.open_dataset).emit(int(ident))
+
     # -- public ---------------------------------------------------------------------
     def show_detail(self, d: dict[str, Any]) -> None:
         """Show a core.registry.version_detail() dict."""
@@ -685,10 +692,12 @@ class EvidenceView(QWidget):
         ds = d.get("dataset") or {}
         aliases = (f" &nbsp;<span style='color:#1d3f66'>aliases: {e(', '.join(d['aliases']))}"
                    f"</span>" if d.get("aliases") else "")
+        # The run and the data are links: one click to the Experiments / Datasets pane.
         line2 = (f"registered by {e(d['created_by'])} on {short_time(d['created_at'])} · "
-                 f"run #{run.get('id')} {e(str(run.get('algorithm')))} trained by "
-                 f"{e(str(run.get('created_by')))}"
-                 + (f" · data {e(ds['name'])}:{ds['version']}" if ds else ""))
+                 f"<a href='run:{run.get('id')}'>run #{run.get('id')}</a> "
+                 f"{e(str(run.get('algorithm')))} trained by {e(str(run.get('created_by')))}"
+                 + (f" · data <a href='dataset:{ds['id']}'>{e(ds['name'])}:{ds['version']}</a>"
+                    if ds else ""))
         text = (f"<span style='font-size:13pt'><b>{e(d['ref'])}</b></span>&nbsp;&nbsp;"
                 f"{status_badge(d['status'])}{aliases}<br><span style='color:#666'>{line2}</span>")
         if d.get("description"):

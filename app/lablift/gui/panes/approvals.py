@@ -62,6 +62,7 @@ class EmptyQueue(QWidget):
         self.text.setStyleSheet("color: #555;")
         for label in (title, self.text):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(True)
             layout.addWidget(label)
         layout.addSpacing(16)
         self.go_button = QPushButton("Go to Registry")

@@ -164,6 +164,7 @@ class EmptyRegistry(QWidget):
         text.setStyleSheet("color: #555;")
         for label in (title, text):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(True)
             layout.addWidget(label)
         layout.addSpacing(16)
         self.go_button = QPushButton("Go to Experiments")
@@ -239,10 +240,12 @@ class Pane(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in range(1, 5):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setMinimumWidth(180)  # narrow windows scroll the columns, not the window
         self.tree.currentItemChanged.connect(self._on_current)
         ll.addWidget(self.tree, 1)
         self.legend = QLabel("⚠ = needs attention (e.g. a monitoring alert)")
         self.legend.setStyleSheet("color: #777;")
+        self.legend.setWordWrap(True)
         ll.addWidget(self.legend)
 
         right = QWidget()
@@ -253,19 +256,13 @@ class Pane(QWidget):
         self.archive_button = QPushButton("Archive")
         self.export_button = QPushButton("Export bundle…")
         self.card_button = QPushButton("Edit card…")
-        self.run_button = QPushButton("Open run")
-        self.data_button = QPushButton("Open data")
         self.alias_button.clicked.connect(self.ask_alias)
         self.archive_button.clicked.connect(self.ask_archive)
         self.export_button.clicked.connect(self.ask_export)
         self.card_button.clicked.connect(self.edit_card)
-        self.run_button.clicked.connect(self.open_run)
-        self.data_button.clicked.connect(self.open_data)
         for b in (self.alias_button, self.archive_button, self.export_button, self.card_button):
             actions.addWidget(b)
         actions.addStretch(1)
-        actions.addWidget(self.run_button)
-        actions.addWidget(self.data_button)
         rl.addLayout(actions)
         self.reason_label = QLabel()
         self.reason_label.setWordWrap(True)
@@ -284,7 +281,7 @@ class Pane(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([450, 670])
         self.splitter.setChildrenCollapsible(False)
-        left.setMinimumWidth(240)
+        left.setMinimumWidth(200)
 
         self.empty = EmptyRegistry()
         self.empty.go_button.clicked.connect(lambda: self._go("experiments"))
@@ -433,10 +430,6 @@ class Pane(QWidget):
                                                       ("Edit card", card_note)) if why]
         self.reason_label.setText("\n".join(notes))
         self.reason_label.setVisible(bool(notes))
-        self.run_button.setToolTip(f"Run #{d['run_id']}")
-        ds = d.get("dataset")
-        self.data_button.setEnabled(bool(ds))
-        self.data_button.setToolTip(f"{ds['name']}:{ds['version']}" if ds else "")
 
     def _go(self, pane: str) -> None:
         win = _main_window(self)
