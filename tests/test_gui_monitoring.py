@@ -211,7 +211,7 @@ def test_ingest_shifted_labelled_batch_from_the_pane(qtbot, stores, open_window,
     # the first drifted feature's distribution: reference vs batch
     assert pane.feature == "age"
     (dist_ax,) = pane.dist_chart.figure.axes
-    assert dist_ax.get_title("left").startswith(f"age: reference vs batch #{batch['id']}")
+    assert dist_ax.get_title("left").startswith(f"age in batch #{batch['id']} vs reference")
     assert sum(isinstance(p, StepPatch) for p in dist_ax.patches) == 2
     assert any(t.startswith("reference (training") for t in _legend(dist_ax))
 
@@ -257,7 +257,7 @@ def test_selecting_a_feature_redraws_the_histogram(qtbot, stores, open_pane, shi
     # from the list: a categorical feature as bars of shares
     pane.feature_list.setCurrentRow(pane.features.index("home_ownership"))
     (ax,) = pane.dist_chart.figure.axes
-    assert ax.get_title("left").startswith("home_ownership: reference vs batch")
+    assert ax.get_title("left").startswith("home_ownership in batch #")
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "rent" in labels
     hist = monitoring.batch_histogram(alice, batch["id"], "home_ownership")
@@ -271,7 +271,7 @@ def test_selecting_a_feature_redraws_the_histogram(qtbot, stores, open_pane, shi
     assert pane.feature == "income"
     assert pane.feature_list.currentRow() == i
     (ax,) = pane.dist_chart.figure.axes
-    assert ax.get_title("left").startswith("income: reference vs batch")
+    assert ax.get_title("left").startswith("income in batch #")
     step = [p for p in ax.patches if isinstance(p, StepPatch)]
     edges = monitoring.batch_histogram(alice, batch["id"], "income")["edges"]
     assert list(step[0].get_data().edges) == pytest.approx(edges)

@@ -9,11 +9,13 @@ draw (and leaves a note on the Axes instead).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Sequence
 
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.ticker import FuncFormatter, Locator, NullLocator
 
 from .charts import ACCENT, SMALL_FONT, _short, _style
 from .experiment_charts import color, nothing
@@ -26,10 +28,10 @@ REFERENCE_GREY = "#9aa5b1"
 PSI_CMAP = LinearSegmentedColormap.from_list("psi", ["#f7fbff", "#fdd49e", "#fc8d59",
                                                      "#d7301f", "#7f0000"])
 PSI_MAX = 0.5  # colour scale top: PSI >= 0.25 is already a large shift by convention
-MAX_TICK_LABELS = 14
 P_VALUE_TESTS = {"ks", "chisquare", "z"}
 TEST_NAMES = {"ks": "KS", "chisquare": "chi²", "z": "Z-test", "wasserstein": "Wasserstein",
               "jensenshannon": "Jensen-Shannon", "psi": "PSI"}
+TEST_SHORT = {**TEST_NAMES, "jensenshannon": "JS", "z": "Z"}  # chart titles are narrow
 
 
 def _title(ax, text: str) -> None:
@@ -63,16 +65,46 @@ def batch_label(batch: dict[str, Any], multiline: bool = True) -> str:
     return f"#{batch['id']} {window}"
 
 
+class _LabelLocator(Locator):
+    """Ticks at 0..n-1, thinned at draw time so the labels fit the axis as it is now sized
+    (a resized chart re-thins them; a fixed step would overlap or waste space)."""
+
+    def __init__(self, labels: Sequence[str], vertical: bool = False):
+        self.labels = list(labels)
+        self.vertical = vertical
+
+    def __call__(self):
+        n = len(self.labels)
+        if n == 0:
+            return []
+        box = self.axis.axes.get_window_extent()
+        points = (box.height if self.vertical else box.width) * 72 / self.axis.axes.figure.dpi
+        if self.vertical:
+            per = (SMALL_FONT + 3) * max(len(str(l).split("\n")) for l in self.labels)
+        else:
+            longest = max(len(line) for l in self.labels for line in str(l).split("\n"))
+            per = longest * SMALL_FONT * 0.62 + 8
+        fit = max(1, int(points // per))
+        step = max(1, math.ceil(n / fit))
+        return list(range(0, n, step))
+
+    def tick_values(self, vmin, vmax):
+        return self()
+
+
 def _batch_ticks(ax, labels: Sequence[str], axis: str = "x") -> None:
-    n = len(labels)
-    step = max(1, int(np.ceil(n / MAX_TICK_LABELS)))
-    pos = list(range(0, n, step))
-    shown = [labels[i] for i in pos]
+    labels = list(labels)
+
+    def label(value, _pos=None) -> str:
+        i = int(round(value))
+        return labels[i] if 0 <= i < len(labels) and abs(value - i) < 1e-6 else ""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(_LabelLocator(labels, vertical=axis != "x"))
+    target.set_major_formatter(FuncFormatter(label))
+    target.set_minor_locator(NullLocator())
+    ax.tick_params(axis=axis, labelsize=SMALL_FONT - 0.5 if axis == "x" else SMALL_FONT)
     if axis == "x":
-        ax.set_xticks(pos, shown, fontsize=SMALL_FONT - 0.5)
-        ax.set_xlim(-0.6, n - 0.4)
-    else:
-        ax.set_yticks(pos, shown, fontsize=SMALL_FONT - 0.5)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
 
 
 def _batches_with(batches: Sequence[dict[str, Any]], ids: set) -> list[dict[str, Any]]:
@@ -126,6 +158,7 @@ def plot_drift_heatmap(ax, features: Sequence[str], batches: Sequence[dict[str, 
     top = max(PSI_MAX, float(np.nanmax(values)) if np.isfinite(values).any() else 0.0)
     image = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=min(top, 1.0), aspect="auto",
                       interpolation="nearest")
+    image.clipped = top > 1.0  # the colorbar then shows an arrow: larger values exist
     rows, cols = np.nonzero(np.array([[bool(v) for v in row] for row in drifted], dtype=bool))
     if rows.size:
         ax.scatter(cols, rows, marker="x", s=28, linewidths=1.4, color="#111111",
@@ -133,8 +166,10 @@ def plot_drift_heatmap(ax, features: Sequence[str], batches: Sequence[dict[str, 
     if selected is not None:
         i, j = selected
         ax.add_patch(_cell_outline(j, i))
-    ax.set_yticks(range(len(features)), [_short(f) for f in features], fontsize=SMALL_FONT)
+    _batch_ticks(ax, [_short(f) for f in features], axis="y")
     _batch_ticks(ax, [batch_label(b) for b in batches])
+    ax.set_xlim(-0.5, len(batches) - 0.5)
+    ax.set_ylim(len(features) - 0.5, -0.5)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -151,12 +186,12 @@ def _cell_outline(x: int, y: int):
                      gid="selected-cell")
 
 
-def describe_test(cell: dict[str, Any] | None) -> str:
+def describe_test(cell: dict[str, Any] | None, short: bool = False) -> str:
     """'KS p = 0.0003 (≤ 0.05): drifted · PSI 0.42' for one feature of one batch."""
     if not cell or not cell.get("test"):
         return "not measured"
     test = cell["test"]
-    name = TEST_NAMES.get(test, test)
+    name = (TEST_SHORT if short else TEST_NAMES).get(test, test)
     thr = cell.get("threshold")
     if test in P_VALUE_TESTS and cell.get("p_value") is not None:
         head = f"{name} p = {cell['p_value']:.2g}"
@@ -203,7 +238,7 @@ def plot_distribution(ax, hist: dict[str, Any] | None, feature: str, batch: str,
         ax.set_xlabel("share of rows", fontsize=LABEL_SIZE)
         ax.grid(axis="y", visible=False)
     ax.legend(fontsize=SMALL_FONT - 1, frameon=False, loc="best")
-    _title(ax, f"{_short(feature)}: reference vs batch {batch}"
+    _title(ax, f"{_short(feature)} in batch {batch.split()[0]} vs reference"
                + (f"\n{summary}" if summary else ""))
     return True
 

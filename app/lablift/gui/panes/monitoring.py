@@ -856,7 +856,8 @@ class Pane(QWidget):
             selected = (self.features.index(self.feature), self.batch_index)
         image = plot_drift_heatmap(ax, self.features, self.batches, psi, drifted, selected)
         if image is not None:
-            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02,
+                               extend="max" if getattr(image, "clipped", False) else "neither")
             bar.set_label("PSI (≥ 0.25: large shift)", fontsize=8)
             bar.ax.tick_params(labelsize=8)
         self._heatmap_ax = ax
@@ -870,7 +871,7 @@ class Pane(QWidget):
         hist = (self.data["histograms"].get(b["id"]) or {}).get(self.feature)
         ax = self.dist_chart.clear()
         plot_distribution(ax, hist, self.feature, batch_label(b, multiline=False),
-                          describe_test(self._cells().get(self.feature)))
+                          describe_test(self._cells().get(self.feature), short=True))
         self.dist_chart.redraw()
 
     def _fill_metrics_combo(self) -> None:
