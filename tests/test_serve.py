@@ -431,3 +431,28 @@ def test_inputs_the_pipeline_drops_may_be_left_out(toy, tmp_path):
 
 
 SCHEMA_NAMES = [c["name"] for c in SCHEMA["inputs"]]
+
+
+@pytest.mark.parametrize("estimator", ["RandomForestClassifier", "ExtraTreesClassifier",
+                                       "DecisionTreeClassifier", "LogisticRegression",
+                                       "HistGradientBoostingClassifier"])
+def test_prediction_from_probabilities_equals_predict(tmp_path, estimator):
+    # serve.py derives the label from predict_proba for these estimators (one call, not two)
+    import sklearn.ensemble
+    import sklearn.linear_model
+    import sklearn.tree
+    assert estimator in serve._PROBA_ARGMAX
+    cls = next(getattr(m, estimator) for m in (sklearn.ensemble, sklearn.linear_model,
+                                               sklearn.tree) if hasattr(m, estimator))
+    X, y = _frame(300, 3)
+    y = y.where(X["grade"] != "C", "maybe")  # three classes
+    model = _pipeline(X, y)
+    model.steps[-1] = ("model", cls())
+    model.fit(X, y)
+    s = serve.Scorer(make_bundle(tmp_path / "m", model, {**SCHEMA,
+                                                        "classes": ["maybe", "no", "yes"]}))
+    X_new, _ = _frame(500, 4)
+    frame, _, _ = s.frame_from_columns({c: X_new[c].tolist() for c in X_new}, len(X_new))
+    pred, proba = s.score(frame, want_proba=True)
+    assert list(pred) == list(model.predict(X_new))
+    assert list(s.score(frame)[0]) == list(pred)

@@ -278,9 +278,9 @@ def coerce_series(spec: dict, s):
 # --------------------------------------------------------------------------- the model
 # Final estimators whose predict() is exactly the class with the highest predict_proba()
 # (argmax of the same scores); for them one predict_proba call yields both outputs.
+# (tests/test_serve.py checks this list against predict()).
 _PROBA_ARGMAX = {"RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier",
-                 "LogisticRegression", "GradientBoostingClassifier",
-                 "HistGradientBoostingClassifier"}
+                 "LogisticRegression", "HistGradientBoostingClassifier"}
 
 
 class Scorer:
