@@ -183,7 +183,7 @@ def plot_drift_heatmap(ax, features: Sequence[str], batches: Sequence[dict[str, 
 def _cell_outline(x: int, y: int):
     from matplotlib.patches import Rectangle
     return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=ACCENT, linewidth=2.2,
-                     gid="selected-cell")
+                     gid="selected-cell", clip_on=False)  # whole outline on edge cells too
 
 
 def describe_test(cell: dict[str, Any] | None, short: bool = False) -> str:
