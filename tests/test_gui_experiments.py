@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import threading
 
 import numpy as np
@@ -98,11 +100,13 @@ def test_form_defaults_follow_the_dataset_profile(pane, loans):
 
 
 def test_train_from_the_pane_off_the_gui_thread(qtbot, pane, store, monkeypatch):
-    threads = []
+    threads, niceness = [], []
     real_train = training.train
 
     def spy(*args, **kwargs):
         threads.append(threading.current_thread())
+        if sys.platform.startswith("linux"):  # the training thread yields to the GUI thread
+            niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(training, "train", spy)
@@ -117,6 +121,7 @@ def test_train_from_the_pane_off_the_gui_thread(qtbot, pane, store, monkeypatch)
             pass
 
     assert threads and threads[0] is not threading.main_thread()  # trained in a worker
+    assert all(n >= 10 for n in niceness)
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("fold 2 of 2" in m for _, m in progress)

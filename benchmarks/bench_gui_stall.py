@@ -1,0 +1,167 @@
+"""The longest event-loop stall of the GUI thread while a run trains from the Experiments pane.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stall.py [--rows 50000]
+        [--algorithm random_forest] [--cv 3] [--sample]
+
+A 5 ms QTimer ticks on the GUI thread; every gap between ticks longer than the interval is
+time the event loop could not run (a user would see a frozen window). The pane trains through
+its normal path (Train button -> worker -> signals); the figures are the max and p99 gap:
+  - while training (Train clicked until the worker's finished signal),
+  - after it (the runs table reload and the run-detail plots, until they are drawn),
+  - while the pane opens and imports scikit-learn in a worker (the warm-up),
+  - idle, for reference.
+Target: max stall < 50 ms while training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
+
+from lablift.core import datasets  # noqa: E402
+from lablift.core.store import Store  # noqa: E402
+from lablift.gui.app import _application  # noqa: E402
+from lablift.gui.panes.experiments import Pane  # noqa: E402
+from lablift.resources import SAMPLE_LOANS  # noqa: E402
+
+TICK_MS = 5
+
+
+def make_data(path: Path, rows: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 5))
+    region = np.array(["north", "south", "east", "west"])[rng.integers(0, 4, rows)]
+    plan = np.array(["basic", "plus", "pro"])[rng.integers(0, 3, rows)]
+    logit = x[:, 0] - 0.7 * x[:, 1] + 0.4 * x[:, 2] * x[:, 3] + (region == "east") * 0.5
+    y = (logit + rng.normal(scale=1.0, size=rows) > 0).astype(int)
+    frame = pd.DataFrame({f"x{i}": x[:, i] for i in range(5)})
+    frame["region"], frame["plan"], frame["churned"] = region, plan, y
+    frame.to_csv(path, index=False)
+
+
+class TickRecorder:
+    def __init__(self):
+        self.times: list[float] = []
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(lambda: self.times.append(time.perf_counter()))
+
+    def mark(self) -> int:
+        return len(self.times)
+
+    def gaps_ms(self, start: int, end: int | None = None) -> np.ndarray:
+        t = np.asarray(self.times[start:end])
+        return np.diff(t) * 1000.0 if len(t) > 1 else np.zeros(1)
+
+
+# Waits run the event loop with QEventLoop.exec (no app.processEvents() polling): PySide6
+# 6.12 on Python 3.11 over-releases None on every call of a void Qt function, and a polling
+# loop makes thousands of such calls.
+def run_until(signal, timeout_s: float = 600.0) -> None:
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    guard = QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(loop.quit)
+    guard.start(int(timeout_s * 1000))
+    loop.exec()
+    if not guard.isActive():
+        raise TimeoutError("benchmark step did not finish in time")
+
+
+def spin(seconds: float) -> None:
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(int(seconds * 1000))
+    loop.exec()
+
+
+def describe(name: str, gaps: np.ndarray) -> str:
+    return (f"{name:<34} ticks {len(gaps):>6}  max {gaps.max():7.1f} ms  "
+            f"p99 {np.percentile(gaps, 99):6.1f} ms  median {np.median(gaps):5.1f} ms")
+
+
+def main() -> int:  # noqa: C901
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=50_000)
+    ap.add_argument("--algorithm", default="random_forest")
+    ap.add_argument("--cv", type=int, default=3)
+    ap.add_argument("--sample", action="store_true", help="train on the bundled sample instead")
+    args = ap.parse_args()
+
+    _application()  # the QApplication must exist before any widget
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "store", user="bench")
+        if args.sample:
+            datasets.import_dataset(store, SAMPLE_LOANS, name="sample_loans")
+            target, what = "approved", "sample_loans (2,000 rows)"
+        else:
+            path = Path(tmp) / "churn.csv"
+            make_data(path, args.rows)
+            datasets.import_dataset(store, path, name="churn")
+            target, what = "churned", f"generated churn ({args.rows:,} rows x 7 features)"
+        ticks = TickRecorder()
+        ticks.timer.start()
+        pane = Pane(store)
+        pane.resize(1120, 740)
+        pane.show()
+        if pane.is_busy():
+            run_until(pane.runs_loaded)
+        if pane.warm_task is not None and pane.warm_task.is_running():
+            run_until(pane.warm_task.done)  # scikit-learn & co. imported in a worker
+        warm = ticks.gaps_ms(0)
+        pane.set_target(target)
+        pane.set_algorithm(args.algorithm)
+        pane.cv_folds.setValue(args.cv)
+
+        spin(1.0)
+        idle = ticks.gaps_ms(ticks.mark() - 150)
+
+        start_mark, t0 = ticks.mark(), time.perf_counter()
+        pane.train_button.click()
+        job = pane.running_job()
+        if job.state == "running":
+            run_until(job.task.done)
+        t1 = time.perf_counter()
+        train_mark = ticks.mark()
+        run_until(pane.runs_loaded)
+        spin(0.5)  # the draw_idle of the detail plots lands here
+        after_mark = ticks.mark()
+        ticks.timer.stop()
+
+        if job.state != "finished":
+            print(f"error: the run ended {job.state}: {job.error}", file=sys.stderr)
+            return 1
+        during = ticks.gaps_ms(start_mark, train_mark)
+        after = ticks.gaps_ms(train_mark - 1, after_mark)
+        run = job.result
+        print(f"Experiments pane, {args.algorithm} cv={args.cv} on {what}; "
+              f"QTimer every {TICK_MS} ms on the GUI thread")
+        print(f"run {run['id']} {run['status']} in {t1 - t0:.1f} s "
+              f"(core duration {run['duration_s']:.1f} s)")
+        print(describe("pane opening + import warm-up", warm))
+        print(describe("idle (1 s)", idle))
+        print(describe("while training", during))
+        print(describe("after: table reload + plots", after))
+        verdict = "PASS" if during.max() < 50 else "FAIL"
+        print(f"{verdict}: longest stall while training {during.max():.1f} ms (target < 50 ms)")
+        pane.close()
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
