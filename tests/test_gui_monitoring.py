@@ -400,3 +400,37 @@ def test_windows_from_a_timestamp_column_chart_over_time(qtbot, stores, open_pan
     (metric_ax,) = pane.metric_chart.figure.axes
     assert len(metric_ax.lines[0].get_xdata()) == 2
     assert "2 batches" in pane.notice.text()
+
+
+def test_prediction_log_latency_and_volume_chart(qtbot, stores, open_pane, tmp_path):
+    import json
+    loans = pd.read_csv(SAMPLE_LOANS)
+    features = [c for c in loans.columns if c not in ("approved", "applicant_id")]
+    rows = loans.sample(60, random_state=4).reset_index(drop=True)
+    log = tmp_path / "predictions.jsonl"
+    with open(log, "w") as f:  # serve.py's --log line format, two days
+        for i, r in rows.iterrows():
+            f.write(json.dumps({"timestamp": f"2026-03-0{2 + i // 30}T10:00:00.000+00:00",
+                                "request_id": f"req-{i}", "row": 0, "model": "loans:1",
+                                "inputs": {c: (r[c].item() if hasattr(r[c], "item") else r[c])
+                                           for c in features},
+                                "prediction": int(r["approved"]),
+                                "latency_ms": 5.0 + i}) + "\n")
+    cols = mpane.peek_columns(str(log))
+    assert set(features) <= set(cols) and "latency_ms" in cols and "inputs" not in cols
+    alice = stores("alice")
+    batches = monitoring.ingest(alice, "loans:1", log, window="day")["batches"]
+    pane = open_pane(alice)
+    # p99 about 34 ms on day 2: within the 100 ms budget, so no latency alert
+    assert "latency" not in {a["kind"] for a in pane.alerts_model.records()}
+    lat_ax, volume_ax = pane.latency_chart.figure.axes
+    assert lat_ax.get_title("left") == "Latency per batch (prediction logs)"
+    lines = {line.get_label(): list(line.get_ydata()) for line in lat_ax.lines}
+    for key in ("p50", "p95", "p99"):
+        assert lines[key] == pytest.approx([b["ops"]["latency_ms"][key] for b in batches])
+    assert lines["p99 budget 100 ms"] == [100.0, 100.0]
+    assert [p.get_height() for p in volume_ax.patches] == [30, 30]
+    assert volume_ax.get_ylabel() == "requests per batch"
+    assert lat_ax.get_ylabel() == "latency (ms)"
+    # no labels in a log: the metric chart says how to get metrics
+    assert "label column" in _texts(pane.metric_chart)
