@@ -144,7 +144,7 @@ def test_flipped_byte_fails_verify_and_serve_names_the_file(world, tmp_path, cap
     assert proc.returncode == 1 and "refusing" in proc.stderr and name in proc.stderr
 
 
-def test_missing_and_extra_files_fail_verify(world, tmp_path):
+def test_missing_and_extra_files_fail_verify(world, tmp_path, capsys):
     b = _copy(world, tmp_path)
     (b / "MODEL_CARD.md").unlink()
     (b / "predictions.jsonl").write_text("{}\n")
@@ -152,6 +152,10 @@ def test_missing_and_extra_files_fail_verify(world, tmp_path):
     assert not result["ok"]
     assert {(p["file"], p["problem"]) for p in result["problems"]} == {
         ("MODEL_CARD.md", "missing"), ("predictions.jsonl", "extra")}
+    code = main(["--store", str(world["root"] / "store"), "bundle", "verify", str(b), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and json.loads(out)["ok"] is False
+    assert "MODEL_CARD.md" in err and "1 more problem" in err
 
 
 def test_lineage_is_checked_against_the_store(world, tmp_path):
