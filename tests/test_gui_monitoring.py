@@ -225,6 +225,10 @@ def test_ingest_shifted_labelled_batch_from_the_pane(qtbot, stores, open_window,
     assert [stored["metrics"]["series"]["accuracy"][0]["value"]] in ys
     assert [holdout, holdout] in ys
     assert f"holdout {holdout:.3g}" in _legend(metric_ax)
+    # no gate on loans: the alert level (holdout - tolerance) is drawn; the batch is below it
+    assert [holdout - 0.05, holdout - 0.05] in ys
+    assert len(metric_ax.collections[0].get_offsets()) == 1
+    assert "beyond the alert level" in _legend(metric_ax)
     # no prediction log: the latency chart says where latency comes from
     assert "serve.py --log" in _texts(pane.latency_chart)
 
@@ -434,3 +438,22 @@ def test_prediction_log_latency_and_volume_chart(qtbot, stores, open_pane, tmp_p
     assert lat_ax.get_ylabel() == "latency (ms)"
     # no labels in a log: the metric chart says how to get metrics
     assert "label column" in _texts(pane.metric_chart)
+
+
+def test_metric_chart_draws_the_models_gate(qtbot, stores, open_pane, shifted_csv):
+    from lablift.core import gates
+    registry.set_gates(stores("admin"), "loans", [gates.parse_gate("roc_auc>=0.6")])
+    alice = stores("alice")
+    batch = monitoring.ingest(alice, "loans:1", shifted_csv, label="approved")
+    pane = open_pane(alice)
+    assert pane.metric_combo.currentText() == "roc_auc"  # the gated metric first
+    (ax,) = pane.metric_chart.figure.axes
+    ys = {line.get_label(): list(line.get_ydata()) for line in ax.lines}
+    assert ys["gate >= 0.6"] == [0.6, 0.6]
+    assert ys["roc_auc on the batch"] == [pytest.approx(batch["metrics"]["roc_auc"])]
+    fails = batch["metrics"]["roc_auc"] < 0.6
+    assert ("fails the gate" in _legend(ax)) == fails
+    pane.metric_combo.setCurrentText("accuracy")
+    (ax,) = pane.metric_chart.figure.axes
+    assert ax.get_title("left") == "accuracy over time (labelled batches)"
+    assert not any(line.get_label().startswith("gate") for line in ax.lines)

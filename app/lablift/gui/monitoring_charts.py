@@ -266,10 +266,19 @@ def plot_metric_series(ax, metric: str, batches: Sequence[dict[str, Any]],
     for g in gate_lines:
         ax.axhline(float(g["threshold"]), color=DRIFT_RED, linestyle="--", linewidth=1.4,
                    label=f"gate {g.get('op', '')} {float(g['threshold']):g}")
+    fails = np.zeros(len(y), dtype=bool)
+    values = np.asarray(y, dtype=float)
+    for g in gate_lines:
+        t = float(g["threshold"])
+        fails |= values < t if g.get("op", ">=") == ">=" else values > t
     if not gate_lines and holdout is not None and tolerance is not None:
         level = holdout * (1 + tolerance) if lower_is_better else holdout - tolerance
         ax.axhline(level, color=DRIFT_RED, linestyle="--", linewidth=1.2, alpha=0.8,
                    label=f"alert level {level:.3g}")
+        fails |= values > level if lower_is_better else values < level
+    if fails.any():
+        ax.scatter(np.asarray(x)[fails], values[fails], s=55, color=DRIFT_RED, zorder=3,
+                   label="fails the gate" if gate_lines else "beyond the alert level")
     ax.set_ylabel(metric, fontsize=LABEL_SIZE)
     _batch_ticks(ax, [batch_label(b) for b in shown])
     ax.margins(y=0.25)
