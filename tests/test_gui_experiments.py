@@ -348,7 +348,8 @@ def test_compare_two_runs_side_by_side(qtbot, pane, store, loans):
     assert pane.tabs.currentIndex() == 1 and pane.compare_stack.currentIndex() == 1
     table = pane.compare_metrics
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers == ["Metric", f"#{a['id']} logistic_regression", f"#{b['id']} decision_tree"]
+    assert headers == ["Metric", f"#{a['id']}\nlogistic_regres…", f"#{b['id']}\ndecision_tree"]
+    assert table.horizontalHeaderItem(1).toolTip() == f"#{a['id']} logistic_regression"
     names = [table.item(r, 0).text() for r in range(table.rowCount())]
     auc_row = names.index("roc_auc")
     values = [a["metrics"]["holdout"]["roc_auc"], b["metrics"]["holdout"]["roc_auc"]]

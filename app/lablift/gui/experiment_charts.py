@@ -228,7 +228,7 @@ def plot_compare(figure, task: str, runs: Sequence[tuple[str, dict[str, Any]]],
     """Overlaid curves of several runs: ROC and PR (classification) or residuals (regression)."""
     figure.clear()
     if task == "classification":
-        a, b = figure.subplots(1, 2)
+        a, b = figure.subplots(2, 1)  # stacked: each curve gets the full width
         plot_roc(a, runs, "ROC curves (holdout)")
         plot_pr(b, runs, "Precision-recall curves (holdout)")
     else:

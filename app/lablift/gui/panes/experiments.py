@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox,
                                QFormLayout, QFrame, QGroupBox, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
-                               QScrollArea, QSpinBox, QSplitter, QStackedWidget,
+                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QStackedWidget,
                                QTableView, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -349,6 +349,13 @@ class Job:
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
+    @property
+    def tag(self) -> str:
+        """Short name for progress lines: the algorithm, or what is reproduced."""
+        if self.kind == "train" and self.spec:
+            return self.spec["algorithm"]
+        return f"reproduce #{self.run_id}" if self.run_id is not None else self.label
+
 
 STATE_COLORS = {"queued": "#666666", "running": "#1d4f91", "finished": "#1e7b34",
                 "failed": "#b00020", "cancelled": "#8a6d00"}
@@ -451,10 +458,14 @@ class Pane(QWidget):
 
     def _build_form(self) -> QWidget:
         body = QWidget()
-        form = QFormLayout(body)
-        form.setContentsMargins(10, 10, 10, 6)
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(10, 10, 10, 6)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        body_layout.addLayout(form)
+        body_layout.addStretch(1)  # spare height below the form, not between its rows
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setVerticalSpacing(6)
+        form.setVerticalSpacing(4)
         heading = QLabel("Train a model")
         _bold(heading, 1.2)
         form.addRow(heading)
@@ -482,7 +493,7 @@ class Pane(QWidget):
         self.features_list.setToolTip("Columns the model uses. Datetime, text and id-like "
                                       "columns are off by default.")
         self.features_list.setMinimumHeight(120)
-        self.features_list.setMaximumHeight(150)
+        self.features_list.setMaximumHeight(140)
         self.features_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.features_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.features_list.itemChanged.connect(self._on_feature_toggled)
@@ -574,11 +585,17 @@ class Pane(QWidget):
         al = QVBoxLayout(activity)
         al.setContentsMargins(10, 4, 10, 8)
         al.setSpacing(4)
+        self.activity_label = QLabel("Idle")
+        self.activity_label.setStyleSheet("color: #444;")
+        # Ignored: a long progress message must not widen the column (it is cut instead).
+        self.activity_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Preferred)
+        al.addWidget(self.activity_label)
         row = QHBoxLayout()
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("idle")
+        self.progress_bar.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.setToolTip("Stop the running job (it is recorded as cancelled); "
@@ -607,7 +624,7 @@ class Pane(QWidget):
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(top)
         left.addWidget(activity)
-        left.setSizes([600, 130])
+        left.setSizes([625, 105])
         left.setChildrenCollapsible(False)
         left.setMinimumWidth(300)
         self.left_split = left
@@ -758,7 +775,7 @@ class Pane(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(tables)
         split.addWidget(self.compare_canvas)
-        split.setSizes([360, 450])
+        split.setSizes([390, 400])
         split.setChildrenCollapsible(False)
         layout.addWidget(split)
         self.compare_stack.addWidget(page)
@@ -843,9 +860,13 @@ class Pane(QWidget):
         self._size_columns()
         if records:
             ids = {r["id"] for r in records}
-            target = current if current in ids else max(ids)
+            # Else the latest finished run (the one with plots), else the latest run.
+            finished = [r["id"] for r in records if r["status"] == "finished"]
+            target = current if current in ids else max(finished or ids)
             self.select_run(target)
         else:
+            self.detail_empty.setText("No runs yet: the detail of a run shows here once one "
+                                      "has trained.")
             self._show_run(None)
         self.runs_loaded.emit()
 
@@ -1106,7 +1127,7 @@ class Pane(QWidget):
         task.cancelled.connect(lambda j=job: self._on_job_cancelled(j))
         task.done.connect(self._start_next)
         self.progress_bar.setValue(0)
-        self.progress_bar.setFormat(f"{job.label}: starting")
+        self._set_activity(f"{job.tag}: starting")
         self._log(f"Started: {job.label}")
         self._show_job(job)
         self._update_queue_buttons()
@@ -1128,7 +1149,12 @@ class Pane(QWidget):
         n = len(self.queued_jobs())
         self.activity_tabs.setTabText(1, f"Queue ({n} waiting)" if n else "Queue")
         if running is None:
-            self.progress_bar.setFormat("idle" if not n else f"{n} queued")
+            self._set_activity("Idle" if not n else f"{n} queued")
+
+    def _set_activity(self, text: str) -> None:
+        self.progress_bar.setTextVisible(self.running_job() is not None)
+        self.activity_label.setText(text)
+        self.activity_label.setToolTip(text)
 
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
@@ -1136,8 +1162,8 @@ class Pane(QWidget):
     def _on_job_progress(self, job: Job, fraction: float, text: str) -> None:
         job.fraction = fraction
         self.progress_bar.setValue(round(fraction * 100))
-        self.progress_bar.setFormat(f"%p%  {text}")
-        self._log(f"{job.label}: {text}")
+        self._set_activity(f"{job.tag}: {text}")
+        self._log(f"{job.tag}: {text}")
         self._show_job(job)
 
     def _finish(self, job: Job, state: str) -> None:
@@ -1181,7 +1207,7 @@ class Pane(QWidget):
         if job is not None and job.task is not None:
             job.task.cancel()
             self._log(f"Cancelling: {job.label}")
-            self.progress_bar.setFormat("cancelling…")
+            self._set_activity(f"{job.tag}: cancelling…")
         self._update_queue_buttons()
 
     def clear_queue(self) -> None:
@@ -1325,6 +1351,8 @@ class Pane(QWidget):
         runs = [training.get_run(self.store, rid) for rid in sorted(run_ids)]
         self.compared = runs
         labels = [f"#{r['id']} {r['algorithm']}" for r in runs]
+        # Two-line headers keep the run columns narrow: "#12" over the algorithm.
+        headers = [f"#{r['id']}\n{_clip(r['algorithm'], 16)}" for r in runs]
         tasks = {r["task"] for r in runs}
         # Metrics side by side; the best value of each row highlighted.
         rows: list[tuple[str, list]] = []
@@ -1345,7 +1373,9 @@ class Pane(QWidget):
         table = self.compare_metrics
         table.clear()
         table.setColumnCount(len(runs) + 1)
-        table.setHorizontalHeaderLabels(["Metric"] + labels)
+        table.setHorizontalHeaderLabels(["Metric"] + headers)
+        for j, label in enumerate(labels):
+            table.horizontalHeaderItem(j + 1).setToolTip(label)
         table.setRowCount(len(rows))
         for i, (n, values) in enumerate(rows):
             table.setItem(i, 0, QTableWidgetItem(n))
@@ -1383,7 +1413,7 @@ class Pane(QWidget):
         pt = self.compare_params
         pt.clear()
         pt.setColumnCount(len(runs) + 1)
-        pt.setHorizontalHeaderLabels(["Parameter"] + labels)
+        pt.setHorizontalHeaderLabels(["Parameter"] + headers)
         pt.setRowCount(max(len(diff), 1))
         if not diff:
             pt.setItem(0, 0, QTableWidgetItem("(no differences)"))
@@ -1473,6 +1503,11 @@ class Pane(QWidget):
         self.message.emit(text)
         QMessageBox.information(self, "Registered", text + (
             "\n\nFailing: " + ", ".join(c["name"] for c in failed) if failed else ""))
+
+
+def _clip(text: Any, limit: int) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
 def _html(text: str) -> str:
