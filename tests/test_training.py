@@ -316,3 +316,21 @@ def test_metrics_equal_sklearn(k):
     # a label the model never saw (monitoring batch) does not break the metrics
     assert evaluation.classification_metrics(np.append(y, "zz"), np.append(pred, "a"),
                                              None, classes)["accuracy"] < 1
+
+
+def test_permutation_importance_finds_the_signal():
+    from sklearn.inspection import permutation_importance as sk_pi
+
+    from lablift.core import catalogue, evaluation
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"signal": rng.normal(size=600), "noise": rng.normal(size=600)})
+    y = pd.Series(X["signal"] * 3 + rng.normal(scale=0.1, size=600))
+    profile = {"rows": 600, "columns": [{"name": c, "dtype": "double", "kind": "numeric"}
+                                        for c in X.columns]}
+    pipe = catalogue.build_pipeline(profile, list(X.columns), "regression", "ridge", {}, 0)
+    pipe.fit(X, y)
+    ours = {r["feature"]: r["mean"] for r in
+            evaluation.permutation_importance(pipe, X, y, "regression", 0)}
+    ref = sk_pi(pipe, X, y, n_repeats=3, random_state=0, scoring="r2")
+    assert ours["signal"] == pytest.approx(ref.importances_mean[0], rel=0.1)
+    assert abs(ours["noise"]) < 0.01 and abs(ref.importances_mean[1]) < 0.01

@@ -197,7 +197,6 @@ def permutation_importance(pipeline, X, y, task: str, seed: int) -> list[dict[st
     scored in ONE predict call: per-call overhead (forests, pipelines) dominated the run's
     evaluation time with sklearn's column-by-column loop.
     """
-    from sklearn.metrics import accuracy_score, r2_score
     if len(X) > MAX_POINTS:
         X = X.sample(MAX_POINTS, random_state=seed)
         y = y.loc[X.index]
@@ -218,8 +217,16 @@ def permutation_importance(pipeline, X, y, task: str, seed: int) -> list[dict[st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = np.asarray(pipeline.predict(pd.concat(blocks, ignore_index=True)))
-        score = accuracy_score if task == "classification" else r2_score
-        scores = np.array([score(y_true, pred[i * n:(i + 1) * n]) for i in range(len(blocks))])
+    # per-block accuracy / R2 in one vectorised step (37 sklearn metric calls took longer
+    # than the predict); same formulas as accuracy_score and r2_score
+    pred = pred.reshape(len(blocks), n)
+    if task == "classification":
+        scores = (pred == y_true[None, :]).mean(axis=1)
+    else:
+        yt = y_true.astype(float)
+        ss_tot = ((yt - yt.mean()) ** 2).sum()
+        ss_res = ((pred.astype(float) - yt[None, :]) ** 2).sum(axis=1)
+        scores = 1 - ss_res / ss_tot if ss_tot > 0 else np.zeros(len(blocks))
     drops = (scores[0] - scores[1:]).reshape(len(cols), IMPORTANCE_REPEATS)
     rows = [{"feature": str(col), "mean": _clean(drops[i].mean()) or 0.0,
              "std": _clean(drops[i].std()) or 0.0} for i, col in enumerate(cols)]
