@@ -203,3 +203,15 @@ def test_gui_on_a_store_that_cannot_open_exits_1(tmp_path, capsys):
     code = main(["--store", str(not_a_folder), "gui", "--screenshot", str(tmp_path / "x.png")])
     assert code == 1
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_gui_without_a_display_says_so_instead_of_aborting(monkeypatch, tmp_path, capsys):
+    import sys as _sys
+    if not _sys.platform.startswith("linux"):
+        pytest.skip("display detection applies to Linux")
+    from lablift.cli import main
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["--store", str(tmp_path / "s"), "gui"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no display") and err.count("\n") == 1

@@ -36,6 +36,13 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
     """Open the GUI on a store. With `screenshot`, render the window to that PNG and return."""
     if screenshot and _headless():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif _headless() and not os.environ.get("QT_QPA_PLATFORM"):
+        # Qt would abort with a core dump; say what is wrong instead.
+        print("error: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY "
+              "is set); run Lablift in a desktop session, use the command line "
+              "(`lablift --help`), or render a pane with `lablift gui --screenshot PNG`",
+              file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QMessageBox
 
     from ..core.store import Store
