@@ -1169,6 +1169,8 @@ class Pane(QWidget):
     def _finish(self, job: Job, state: str) -> None:
         job.state = state
         self._show_job(job)
+        if job.kind == "reproduce" and job.run_id == self._shown_run:
+            self.reproduce_button.setEnabled(True)
         self.progress_bar.setValue(100 if state == "finished" else 0)
         self._update_queue_buttons()
 
@@ -1249,6 +1251,7 @@ class Pane(QWidget):
     def _show_run(self, run_id: int | None) -> None:
         self._shown_run = run_id
         if run_id is None:
+            self._shown_key = None
             self.detail_stack.setCurrentIndex(0)
             return
         try:
@@ -1258,6 +1261,12 @@ class Pane(QWidget):
             self.detail_stack.setCurrentIndex(0)
             return
         self.detail_stack.setCurrentIndex(1)
+        # Matplotlib draws on the GUI thread (~0.1-0.3 s for four panels): a reload of the
+        # runs table that leaves the same run selected must not redraw it.
+        key = (run["id"], run["status"], run.get("predictions_sha256"))
+        if key == getattr(self, "_shown_key", None):
+            return
+        self._shown_key = key
         self.shown_run = run
         name = next((r["dataset"] for r in self.runs_model.records() if r["id"] == run_id),
                     f"#{run['dataset_id']}")
