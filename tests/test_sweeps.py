@@ -119,3 +119,13 @@ def test_dask_backend_with_local_cluster(store, cancer):
     assert result["backend"] == "dask" and result["status"] == "finished"
     assert [r["status"] for r in result["runs"]] == ["finished", "finished"]
     assert result["best_run_id"] in {r["id"] for r in result["runs"]}
+
+
+def test_sweep_left_by_a_dead_process_reads_interrupted(store, cancer):
+    result = sweeps.sweep(store, SPEC, grid={"max_depth": ["1", "2"]}, n_jobs=1)
+    with store.transaction():  # what a killed sweep leaves after the runs were marked
+        store.execute("UPDATE sweeps SET status = 'running' WHERE id = ?", (result["id"],))
+        store.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?",
+                      (result["runs"][0]["id"],))
+    assert sweeps.get_sweep(store, result["id"])["status"] == "interrupted"
+    assert sweeps.list_sweeps(store)[0]["status"] == "interrupted"

@@ -231,8 +231,20 @@ def _finish_sweep(store: Store, sweep_id: int, status: str, task: str) -> dict[s
     return get_sweep(store, sweep_id)
 
 
+def mark_interrupted_sweeps(store: Store) -> int:
+    """A 'running' sweep with no running run left lost its process: mark it interrupted."""
+    with store.transaction():
+        return store.execute(
+            "UPDATE sweeps SET status = 'interrupted', finished_at = ? WHERE status = 'running' "
+            "AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id "
+            "AND runs.status = 'running') "
+            "AND EXISTS (SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id "
+            "AND runs.status = 'interrupted')", (utcnow(),)).rowcount
+
+
 def get_sweep(store: Store, sweep_id: int) -> dict[str, Any]:
     from .errors import NotFound
+    mark_interrupted_sweeps(store)
     row = store.query_one("SELECT * FROM sweeps WHERE id = ?", (int(sweep_id),))
     if row is None:
         raise NotFound(f"sweep {sweep_id} not found")
@@ -243,6 +255,7 @@ def get_sweep(store: Store, sweep_id: int) -> dict[str, Any]:
 
 
 def list_sweeps(store: Store) -> list[dict[str, Any]]:
+    mark_interrupted_sweeps(store)
     return store.query("SELECT * FROM sweeps ORDER BY id DESC")
 
 
