@@ -246,7 +246,7 @@ def main() -> None:
              ("floor: sqlite3, all in 1 txn", floor["record_batch_s"])]
     for name, s in rows:
         print(f"{name:34}{s * ms:10.3f}{s / ours['record_s']:11.2f}x")
-    print(f"\nListing runs (best of repeats)")
+    print("\nListing runs (best of repeats)")
     print(f"{'':34}" + "".join(f"{f'{n} runs (ms)':>16}" for n in sorted(args.sizes)))
     lrows = [("Lablift list_runs", ours["list_s"])]
     if theirs:

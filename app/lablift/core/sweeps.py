@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import math
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
