@@ -419,7 +419,7 @@ def test_register_from_the_pane(qtbot, pane, store, loans, dialogs, monkeypatch)
 
 # -- empty states ---------------------------------------------------------------------------
 
-def test_empty_states(qtbot, store, sample_csv):
+def test_empty_states(qtbot, store, sample_csv, tmp_path):
     w = MainWindow(store, restore_state=False)
     qtbot.addWidget(w)
     pane = w.select_pane("experiments")
@@ -435,6 +435,16 @@ def test_empty_states(qtbot, store, sample_csv):
     assert pane.runs_stack.currentWidget() is pane.no_runs
     assert "Train a model to see it here" in pane.no_runs.text()
     assert pane.dataset_combo.currentText() == "sample_loans:1"
+
+    # A version imported later is selected when the pane is shown again.
+    changed = tmp_path / "loans.csv"
+    changed.write_text("\n".join(sample_csv.read_text().splitlines()[:801]) + "\n")
+    datasets.import_dataset(store, changed, name="sample_loans")
+    w.select_pane("datasets")
+    w.select_pane("experiments")
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT_MS)
+    assert pane.dataset_combo.currentText() == "sample_loans:2"
+    assert pane.dataset_combo.count() == 2
 
 
 def test_plot_functions_draw_titles_and_legends():

@@ -806,6 +806,7 @@ class Pane(QWidget):
         if ids == self._dataset_ids:
             return
         keep = self.dataset_combo.currentData()
+        previous = set(self._dataset_ids)
         self._dataset_ids = ids
         self.dataset_combo.blockSignals(True)
         self.dataset_combo.clear()
@@ -815,8 +816,11 @@ class Pane(QWidget):
         if not rows:
             self._dataset = None
             return
-        newest = max(rows, key=lambda r: (r["created_at"], r["id"]))["id"]
-        chosen = keep if keep in ids else newest
+        # The newest version is chosen at first, and again when a new one was imported since
+        # (that is the one the user came to train on); otherwise the choice is kept.
+        added = [r for r in rows if r["id"] not in previous]
+        newest = max(added or rows, key=lambda r: (r["created_at"], r["id"]))["id"]
+        chosen = keep if keep in ids and not (added and previous) else newest
         self.dataset_combo.setCurrentIndex(ids.index(chosen))
         if self._dataset is None or self._dataset["id"] != chosen:
             self._on_dataset()
