@@ -160,14 +160,21 @@ def parse_filter(text: str) -> list[Term]:
     return terms
 
 
-def filter_records(records: Sequence[dict[str, Any]], text: str) -> tuple[set[int] | None, list[str]]:
+def known_fields(records: Sequence[dict[str, Any]]) -> set[str]:
+    known: set[str] = set()
+    for rec in records:
+        known.update(rec["fields"])
+    return known
+
+
+def filter_records(records: Sequence[dict[str, Any]], text: str,
+                   known: set[str] | None = None) -> tuple[set[int] | None, list[str]]:
     """Ids of the records matching `text` (None = no filter) and the unknown field names."""
     terms = parse_filter(text)
     if not terms:
         return None, []
-    known: set[str] = set()
-    for rec in records:
-        known.update(rec["fields"])
+    if known is None:
+        known = known_fields(records)
     unknown = sorted({t.field for t in terms if t.field is not None and t.field not in known})
     ids = {rec["id"] for rec in records if all(t.matches(rec) for t in terms)}
     return ids, unknown
@@ -419,6 +426,7 @@ class Pane(QWidget):
         self._dataset: dict[str, Any] | None = None
         self._checked: dict[str, bool] = {}
         self._shown_run: int | None = None
+        self._known: set[str] | None = None
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)
@@ -853,6 +861,7 @@ class Pane(QWidget):
         self._select_after_load = None
         self.runs_model.columns = runs_columns(records)
         self.runs_model.set_records(records)
+        self._known = None
         self.runs_stack.setCurrentIndex(1 if records else 0)
         self.apply_filter()
         header = self.runs_view.horizontalHeader()
@@ -894,7 +903,9 @@ class Pane(QWidget):
     def apply_filter(self) -> None:
         text = self.filter_edit.text()
         records = self.runs_model.records()
-        ids, unknown = filter_records(records, text)
+        if self._known is None:  # once per load, not per keystroke
+            self._known = known_fields(records)
+        ids, unknown = filter_records(records, text, self._known)
         self.runs_proxy.set_accepted(ids)
         shown, total = self.runs_proxy.rowCount(), len(records)
         note = f"{shown:,} of {total:,} runs" if ids is not None else f"{total:,} runs"
