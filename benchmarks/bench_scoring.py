@@ -195,6 +195,23 @@ def post(conn, body: bytes, expected) -> float:
     return elapsed
 
 
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every live process of a process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def interleaved(targets: dict, bodies: list[bytes], frames: list, expected: list) -> dict:
     """Request i goes to every target in turn (order rotated), so that both servers and the
     in-process call see the same machine load: this box is shared and its load varies."""
@@ -205,9 +222,10 @@ def interleaved(targets: dict, bodies: list[bytes], frames: list, expected: list
         for name in names[k:] + names[:k]:
             target = targets[name]
             if callable(target):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 target(frame)
                 out[name].append(time.perf_counter() - t)
+                out.setdefault(name + "_cpu", []).append(time.thread_time() - c)
             else:
                 out[name].append(post(target, body, exp))
     return out
@@ -284,15 +302,20 @@ def bench_http(bundle: Path, frame: pd.DataFrame, features: list[str], n: int,
             result["mlflow"] = {"start_s": statistics.median(mstarts), "version": ver.strip()}
         log(f"http: {n} sequential single-row requests to each of {', '.join(targets)}")
         interleaved(targets, bodies[:50], frames[:50], expected[:50])  # warm-up
+        # CPU time per request does not depend on how busy the (shared) machine is
+        cpu0 = [group_cpu_s(p.pid) for p in procs]
         lat = interleaved(targets, bodies, frames, expected)
+        cpu = [(group_cpu_s(p.pid) - c0) * 1000.0 / n for p, c0 in zip(procs, cpu0)]
     finally:
         for p in procs:
             stop(p)
     result["inprocess_predict_ms"] = {"p50": pct(lat["inprocess"], 50),
-                                      "p99": pct(lat["inprocess"], 99)}
-    for name in ("serve_py", "mlflow"):
+                                      "p99": pct(lat["inprocess"], 99),
+                                      "cpu_mean": float(np.mean(lat["inprocess_cpu"]) * 1000)}
+    for i, name in enumerate(("serve_py", "mlflow")):
         if name in lat:
-            result[name].update({"p50_ms": pct(lat[name], 50), "p99_ms": pct(lat[name], 99)})
+            result[name].update({"p50_ms": pct(lat[name], 50), "p99_ms": pct(lat[name], 99),
+                                 "server_cpu_ms_per_request": cpu[i]})
     if "mlflow" in lat:
         result["p50_ratio_serve_py_vs_mlflow"] = (result["serve_py"]["p50_ms"]
                                                   / result["mlflow"]["p50_ms"])
@@ -302,16 +325,18 @@ def bench_http(bundle: Path, frame: pd.DataFrame, features: list[str], n: int,
 def report_http(label: str, h: dict) -> None:
     print(f"HTTP single row, {label} ({h['requests']} sequential requests each, interleaved):")
     print(f"  in-process predict     p50 {h['inprocess_predict_ms']['p50']:6.2f} ms  "
-          f"p99 {h['inprocess_predict_ms']['p99']:6.2f} ms")
+          f"p99 {h['inprocess_predict_ms']['p99']:6.2f} ms  CPU "
+          f"{h['inprocess_predict_ms']['cpu_mean']:.2f} ms per call")
     print(f"  serve.py               p50 {h['serve_py']['p50_ms']:6.2f} ms  "
           f"p99 {h['serve_py']['p99_ms']:6.2f} ms  start {h['serve_py']['start_s']:.2f} s  "
           f"(p50 - in-process p50: {h['serve_py']['p50_ms'] - h['inprocess_predict_ms']['p50']:+.2f}"
-          f" ms)")
+          f" ms)  server CPU {h['serve_py']['server_cpu_ms_per_request']:.2f} ms per request")
     if "mlflow" in h:
         print(f"  mlflow models serve    p50 {h['mlflow']['p50_ms']:6.2f} ms  "
               f"p99 {h['mlflow']['p99_ms']:6.2f} ms  start {h['mlflow']['start_s']:.2f} s  "
               f"({h['mlflow']['version']}); serve.py p50 = "
-              f"{h['p50_ratio_serve_py_vs_mlflow']:.2f} x MLflow")
+              f"{h['p50_ratio_serve_py_vs_mlflow']:.2f} x MLflow  server CPU "
+              f"{h['mlflow']['server_cpu_ms_per_request']:.2f} ms per request")
 
 
 def main() -> int:
