@@ -9,7 +9,10 @@
    (unpickle, read_csv, predict, to_csv) in a fresh process.
 2. HTTP: single-row latency p50/p99 over R sequential requests on loopback (keep-alive
    client, `dataframe_split` JSON), serve.py against `mlflow models serve --env-manager
-   local` on the same bundle, beside in-process single-row `predict`.
+   local` on the same bundle, beside in-process single-row `predict`. Requests go to the
+   contenders in turn (same machine load for all), and each server's CPU time per request
+   is read from /proc: on a shared machine wall latency follows the load, CPU time does not.
+   A second run on a logistic regression shows each server's fixed per-request overhead.
 3. Start time: process start until /ping answers 200, both servers.
 
 The bundle is a random forest on the sample loan data, exported through Lablift (trained,
