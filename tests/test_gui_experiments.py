@@ -161,6 +161,25 @@ def test_cancel_right_after_start_records_a_cancelled_run(qtbot, pane, store):
     assert "Cancelled" in pane.log.toPlainText()
 
 
+def test_closing_the_window_cancels_training_and_drops_the_queue(qtbot, store, loans):
+    w = MainWindow(store, restore_state=False)
+    qtbot.addWidget(w)
+    w.show()
+    pane = w.select_pane("experiments")
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT_MS)
+    _quick_form(pane, "random_forest", cv=5)
+    first, second = pane.train(), pane.train()
+    assert (first.state, second.state) == ("running", "queued")
+    w.close()
+    # The running run recorded itself as cancelled before close returned; the queued one
+    # never started.
+    assert [r["status"] for r in training.list_runs(store)] == ["cancelled"]
+    assert second.state == "cancelled" and pane.train_pool.activeThreadCount() == 0
+    qtbot.waitUntil(lambda: first.state == "cancelled", timeout=TIMEOUT_MS)
+    assert second.task is None  # not started afterwards either
+    assert len(training.list_runs(store)) == 1
+
+
 def test_queued_runs_train_one_after_another(qtbot, pane, store):
     _quick_form(pane, "logistic_regression", cv=0)
     first = pane.train()

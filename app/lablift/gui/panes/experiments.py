@@ -8,6 +8,7 @@ another, so a queue never oversubscribes the cores that scikit-learn and the GUI
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import operator
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import (QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt,
+import shiboken6
+from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt,
                             QThreadPool, QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox,
@@ -368,6 +370,17 @@ STATE_COLORS = {"queued": "#666666", "running": "#1d4f91", "finished": "#1e7b34"
                 "failed": "#b00020", "cancelled": "#8a6d00"}
 
 
+def _while_alive(method):
+    """Skip a Task's late outcome once the pane's widgets are gone (the window closed and was
+    deleted while a worker was still finishing)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not shiboken6.isValid(self):
+            return None
+        return method(self, *args, **kwargs)
+    return wrapper
+
+
 # -- the pane ----------------------------------------------------------------------------------
 
 def _bold(widget: QWidget, scale: float = 1.0) -> None:
@@ -427,6 +440,8 @@ class Pane(QWidget):
         self._checked: dict[str, bool] = {}
         self._shown_run: int | None = None
         self._known: set[str] | None = None
+        self._stopping = False
+        self._watched_window: QWidget | None = None
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)
@@ -851,11 +866,13 @@ class Pane(QWidget):
         task.failed.connect(lambda msg: self.message.emit(f"Could not read the runs: {msg}"))
         task.done.connect(self._after_load)
 
+    @_while_alive
     def _after_load(self) -> None:
         if self._reload_again:
             self._reload_again = False
             self.reload_runs()
 
+    @_while_alive
     def _on_runs_loaded(self, records: list[dict]) -> None:
         current = self._select_after_load or self._shown_run
         self._select_after_load = None
@@ -1119,9 +1136,10 @@ class Pane(QWidget):
     def queued_jobs(self) -> list[Job]:
         return [j for j in self.jobs if j.state == "queued"]
 
+    @_while_alive
     def _start_next(self) -> None:
         queued = self.queued_jobs()
-        if not queued or self.running_job():
+        if not queued or self.running_job() or self._stopping:
             self._update_queue_buttons()
             return
         job = queued[0]
@@ -1174,6 +1192,7 @@ class Pane(QWidget):
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
 
+    @_while_alive
     def _on_job_progress(self, job: Job, fraction: float, text: str) -> None:
         job.fraction = fraction
         self.progress_bar.setValue(round(fraction * 100))
@@ -1189,6 +1208,7 @@ class Pane(QWidget):
         self.progress_bar.setValue(100 if state == "finished" else 0)
         self._update_queue_buttons()
 
+    @_while_alive
     def _on_job_finished(self, job: Job, result: Any) -> None:
         job.result = result
         self._finish(job, "finished")
@@ -1204,6 +1224,7 @@ class Pane(QWidget):
             self._report_reproduce(result)
             self.reload_runs(select=result.get("new_run_id") or result["run_id"])
 
+    @_while_alive
     def _on_job_failed(self, job: Job, message: str) -> None:
         job.error = message
         self._finish(job, "failed")
@@ -1213,11 +1234,33 @@ class Pane(QWidget):
         what = "Training" if job.kind == "train" else f"Reproducing run {job.run_id}"
         QMessageBox.critical(self, f"{what} failed", f"{job.label}\n\n{message}")
 
+    @_while_alive
     def _on_job_cancelled(self, job: Job) -> None:
         self._finish(job, "cancelled")
         self._log(f"Cancelled: {job.label}")
         self.message.emit(f"{job.label} cancelled")
         self.reload_runs()
+
+    # -- quitting: the window closes -> cancel, drop the queue, let the run record itself ---------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        window = self.window()
+        if window is not self and window is not self._watched_window:
+            window.installEventFilter(self)
+            self._watched_window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._watched_window and event.type() == QEvent.Type.Close:
+            self.stop_all()
+        return False
+
+    def stop_all(self, wait_ms: int = 5000) -> bool:
+        """Drop queued jobs, cancel the running one and wait (at most `wait_ms`) until it has
+        recorded itself as cancelled. True if nothing is left running."""
+        self._stopping = True
+        self.clear_queue()
+        self.cancel_running()
+        return self.train_pool.waitForDone(wait_ms)
 
     def cancel_running(self) -> None:
         job = self.running_job()
@@ -1511,12 +1554,21 @@ class Pane(QWidget):
         task = self.side_task = run_task(
             lambda progress, cancelled: core_registry.register(store, run_id, name))
         task.finished.connect(self._on_registered)
-        task.failed.connect(lambda msg: QMessageBox.critical(
-            self, "Register failed", f"Run {run_id} was not registered as {name}:\n\n{msg}"))
+        task.failed.connect(lambda msg: self._on_register_failed(run_id, name, msg))
         self.register_button.setEnabled(False)
-        task.done.connect(lambda: self.register_button.setEnabled(True))
+        task.done.connect(self._on_register_done)
         return task
 
+    @_while_alive
+    def _on_register_failed(self, run_id: int, name: str, message: str) -> None:
+        QMessageBox.critical(self, "Register failed",
+                             f"Run {run_id} was not registered as {name}:\n\n{message}")
+
+    @_while_alive
+    def _on_register_done(self) -> None:
+        self.register_button.setEnabled(True)
+
+    @_while_alive
     def _on_registered(self, version: dict[str, Any]) -> None:
         checks = version.get("checks") or []
         failed = [c for c in checks if not c.get("passed")]
