@@ -49,3 +49,24 @@ def store(make_store):
 @pytest.fixture
 def sample_csv():
     return SAMPLE_LOANS
+
+
+@pytest.fixture(autouse=True)
+def _drain_qt_workers():
+    """After a GUI test, let its background tasks end before the next test starts.
+
+    A worker still running from an earlier test's (deleted) pane would otherwise emit into
+    objects the next test's garbage collection is tearing down.
+    """
+    yield
+    import sys
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QApplication
+    if QApplication.instance() is None:
+        return
+    from lablift.gui.workers import cancel_all
+    cancel_all(timeout_ms=15000)
+    QThreadPool.globalInstance().waitForDone(15000)
+    QApplication.processEvents()

@@ -112,7 +112,7 @@ def test_drop_a_file_imports_it(qtbot, pane, store, sample_csv, tmp_path):
     shutil.copy(sample_csv, dropped)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(dropped))])
-    enter = QDragEnterEvent(QPointF(pane.rect().center()), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(pane.rect().center(), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     pane.dragEnterEvent(enter)
     assert enter.isAccepted()
@@ -129,7 +129,7 @@ def test_drop_a_file_imports_it(qtbot, pane, store, sample_csv, tmp_path):
 def test_drop_of_non_files_is_refused(pane):
     mime = QMimeData()
     mime.setText("not a file")
-    enter = QDragEnterEvent(QPointF(pane.rect().center()), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(pane.rect().center(), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     pane.dragEnterEvent(enter)
     assert not enter.isAccepted()
