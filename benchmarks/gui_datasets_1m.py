@@ -1,9 +1,10 @@
 """How long the Datasets pane takes to show a 1,000,000-row version (load in a worker + first paint).
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/gui_datasets_1m.py [STORE_DIR]
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_datasets_1m.py [STORE_DIR] [--csv FILE]
 
-Imports a generated 1M x 8 Parquet file once (not timed), then times: selecting the version
-until the table is painted, and scrolling to the last row.
+Imports a generated 1M x 8 Parquet file (or FILE, e.g. bench_import.py's 1M x 20 CSV) once,
+not timed, then times: selecting the version until the table is painted, and scrolling to
+the last row.
 """
 
 from __future__ import annotations
@@ -41,11 +42,18 @@ def make_file(path: Path) -> None:
 
 
 def main() -> None:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp()) / "store"
+    args = sys.argv[1:]
+    csv = None
+    if "--csv" in args:
+        i = args.index("--csv")
+        csv = Path(args[i + 1])
+        del args[i:i + 2]
+    root = Path(args[0]) if args else Path(tempfile.mkdtemp()) / "store"
     store = Store(root, user="bench")
     if not datasets.list_datasets(store):
-        src = root.parent / "million.parquet"
-        make_file(src)
+        src = csv or root.parent / "million.parquet"
+        if csv is None:
+            make_file(src)
         datasets.import_dataset(store, src, name="million")
     app = _application()
     start = time.perf_counter()
@@ -62,7 +70,7 @@ def main() -> None:
     pane.data_view.repaint()
     bottom = time.perf_counter()
     assert pane.data_model.rowCount() == N
-    print(f"rows {pane.data_model.rowCount():,}: pane built + load in worker {loaded - start:.3f} s, "
+    print(f"rows {pane.data_model.rowCount():,} x {pane.data_model.columnCount()} columns: pane built + load in worker {loaded - start:.3f} s, "
           f"first paint {painted - loaded:.3f} s (total {painted - start:.3f} s), "
           f"scroll to last row {bottom - painted:.3f} s")
 
