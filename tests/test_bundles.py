@@ -220,6 +220,10 @@ def test_isolated_http_scoring_matches_lablift_and_logs(world, tmp_path):
     finally:
         stop_server(proc)
     lines = [json.loads(x) for x in log.read_text().splitlines()]
+    errors = [x for x in lines if "error" in x]  # the rejected request: one line, no inputs
+    assert [x["error"]["status"] for x in errors] == [400] and "inputs" not in errors[0]
+    assert f"column '{features[0]}'" in errors[0]["error"]["message"]
+    lines = [x for x in lines if "error" not in x]
     assert len(lines) == 2 * len(rows) + len(example["data"])
     first = lines[0]
     assert first["prediction"] == expected[0] and first["model"] == "loans:1"

@@ -325,3 +325,106 @@ def test_report_over_time(store, version, loans, tmp_path):
     assert {a["batch_id"] for a in rep["alerts"]} == {b2["id"]}
     hist = monitoring.batch_histogram(store, b2["id"], "home_ownership")
     assert dict(zip(hist["categories"], hist["current"]))["rent"] == 200
+
+
+def _log_with_failures(path, loans, good: int, failed: int, seed: int = 6,
+                       days: int = 1) -> pd.DataFrame:
+    """A prediction log written by serve.py's own writer: `good` requests of 1-2 rows each and
+    `failed` rejected requests (400 and 500) between them, spread over `days` days."""
+    from lablift.bundle_runtime.serve import PredictionLog
+    features = [c for c in loans.columns if c not in ("approved", "applicant_id")]
+    rows = loans.sample(2 * good, random_state=seed).reset_index(drop=True)
+    log = PredictionLog(path, "loans:1")
+    scored = []
+    try:
+        for i in range(good):
+            part = rows.iloc[2 * i:2 * i + 1 + i % 2]  # odd requests score two rows
+            log.write(f"ok-{i}", {c: part[c].tolist() for c in features},
+                      part["approved"].to_numpy(), None, None, 5.0 + i)
+            scored.append(part)
+            if i < failed:
+                log.write_error(f"bad-{i}", 400 if i % 2 else 500, f"column 'age': bad {i}",
+                                1.0)
+    finally:
+        log.close()
+    if days > 1:  # serve.py stamps the current time: move each request to its day
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        for n, x in enumerate(lines):
+            x["timestamp"] = f"2026-03-0{2 + n * days // len(lines)}T10:00:00.000+00:00"
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return pd.concat(scored, ignore_index=True)
+
+
+def test_log_with_failed_requests_counts_error_rate_and_alerts(store, version, loans,
+                                                              tmp_path):
+    good, failed = 20, 5
+    log = tmp_path / "errors.jsonl"
+    scored = _log_with_failures(log, loans, good, failed)
+    errors = [json.loads(x) for x in log.read_text().splitlines() if '"error"' in x]
+    assert len(errors) == failed and all("inputs" not in x for x in errors)
+    batch = monitoring.ingest(store, "loans:1", log)
+    assert batch["rows"] == len(scored) == 30  # error lines are not rows of the batch
+    ops = batch["ops"]
+    assert ops["requests"] == good + failed and ops["rows"] == len(scored)
+    assert ops["errors"] == failed and ops["error_lines"] == failed
+    assert ops["error_rate"] == pytest.approx(failed / (good + failed))
+    assert ops["errors_by_status"] == {"400": 2, "500": 3}
+    # latency is the scored requests': the failed ones' 1 ms is left out
+    assert ops["latency_ms"]["p50"] == pytest.approx(np.percentile(5.0 + np.arange(good), 50))
+    # the error lines' fields are not taken for inputs or new columns
+    assert not [f for f in batch["quality"] if f["check"] in ("missing_column", "new_column",
+                                                             "missing_rate")]
+    assert len(batch["columns"]) == 10 and batch["prediction_drift"] is not None
+    frame = monitoring.load_batch_frame(store, batch["id"])
+    assert len(frame) == len(scored) and "error" not in frame.columns
+    assert failed / (good + failed) > monitoring.settings(store)["max_error_rate"]
+    alert = next(a for a in batch["alerts"] if a["kind"] == "errors")
+    assert f"{failed} of {good + failed} requests" in alert["message"]
+    assert "error rate 20.0%" in registry.resolve_version(store, "loans:1")["attention"]
+    rep = monitoring.report(store, "loans:1")
+    assert rep["latency"][0]["error_rate"] == pytest.approx(0.2)
+    assert rep["latency"][0]["errors"] == failed
+
+
+def test_error_rate_within_the_budget_raises_no_alert(store, version, loans, tmp_path):
+    monitoring.update_settings(store, {"max_error_rate": 0.25})
+    log = tmp_path / "few-errors.jsonl"
+    _log_with_failures(log, loans, 20, 4)  # 4 of 24 requests: 16.7% <= 25%
+    batch = monitoring.ingest(store, "loans:1", log)
+    assert batch["ops"]["error_rate"] == pytest.approx(4 / 24)
+    assert "errors" not in {a["kind"] for a in batch["alerts"]}
+    with pytest.raises(LabliftError, match="max_error_rate"):
+        monitoring.update_settings(store, {"max_error_rate": 1.5})
+
+
+def test_failed_requests_fall_in_their_windows(store, version, loans, tmp_path):
+    log = tmp_path / "two-days.jsonl"
+    scored = _log_with_failures(log, loans, 20, 6, days=2)
+    days = monitoring.ingest(store, "loans:1", log, window="day")["batches"]
+    assert [b["window"] for b in days] == ["2026-03-02", "2026-03-03"]
+    assert sum(b["rows"] for b in days) == len(scored)
+    assert sum(b["ops"]["errors"] for b in days) == 6
+    assert sum(b["ops"]["requests"] for b in days) == 26
+    for b in days:
+        assert b["ops"]["error_rate"] == pytest.approx(b["ops"]["errors"] / b["ops"]["requests"])
+    rows = monitoring.ingest(store, "loans:1", log, window="15")["batches"]
+    assert [b["rows"] for b in rows] == [15, 15]
+    assert sum(b["ops"]["errors"] for b in rows) == 6
+
+
+def test_log_with_only_failed_requests_ingests_with_a_finding(store, version, loans, tmp_path):
+    from lablift.bundle_runtime.serve import PredictionLog
+    log_path = tmp_path / "outage.jsonl"
+    log = PredictionLog(log_path, "loans:1")
+    for i in range(4):
+        log.write_error(f"bad-{i}", 500, "internal error: MemoryError: ", 2.0)
+    log.close()
+    batch = monitoring.ingest(store, "loans:1", log_path)
+    assert batch["rows"] == 0 and batch["columns"] == [] and batch["dataset_drift"] is False
+    assert batch["ops"]["requests"] == 4 and batch["ops"]["error_rate"] == 1.0
+    assert batch["ops"]["latency_ms"] is None
+    finding = next(f for f in batch["quality"] if f["check"] == "no_rows")
+    assert "all 4 logged requests failed" in finding["message"]
+    assert {a["kind"] for a in batch["alerts"]} == {"errors"}
+    rep = monitoring.report(store, "loans:1")
+    assert rep["latency"][0]["error_rate"] == 1.0 and rep["latency"][0].get("p99") is None

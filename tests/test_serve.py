@@ -14,6 +14,7 @@ import json
 import pickle
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -456,3 +457,49 @@ def test_prediction_from_probabilities_equals_predict(tmp_path, estimator):
     pred, proba = s.score(frame, want_proba=True)
     assert list(pred) == list(model.predict(X_new))
     assert list(s.score(frame)[0]) == list(pred)
+
+
+def test_http_rejected_requests_are_logged_as_error_lines(toy, http_server, monkeypatch):
+    port, log_path = http_server
+    X, model = toy["X"], toy["model"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    status, headers, doc = request(conn, "POST", "/invocations",
+                                   {"dataframe_records": [{"age": "x", "income": 2,
+                                                           "grade": "A", "member": True}]})
+    assert status == 400
+    bad_id = headers["X-Request-Id"]
+    assert request(conn, "POST", "/invocations", "{oops")[0] == 400
+    # a scoring failure that is not the input's fault: 500, logged, and the server goes on
+    fail = {"on": True}
+    real_score = serve.Scorer.score
+
+    def flaky(self, frame, want_proba=False):
+        if fail["on"]:
+            raise RuntimeError("disk on fire")
+        return real_score(self, frame, want_proba)
+
+    monkeypatch.setattr(serve.Scorer, "score", flaky)
+    status, _, doc = request(conn, "POST", "/invocations", {"dataframe_records":
+                                                            _records(X.head(1))})
+    assert status == 500 and doc["error_code"] == "INTERNAL_ERROR"
+    fail["on"] = False
+    status, headers, doc = request(conn, "POST", "/invocations",
+                                   {"dataframe_records": _records(X.head(2))})
+    assert status == 200 and doc["predictions"] == model.predict(X.head(2)).tolist()
+    good_id = headers["X-Request-Id"]
+    conn.close()
+    deadline = time.monotonic() + 10  # the last lines are written just after the answer
+    while time.monotonic() < deadline and len(log_path.read_text().splitlines()) < 5:
+        time.sleep(0.02)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    errors = [x for x in lines if "error" in x]
+    assert [x["error"]["status"] for x in errors] == [400, 400, 500]
+    assert errors[0]["request_id"] == bad_id and "'age'" in errors[0]["error"]["message"]
+    assert "not valid JSON" in errors[1]["error"]["message"]
+    assert "disk on fire" in errors[2]["error"]["message"]
+    for x in errors:
+        assert set(x) == {"timestamp", "request_id", "model", "error", "latency_ms"}
+        assert x["model"] == "toy:3" and x["latency_ms"] >= 0
+    rows = [x for x in lines if "error" not in x]
+    assert [x["row"] for x in rows] == [0, 1] and {x["request_id"] for x in rows} == {good_id}
+    assert rows[1]["inputs"]["grade"] == X["grade"].iloc[1] and "prediction" in rows[1]

@@ -16,6 +16,10 @@ answer is {"predictions": [...]}. Input that breaks schema.json gets 400 with
 {"error_code": "BAD_REQUEST", "message": "... column 'x' ..."}. Columns the model does not
 use are ignored and named in a warning: the response header `X-Lablift-Warning` and a
 "warnings" list in the JSON body (both present only when there is a warning).
+
+`--log FILE` appends one JSON line per scored row (timestamp, request_id, row, model, inputs,
+prediction, latency_ms, probabilities) and one per rejected POST /invocations (timestamp,
+request_id, model, error {status, message}, latency_ms).
 """
 
 from __future__ import annotations
@@ -512,7 +516,10 @@ def cmd_predict(args) -> int:
 
 # --------------------------------------------------------------------------- HTTP
 class PredictionLog:
-    """One JSON line per scored row, appended and flushed under a lock (threads share it)."""
+    """One JSON line per scored row, and one per rejected request (no inputs, no prediction:
+    {"timestamp", "request_id", "model", "error": {"status", "message"}, "latency_ms"}), so
+    that monitoring can count failed requests. Appended and flushed under a lock (threads
+    share it)."""
 
     def __init__(self, path: Path, model: str):
         self.path = path
@@ -535,6 +542,16 @@ class PredictionLog:
                                           for j, c in enumerate(classes)}
             lines.append(json.dumps(entry, ensure_ascii=False, default=str))
         text = "\n".join(lines) + "\n"
+        with self._lock:
+            self._f.write(text)
+            self._f.flush()
+
+    def write_error(self, request_id: str, status: int, message: str, latency_ms: float):
+        entry = {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                 "request_id": request_id, "model": self.model,
+                 "error": {"status": int(status), "message": message[:2000]},
+                 "latency_ms": round(latency_ms, 3)}
+        text = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         with self._lock:
             self._f.write(text)
             self._f.flush()
@@ -701,6 +718,13 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True):
             rid = {"X-Request-Id": request_id}
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0]
             ctype = ctype.strip().lower()
+
+            def reject(status: int, message: str, code: str = "BAD_REQUEST"):
+                self._error(status, message, code, headers=rid)
+                if log is not None:  # failed requests count in monitoring's error rate
+                    log.write_error(request_id, status, message,
+                                    (time.perf_counter() - start) * 1000.0)
+
             try:
                 if ctype == "application/json":
                     columns, n = parse_json_body(body, scorer.names)
@@ -711,19 +735,18 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True):
                     frame, warnings = scorer.frame_from_dataframe(df)
                     coerced = {c: frame[c].tolist() for c in scorer.names} if log else None
                 else:
-                    self._error(415, f"unsupported Content-Type {ctype!r}: use application/json"
-                                     f" or text/csv", headers=rid)
+                    reject(415, f"unsupported Content-Type {ctype!r}: use application/json"
+                                f" or text/csv")
                     return
                 pred, proba = scorer.score(frame, want_proba=want_proba)
             except InputError as exc:
-                self._error(400, str(exc), headers=rid)
+                reject(400, str(exc))
                 return
             except UnicodeDecodeError as exc:
-                self._error(400, f"the request body is not UTF-8 text: {exc}", headers=rid)
+                reject(400, f"the request body is not UTF-8 text: {exc}")
                 return
             except Exception as exc:  # the server goes on serving whatever one request does
-                self._error(500, f"internal error: {type(exc).__name__}: {exc}",
-                            "INTERNAL_ERROR", headers=rid)
+                reject(500, f"internal error: {type(exc).__name__}: {exc}", "INTERNAL_ERROR")
                 return
             doc = {"predictions": pred.tolist()}
             headers = dict(rid)
@@ -793,7 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="serve MLflow-compatible HTTP scoring")
     s.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--log", metavar="FILE.jsonl", help="append one JSON line per scored row")
+    s.add_argument("--log", metavar="FILE.jsonl", help="append one JSON line per scored row "
+                   "and one per rejected request")
     s.add_argument("--access-log", action="store_true", help="print one line per request")
     s.set_defaults(func=cmd_serve)
     v = sub.add_parser("verify", help="check the bundle against SHA256SUMS")

@@ -99,7 +99,8 @@ def _batch_text(b: dict) -> str:
     ops = b.get("ops")
     if ops:
         lat = ops.get("latency_ms") or {}
-        lines.append(f"requests {ops['requests']}, errors {ops['error_rate']:.1%}"
+        lines.append(f"requests {ops['requests']}, errors {ops.get('errors', 0)} "
+                     f"({ops['error_rate']:.1%})"
                      + (f", latency p50 {lat['p50']:.1f} ms p95 {lat['p95']:.1f} ms "
                         f"p99 {lat['p99']:.1f} ms" if lat else ""))
     for f in b.get("quality") or []:
@@ -139,10 +140,13 @@ def cmd_report(store, args):
                 row[m] = next((s["value"] for s in series[m] if s["batch_id"] == b["id"]), None)
         if b["id"] in lat:
             row["p99_ms"] = lat[b["id"]].get("p99")
+            row["requests"] = lat[b["id"]].get("requests")
+            rate = lat[b["id"]].get("error_rate")
+            row["error_rate"] = None if rate is None else f"{rate:.1%}"
         rows.append(row)
     cols = ["batch", "window", "rows", "drift_share", "drift"] + \
         [m for m in ("accuracy", "roc_auc", "r2", "rmse") if m in series] + \
-        (["p99_ms"] if lat else [])
+        (["p99_ms", "requests", "error_rate"] if lat else [])
     lines.append(table(rows, cols, empty="no batches yet"))
     hold = rep["metrics"]["holdout"]
     if hold:

@@ -18,7 +18,8 @@ Settings (store settings, keys `monitoring.*`, defaults in DEFAULTS):
                           mae, rmse, mape)
   alert_metrics           metrics compared with the holdout when no gate names them
   latency_p99_ms 100      latency budget for logged requests
-  max_error_rate 0.01     share of failed log lines
+  max_error_rate 0.01     share of failed requests in a log (serve.py writes one error line
+                          per rejected request; its rows are not part of the batch)
   missing_rate_tolerance 0.1  batch missing share above the training share by more than this
   tests {}                per-column drift test, e.g. {"income": "psi"}
 """
@@ -62,6 +63,7 @@ LOG_FIELDS = ("timestamp", "request_id", "row", "model", "prediction", "latency_
               "status")
 IGNORED_PREFIXES = ("proba_", "probabilities_", "log_", "__")
 LOG_SUFFIXES = (".jsonl", ".ndjson", ".log")
+ERROR_MARK = "__error"  # marks a log's error lines (failed requests) while windows are split
 
 
 NUMERIC_SETTINGS = {  # name: (low, high, low inclusive)
@@ -146,9 +148,14 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A serve.py `--log` file as a frame: one row per scored row, `inputs` flattened.
 
     Lines that are not JSON objects are counted (and named) instead of failing the batch.
-    """
+    Error lines (a failed request: "error" and no "inputs") stay in file order among the
+    scored rows, marked True in column ERROR_MARK, with `status` and `error` (the message);
+    ingest takes them out of each window's rows before measuring and counts them as failed
+    requests. info["columns"] names the columns of the scored rows."""
     p = Path(path)
-    records, bad = [], []
+    records, bad = [], []  # scored rows and error lines, in file order (row windows need it)
+    columns: dict[str, None] = {}
+    n_errors = 0
     with open(p, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, start=1):
             line = line.strip()
@@ -161,6 +168,15 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
                 continue
             if not isinstance(rec, dict):
                 bad.append(lineno)
+                continue
+            if rec.get("error") is not None and "inputs" not in rec:
+                err = rec["error"] if isinstance(rec["error"], dict) else {"message": rec["error"]}
+                records.append({**{k: v for k, v in rec.items()
+                                   if k != "error" and not isinstance(v, (dict, list))},
+                                "status": err.get("status", rec.get("status")),
+                                "error": str(err.get("message") or err.get("status") or "error"),
+                                ERROR_MARK: True})
+                n_errors += 1
                 continue
             flat: dict[str, Any] = {}
             inputs = rec.get("inputs")
@@ -175,12 +191,17 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
                 else:
                     flat[key if key not in flat else f"log_{key}"] = value
             records.append(flat)
+            columns.update(dict.fromkeys(flat))
     if not records:
         raise BadInput(f"{p}: no JSON-lines records (expected one JSON object per line, as "
                        f"written by serve.py --log)" + (f"; {len(bad)} unreadable lines"
                                                         if bad else ""))
     frame = pd.DataFrame.from_records(records)
-    return frame, {"format": "log", "bad_lines": bad}
+    if n_errors:
+        frame[ERROR_MARK] = frame[ERROR_MARK].eq(True)
+    return frame, {"format": "log", "bad_lines": bad,
+                   "columns": [c for c in frame.columns if c in columns],
+                   "error_lines": n_errors}
 
 
 def read_batch(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -236,12 +257,18 @@ def split_windows(frame: pd.DataFrame, timestamp: str | None, window: str | int 
         span = _span(ts)
         return [(None, span, frame)]
     if isinstance(window, int):
+        # a log's error lines are not rows: each joins the window of the row before it
+        ok = (~frame[ERROR_MARK].eq(True).to_numpy()
+              if ERROR_MARK in frame.columns else np.ones(len(frame), dtype=bool))
+        n_ok = int(ok.sum())
+        index = np.maximum(np.cumsum(ok) - 1, 0) // window
         parts = []
-        for start in range(0, len(frame), window):
-            part = frame.iloc[start:start + window]
-            label = f"rows {start + 1}-{start + len(part)}"
-            parts.append((label, _span(ts.iloc[start:start + window] if ts is not None
-                                       else None), part))
+        for w in range(max(-(-n_ok // window), 1)):
+            mask = index == w
+            start = w * window
+            label = (f"rows {start + 1}-{min(start + window, n_ok)}" if n_ok
+                     else "no rows")
+            parts.append((label, _span(ts[mask] if ts is not None else None), frame[mask]))
         return parts
     if ts is None:
         raise LabliftError(f"window {window!r} needs a timestamp column (--timestamp COL)")
@@ -409,18 +436,27 @@ def check_schema(ref: Reference, frame: pd.DataFrame, extra_columns: set[str],
 
 # -- one batch -----------------------------------------------------------------------------------
 
-def _ops(part: pd.DataFrame) -> dict[str, Any] | None:
-    """Request volume, latency percentiles and error rate from log rows."""
-    if "latency_ms" not in part.columns and "request_id" not in part.columns:
+def _ops(part: pd.DataFrame, errors: pd.DataFrame | None = None) -> dict[str, Any] | None:
+    """Request volume, latency percentiles and error rate from log rows and error lines.
+
+    A request is failed when serve.py logged an error line for it (or, in older logs, one of
+    its rows carries an error/status >= 400 or no prediction). error_rate = failed requests /
+    all requests (distinct request ids). Latency is that of the scored requests.
+    """
+    errors = errors if errors is not None else part.iloc[:0]
+    if "latency_ms" not in part.columns and "request_id" not in part.columns and errors.empty:
         return None
+
+    def keys(frame: pd.DataFrame, prefix: str) -> pd.Series:
+        # a line without a request id is a request of its own
+        own = pd.Series([f"{prefix}{i}" for i in range(len(frame))], index=frame.index)
+        if "request_id" not in frame.columns:
+            return own
+        rid = frame["request_id"]
+        return rid.astype(str).where(rid.notna(), own)
+
     lines = len(part)
-    if "request_id" in part.columns and part["request_id"].notna().any():
-        per_request = part.drop_duplicates("request_id")
-    else:
-        per_request = part
-    lat = pd.to_numeric(per_request.get("latency_ms"), errors="coerce") \
-        if "latency_ms" in per_request.columns else pd.Series(dtype=float)
-    lat = lat.dropna().to_numpy(dtype=float)
+    key, err_key = keys(part, "\0row"), keys(errors, "\0error")
     failed = np.zeros(lines, dtype=bool)
     if "error" in part.columns:
         failed |= part["error"].notna().to_numpy()
@@ -429,14 +465,40 @@ def _ops(part: pd.DataFrame) -> dict[str, Any] | None:
         failed |= status >= 400
     if "prediction" in part.columns:
         failed |= part["prediction"].isna().to_numpy()
-    out = {"rows": lines, "requests": int(len(per_request)),
-           "errors": int(failed.sum()), "error_rate": float(failed.mean()) if lines else 0.0,
+    all_keys = set(key) | set(err_key)
+    failed_keys = set(key[failed]) | set(err_key)
+    requests, n_failed = len(all_keys), len(failed_keys)
+    lat = (pd.to_numeric(part["latency_ms"], errors="coerce")
+           if "latency_ms" in part.columns else pd.Series(np.nan, index=part.index))
+    lat = lat.groupby(key.to_numpy(), sort=False).first().dropna().to_numpy(dtype=float)
+    by_status: dict[str, int] = {}
+    if len(errors):
+        codes = pd.to_numeric(errors.get("status"), errors="coerce") \
+            if "status" in errors.columns else pd.Series(np.nan, index=errors.index)
+        for code, n in codes.fillna(0).astype(int).value_counts().sort_index().items():
+            by_status[str(code) if code else "unknown"] = int(n)
+    out = {"rows": lines, "requests": requests, "errors": n_failed,
+           "error_rate": n_failed / requests if requests else 0.0,
+           "error_lines": int(len(errors)), "errors_by_status": by_status,
            "latency_ms": None}
     if lat.size:
         p50, p95, p99 = np.percentile(lat, [50, 95, 99])
         out["latency_ms"] = {"p50": float(p50), "p95": float(p95), "p99": float(p99),
                              "mean": float(lat.mean()), "max": float(lat.max())}
     return out
+
+
+def _ops_alerts(ops: dict[str, Any] | None, cfg: dict) -> list[dict[str, str]]:
+    alerts = []
+    if ops and ops["latency_ms"] and ops["latency_ms"]["p99"] > float(cfg["latency_p99_ms"]):
+        alerts.append({"kind": "latency", "message": (
+            f"latency p99 {ops['latency_ms']['p99']:.1f} ms exceeds the budget "
+            f"{float(cfg['latency_p99_ms']):g} ms")})
+    if ops and ops["error_rate"] > float(cfg["max_error_rate"]):
+        alerts.append({"kind": "errors", "message": (
+            f"error rate {ops['error_rate']:.1%} ({ops['errors']} of {ops['requests']} "
+            f"requests failed) exceeds {float(cfg['max_error_rate']):.1%}")})
+    return alerts
 
 
 def _metrics(ref: Reference, y_true: pd.Series, y_pred, proba, findings: list) -> dict | None:
@@ -512,8 +574,19 @@ def _model_gates(store: Store, model: str) -> list[dict]:
 
 def analyse(ref: Reference, part: pd.DataFrame, label: str | None, cfg: dict,
             tests: dict[str, str], findings: list, gates: list[dict],
-            timestamp: str | None = None) -> dict[str, Any]:
-    """Everything measured on one window (no store writes)."""
+            timestamp: str | None = None, ops: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything measured on one window (no store writes). `ops`: request figures measured
+    already (with the window's error lines); by default they come from `part`."""
+    ops = _ops(part) if ops is None else ops
+    if part.empty:  # only failed requests in this window: nothing to measure drift on
+        failed = (ops or {}).get("error_lines") or 0
+        return {"drift": drift.summarize([], float(cfg["drift_share"]), list(ref.features)),
+                "prediction_drift": None, "metrics": None, "holdout": ref.holdout, "ops": ops,
+                "quality": findings + [_finding(
+                    "no_rows", None, "warning",
+                    f"no scored rows: all {failed} logged requests failed, so there is "
+                    f"nothing to measure drift, predictions or metrics on", rows=0)],
+                "alerts": _ops_alerts(ops, cfg), "aligned": part, "y_pred": None}
     extra = {c for c in (label, timestamp) if c} | set(LOG_FIELDS)
     aligned, schema_findings, skip = check_schema(ref, part, extra,
                                                   float(cfg["missing_rate_tolerance"]))
@@ -572,7 +645,6 @@ def analyse(ref: Reference, part: pd.DataFrame, label: str | None, cfg: dict,
                                      "so no metrics"))
         else:
             metrics = _metrics(ref, part[label], y_pred, proba, findings)
-    ops = _ops(part)
     alerts: list[dict[str, str]] = []
     if result["dataset_drift"]:
         names = [c["name"] for c in result["columns"] if c["drifted"]]
@@ -584,14 +656,7 @@ def analyse(ref: Reference, part: pd.DataFrame, label: str | None, cfg: dict,
         problems = _metric_alerts(ref, metrics["values"], gates, cfg)
         if problems:
             alerts.append({"kind": "metric", "message": "performance: " + "; ".join(problems)})
-    if ops and ops["latency_ms"] and ops["latency_ms"]["p99"] > float(cfg["latency_p99_ms"]):
-        alerts.append({"kind": "latency", "message": (
-            f"latency p99 {ops['latency_ms']['p99']:.1f} ms exceeds the budget "
-            f"{float(cfg['latency_p99_ms']):g} ms")})
-    if ops and ops["error_rate"] > float(cfg["max_error_rate"]):
-        alerts.append({"kind": "errors", "message": (
-            f"error rate {ops['error_rate']:.1%} ({ops['errors']} of {ops['rows']} log lines) "
-            f"exceeds {float(cfg['max_error_rate']):.1%}")})
+    alerts += _ops_alerts(ops, cfg)
     if missing_used:
         alerts.append({"kind": "quality", "message": (
             f"input columns missing from the batch: {', '.join(missing_used)}")})
@@ -654,6 +719,10 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
                            f"{', '.join(map(str, frame.columns[:30]))})")
     if timestamp and window is None:
         window = "day"
+    if info.get("error_lines") and timestamp and timestamp != "timestamp" \
+            and "timestamp" in frame.columns:  # error lines have no inputs: use their own time
+        err = frame[ERROR_MARK].to_numpy()
+        frame.loc[err, timestamp] = frame.loc[err, "timestamp"]
     if label and label not in frame.columns:
         raise LabliftError(f"{path}: label column {label!r} not found (columns: "
                            f"{', '.join(map(str, frame.columns[:30]))})")
@@ -680,9 +749,15 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
     parts = split_windows(frame, timestamp, window, findings)
     prepared = []
     for i, (wlabel, span, part) in enumerate(parts):
+        ops = None
+        if ERROR_MARK in part.columns:  # failed requests: counted, but not rows of the batch
+            mark = part[ERROR_MARK].to_numpy()
+            errors, part = part[mark], part.loc[~mark, info["columns"]]
+            ops = _ops(part, errors)
         step(0.2 + 0.6 * i / max(len(parts), 1),
              f"Measuring {wlabel or 'batch'} ({len(part)} rows)")
-        res = analyse(reference, part, label, cfg, tests, list(findings), gates, timestamp)
+        res = analyse(reference, part, label, cfg, tests, list(findings), gates, timestamp,
+                      ops=ops)
         stored = part.copy()
         if res["y_pred"] is not None:
             stored["__prediction"] = np.asarray(res["y_pred"])
@@ -765,7 +840,9 @@ def attach_labels(store: Store, version: dict[str, Any], labels: pd.DataFrame, l
         matched = int(merged[label].notna().sum())
         if not matched:
             continue
-        res = analyse(reference, merged, label, cfg, tests, [], gates)
+        # the request figures (with the failed requests, not stored as rows) stay as measured
+        res = analyse(reference, merged, label, cfg, tests, [], gates,
+                      ops=(r.get("result") or {}).get("ops"))
         stored = merged.copy()
         if res["y_pred"] is not None:
             stored["__prediction"] = np.asarray(res["y_pred"])

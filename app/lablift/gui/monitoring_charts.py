@@ -288,9 +288,10 @@ def plot_metric_series(ax, metric: str, batches: Sequence[dict[str, Any]],
 
 
 def plot_latency(ax, batches: Sequence[dict[str, Any]], latency: Sequence[dict[str, Any]],
-                 budget: float | None) -> bool:
+                 budget: float | None, error_budget: float | None = None) -> bool:
     """p50/p95/p99 latency (ms) per log batch, the p99 budget, requests as grey bars on a
-    second axis."""
+    second axis with the failed ones in red on top of them; the legend gives the error rate
+    over all requests (in red above `error_budget`)."""
     rows = [r for r in latency if r.get("p50") is not None or r.get("requests")]
     if not rows:
         return nothing(ax, "No prediction logs yet: latency comes from serve.py --log files")
@@ -300,7 +301,13 @@ def plot_latency(ax, batches: Sequence[dict[str, Any]], latency: Sequence[dict[s
     x = np.array([index[r["batch_id"]] for r in rows], dtype=float)
     volume = ax.twinx()
     requests = [r.get("requests") or 0 for r in rows]
-    volume.bar(x, requests, width=0.5, color="#d9dde3", label="requests", zorder=0)
+    failed = [r.get("errors") or 0 for r in rows]
+    rate = sum(failed) / max(sum(requests), 1)
+    volume.bar(x, requests, width=0.5, color="#d9dde3", zorder=0,
+               label=f"requests ({rate:.1%} failed)")
+    if any(failed):  # the failed part of each bar, from its top down
+        volume.bar(x, failed, bottom=[n - f for n, f in zip(requests, failed)], width=0.5,
+                   color=DRIFT_RED, alpha=0.75, label="failed", zorder=0)
     volume.set_ylim(0, max(max(requests), 1) * 2.2)  # bars in the lower half, under the legend
     volume.set_ylabel("requests per batch", fontsize=LABEL_SIZE, color="#666666")
     volume.tick_params(labelsize=SMALL_FONT, colors="#666666")
@@ -318,8 +325,12 @@ def plot_latency(ax, batches: Sequence[dict[str, Any]], latency: Sequence[dict[s
     _batch_ticks(ax, [batch_label(b) for b in shown])
     lines, labels = ax.get_legend_handles_labels()
     bars, bar_labels = volume.get_legend_handles_labels()
-    ax.legend(lines + bars, labels + bar_labels, fontsize=SMALL_FONT - 1, frameon=False,
-              loc="upper left", ncols=3)
+    legend = ax.legend(lines + bars, labels + bar_labels, fontsize=SMALL_FONT - 1,
+                       frameon=False, loc="upper left", ncols=3)
+    if error_budget is not None and rate > error_budget:
+        for text in legend.get_texts():
+            if text.get_text().startswith("requests ("):
+                text.set_color(DRIFT_RED)
     ax.margins(y=0.3)
     _title(ax, "Latency per batch (prediction logs)")
     return True

@@ -73,12 +73,16 @@ def peek_columns(path: str) -> list[str]:
     with open(p, "rb") as f:
         head = f.read(65536)
     if suffix in monitoring.LOG_SUFFIXES or head.lstrip().startswith(b"{"):
+        first = None
         for line in head.decode("utf-8", "replace").splitlines():
             if line.strip():
                 rec = json.loads(line)
+                if "inputs" not in rec and "error" in rec:  # a failed request: no inputs
+                    first = first or rec
+                    continue
                 cols = list((rec.get("inputs") or {}).keys())
                 return cols + [k for k in rec if k != "inputs"]
-        return []
+        return list(first) if first else []
     sep = "\t" if suffix in (".tsv", ".tab") else None
     frame = pd.read_csv(p, nrows=20, sep=sep, engine="python")
     return [str(c) for c in frame.columns]
@@ -910,7 +914,8 @@ class Pane(QWidget):
         report = self.data["report"]
         ax = self.latency_chart.clear()
         plot_latency(ax, self.batches, report["latency"],
-                     report["settings"].get("latency_p99_ms"))
+                     report["settings"].get("latency_p99_ms"),
+                     report["settings"].get("max_error_rate"))
         self.latency_chart.redraw()
 
     # -- ingest ---------------------------------------------------------------------------------
