@@ -16,12 +16,13 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QFrame, QHBoxLayout,
                                QHeaderView,
                                QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
-                               QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget)
+                               QTableView, QVBoxLayout, QWidget)
 
 from ...core import registry
 from ...core.errors import LabliftError
 from ..evidence import EvidenceView
 from ..tablemodels import ALIGN_LEFT, Column, RecordsTableModel, make_sort_proxy
+from ..widgets import EmptyState, empty_or_main, side_by_side
 from .datasets import short_time
 
 ERROR_STYLE = "color: #842029;"
@@ -44,35 +45,6 @@ class QueueModel(RecordsTableModel):
             failed = (self.record(index.row()).get("checks") or (0, 0))[1]
             return QBrush(QColor("#a12622")) if failed else None
         return super().data(index, role)
-
-
-class EmptyQueue(QWidget):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addStretch(2)
-        title = QLabel("No versions waiting for review")
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        title.setFont(font)
-        self.text = QLabel("A version appears here when an analyst registers a run as a model "
-                           "version.\nDecided versions, their approvals and bundles are in the "
-                           "Registry pane.")
-        self.text.setStyleSheet("color: #555;")
-        for label in (title, self.text):
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setWordWrap(True)
-            layout.addWidget(label)
-        layout.addSpacing(16)
-        self.go_button = QPushButton("Go to Registry")
-        self.go_button.setMinimumSize(160, 34)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.go_button)
-        row.addStretch(1)
-        layout.addLayout(row)
-        layout.addStretch(3)
 
 
 class DecisionBox(QFrame):
@@ -184,23 +156,16 @@ class Pane(QWidget):
         self.decision.comment.textChanged.connect(self.decision.error.clear)
         rl.addWidget(self.decision)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
-        self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([450, 670])
-        self.splitter.setChildrenCollapsible(False)
+        self.splitter = side_by_side(left, right, [450, 670])
         left.setMinimumWidth(300)
 
-        self.empty = EmptyQueue()
+        self.empty = EmptyState(
+            "No versions waiting for review",
+            "A version appears here when an analyst registers a run as a model version.\n"
+            "Decided versions, their approvals and bundles are in the Registry pane.",
+            [("go_button", "Go to Registry")])
         self.empty.go_button.clicked.connect(self._go_registry)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.empty)
-        self.pages.addWidget(self.splitter)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.pages)
+        self.pages = empty_or_main(self, self.empty, self.splitter)
 
     # -- queue -----------------------------------------------------------------------
     def refresh(self) -> None:

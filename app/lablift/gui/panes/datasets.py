@@ -13,16 +13,17 @@ from typing import Any
 import pyarrow as pa
 from PySide6.QtCore import QMimeData, QSettings, Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QMessageBox, QProgressBar, QPushButton,
-                               QSplitter, QStackedWidget, QTableView, QTabWidget, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QListWidget, QMessageBox, QPushButton, QSplitter, QStackedWidget,
+                               QTableView, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from ...core import datasets
 from ...core.datasets import import_dataset
 from ...resources import SAMPLE_LOANS
 from ..charts import ChartCanvas, plot_histogram
 from ..tablemodels import ALIGN_RIGHT, ArrowTableModel, Column, RecordsTableModel, make_sort_proxy
+from ..widgets import EmptyState, ProgressStrip, empty_or_main, side_by_side
 from ..workers import Task, run_task
 
 SAMPLE_NAME = "sample_loans"
@@ -73,57 +74,11 @@ def _top_text(top: Any) -> str:
     return ", ".join(f"{t['value']} ({t['count']:,})" for t in top[:3])
 
 
-class EmptyState(QWidget):
-    """Shown while the store has no datasets: what to do next, one click away."""
+class ImportBar(ProgressStrip):
+    """Progress of the running import, with Cancel (the Monitoring pane uses it too)."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addStretch(2)
-        title = QLabel("No datasets yet")
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        title.setFont(font)
-        text = QLabel("Import a CSV, TSV, Parquet or Excel file, or drop one on this window.\n"
-                      "To look around first, open the bundled sample: 2,000 loan applications.")
-        text.setStyleSheet("color: #555;")
-        self.sample_button = QPushButton("Open sample data")
-        self.sample_button.setDefault(True)
-        self.import_button = QPushButton("Import a file…")
-        for button in (self.sample_button, self.import_button):
-            button.setMinimumSize(160, 34)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.sample_button)
-        buttons.addWidget(self.import_button)
-        buttons.addStretch(1)
-        for label in (title, text):
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            layout.addWidget(label)
-        layout.addSpacing(16)
-        layout.addLayout(buttons)
-        layout.addStretch(3)
-
-
-class ImportBar(QFrame):
-    """Progress of the running import, with Cancel; hidden when idle."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("importBar")
-        self.setStyleSheet("#importBar { background: #eef3f9; border-top: 1px solid #c9d6e6; }")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 6, 12, 6)
-        self.label = QLabel()
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 100)
-        self.bar.setFixedWidth(260)
-        self.cancel_button = QPushButton("Cancel")
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.cancel_button)
-        self.hide()
+        super().__init__("importBar", cancellable=True, parent=parent)
 
 
 class Pane(QWidget):
@@ -145,7 +100,13 @@ class Pane(QWidget):
 
     # -- layout -------------------------------------------------------------
     def _build(self) -> None:
-        self.empty = EmptyState()
+        self.empty = EmptyState(
+            "No datasets yet",
+            "Import a CSV, TSV, Parquet or Excel file, or drop one on this window.\n"
+            "To look around first, open the bundled sample: 2,000 loan applications.",
+            [("sample_button", "Open sample data"), ("import_button", "Import a file…")],
+            wrap=False)
+        self.empty.sample_button.setDefault(True)
         self.empty.sample_button.clicked.connect(self.import_sample)
         self.empty.import_button.clicked.connect(self.choose_and_import)
 
@@ -182,25 +143,12 @@ class Pane(QWidget):
         left_layout.addWidget(hint)
 
         self.detail = self._build_detail()
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
-        self.splitter.addWidget(self.detail)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([340, 900])
-        self.splitter.setChildrenCollapsible(False)
+        self.splitter = side_by_side(left, self.detail, [340, 900])
         left.setMinimumWidth(260)
 
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.empty)
-        self.pages.addWidget(self.splitter)
         self.import_bar = ImportBar()
         self.import_bar.cancel_button.clicked.connect(self.cancel_import)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.pages, 1)
-        layout.addWidget(self.import_bar)
+        self.pages = empty_or_main(self, self.empty, self.splitter, self.import_bar)
 
     def _build_detail(self) -> QWidget:
         detail = QWidget()

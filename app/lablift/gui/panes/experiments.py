@@ -39,6 +39,7 @@ from ..experiment_charts import plot_compare, plot_run
 from ..hyperform import HyperparameterForm
 from ..tablemodels import (ALIGN_LEFT, ALIGN_RIGHT, Column, RecordsTableModel, _is_missing,
                            _sort_key)
+from ..widgets import EmptyState, empty_or_main, side_by_side
 from ..workers import Task, run_task
 from .datasets import short_time
 
@@ -398,30 +399,6 @@ def _note(text: str) -> QLabel:
     return label
 
 
-class NoDatasets(QWidget):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addStretch(2)
-        title = QLabel("No datasets to train on")
-        _bold(title, 1.6)
-        text = QLabel("Import a data file in the Datasets pane first (or open the bundled "
-                      "sample there);\nits versions then appear here to train models on.")
-        text.setStyleSheet("color: #555;")
-        self.go_button = QPushButton("Go to Datasets")
-        self.go_button.setMinimumSize(160, 34)
-        for w in (title, text):
-            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            layout.addWidget(w)
-        layout.addSpacing(16)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.go_button)
-        row.addStretch(1)
-        layout.addLayout(row)
-        layout.addStretch(3)
-
-
 class Pane(QWidget):
     title = "Experiments"
     message = Signal(str)
@@ -456,7 +433,11 @@ class Pane(QWidget):
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
-        self.no_datasets = NoDatasets()
+        self.no_datasets = EmptyState(
+            "No datasets to train on",
+            "Import a data file in the Datasets pane first (or open the bundled sample "
+            "there);\nits versions then appear here to train models on.",
+            [("go_button", "Go to Datasets")], wrap=False)
         self.no_datasets.go_button.clicked.connect(self._go_to_datasets)
         left = self._build_form()
         right = QSplitter(Qt.Orientation.Vertical)
@@ -465,19 +446,8 @@ class Pane(QWidget):
         right.setSizes([230, 520])
         right.setChildrenCollapsible(False)
         self.right_split = right
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
-        self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([322, 798])
-        self.splitter.setChildrenCollapsible(False)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.no_datasets)
-        self.pages.addWidget(self.splitter)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.pages)
+        self.splitter = side_by_side(left, right, [322, 798])
+        self.pages = empty_or_main(self, self.no_datasets, self.splitter)
 
     def _build_form(self) -> QWidget:
         body = QWidget()

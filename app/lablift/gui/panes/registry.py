@@ -14,15 +14,15 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QFrame,
-                               QHBoxLayout, QHeaderView, QInputDialog, QLabel, QMessageBox,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
-                               QStackedWidget, QTextBrowser, QTreeWidget, QTreeWidgetItem,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QHeaderView, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
+                               QPushButton, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
 from ...core import bundles, modelcard, registry, training
 from ...core.errors import LabliftError, PermissionDenied
 from ..evidence import STATUS_COLOURS, EvidenceView, fmt
+from ..widgets import EmptyState, ProgressStrip, empty_or_main, side_by_side
 from ..workers import Task, run_task
 from .datasets import short_time
 
@@ -148,51 +148,6 @@ class CardDialog(QDialog):
 
 
 # -- pane pieces -----------------------------------------------------------------------------------
-class EmptyRegistry(QWidget):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addStretch(2)
-        title = QLabel("No models registered yet")
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        title.setFont(font)
-        text = QLabel("Train a run in Experiments and register it as a model version "
-                      "(or `lablift model register RUN --name NAME`).\nIts versions, aliases, "
-                      "lineage and bundles then appear here.")
-        text.setStyleSheet("color: #555;")
-        for label in (title, text):
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setWordWrap(True)
-            layout.addWidget(label)
-        layout.addSpacing(16)
-        self.go_button = QPushButton("Go to Experiments")
-        self.go_button.setMinimumSize(160, 34)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.go_button)
-        row.addStretch(1)
-        layout.addLayout(row)
-        layout.addStretch(3)
-
-
-class ExportBar(QFrame):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("exportBar")
-        self.setStyleSheet("#exportBar { background: #eef3f9; border-top: 1px solid #c9d6e6; }")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 6, 12, 6)
-        self.label = QLabel()
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 100)
-        self.bar.setFixedWidth(260)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.bar)
-        self.hide()
-
-
 def _role_refusal(store, action: str, *roles: str) -> str | None:
     """The core's refusal for a role check (no write), or None if the user may."""
     try:
@@ -274,26 +229,18 @@ class Pane(QWidget):
         self.evidence.open_dataset.connect(lambda did: open_dataset(self, did))
         rl.addWidget(self.evidence, 1)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(left)
-        self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([450, 670])
-        self.splitter.setChildrenCollapsible(False)
+        self.splitter = side_by_side(left, right, [450, 670])
         left.setMinimumWidth(200)
 
-        self.empty = EmptyRegistry()
+        self.empty = EmptyState(
+            "No models registered yet",
+            "Train a run in Experiments and register it as a model version "
+            "(or `lablift model register RUN --name NAME`).\nIts versions, aliases, "
+            "lineage and bundles then appear here.",
+            [("go_button", "Go to Experiments")])
         self.empty.go_button.clicked.connect(lambda: self._go("experiments"))
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.empty)
-        self.pages.addWidget(self.splitter)
-        self.export_bar = ExportBar()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.pages, 1)
-        layout.addWidget(self.export_bar)
+        self.export_bar = ProgressStrip("exportBar")
+        self.pages = empty_or_main(self, self.empty, self.splitter, self.export_bar)
 
     # -- tree -------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -1,0 +1,95 @@
+"""Widgets the panes share: the empty state, the progress strip, and the layout every list pane
+uses (a list and its detail side by side, or an empty state while there is nothing to list)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
+
+
+class EmptyState(QWidget):
+    """Shown while a pane has nothing to list: a bold title, a grey note and centred buttons.
+
+    `buttons` are (attribute, caption) pairs; each button is set as that attribute, e.g.
+    `go_button`. The note is `self.text`.
+    """
+
+    def __init__(self, title: str, text: str, buttons: list[tuple[str, str]], *,
+                 wrap: bool = True, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        self.title = QLabel(title)
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.text = QLabel(text)
+        self.text.setStyleSheet("color: #555;")
+        for label in (self.title, self.text):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(wrap)
+            layout.addWidget(label)
+        layout.addSpacing(16)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        for attribute, caption in buttons:
+            button = QPushButton(caption)
+            button.setMinimumSize(160, 34)
+            setattr(self, attribute, button)
+            row.addWidget(button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(3)
+
+
+class ProgressStrip(QFrame):
+    """A strip under a pane: what runs (`label`), how far (`bar`) and, when it can be stopped,
+    `cancel_button` (else None). Hidden when idle."""
+
+    def __init__(self, object_name: str, cancellable: bool = False, parent=None):
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setStyleSheet(f"#{object_name} {{ background: #eef3f9; "
+                           "border-top: 1px solid #c9d6e6; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.bar.setFixedWidth(260)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.bar)
+        self.cancel_button = QPushButton("Cancel") if cancellable else None
+        if self.cancel_button:
+            layout.addWidget(self.cancel_button)
+        self.hide()
+
+
+def side_by_side(left: QWidget, right: QWidget, sizes: list[int]) -> QSplitter:
+    """`left` and `right` in a splitter; the right side takes the spare width, neither collapses."""
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    splitter.addWidget(left)
+    splitter.addWidget(right)
+    splitter.setStretchFactor(0, 0)
+    splitter.setStretchFactor(1, 1)
+    splitter.setSizes(sizes)
+    splitter.setChildrenCollapsible(False)
+    return splitter
+
+
+def empty_or_main(owner: QWidget, empty: QWidget, main: QWidget,
+                  strip: QWidget | None = None) -> QStackedWidget:
+    """Fill `owner` with pages: `empty` (page 0) while there is nothing to list, else `main`
+    (page 1); `strip`, if given, below them."""
+    pages = QStackedWidget()
+    pages.addWidget(empty)
+    pages.addWidget(main)
+    layout = QVBoxLayout(owner)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(0)
+    layout.addWidget(pages, 1)
+    if strip is not None:
+        layout.addWidget(strip)
+    return pages
