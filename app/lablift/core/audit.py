@@ -20,26 +20,41 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 
 
+# Encoders built once (json.dumps with options builds one per call); same output as
+# json.dumps with these options, so existing chains still verify.
+_body_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_details_json = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False).encode
+_HEAD_SQL = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_INSERT_SQL = ("INSERT INTO audit_log (seq, ts, user, action, entity, details, prev_hash, hash)"
+               " VALUES (?,?,?,?,?,?,?,?)")
+_HEAD_SETTING_SQL = ("INSERT INTO settings (key, value) VALUES ('audit_head', ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+
+
 def entry_hash(prev_hash: str, seq: int, ts: str, user: str, action: str, entity: str,
                details: str) -> str:
-    body = json.dumps([seq, ts, user, action, entity, details], separators=(",", ":"),
-                      ensure_ascii=False)
+    body = _body_json([seq, ts, user, action, entity, details])
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
-def append(store: "Store", action: str, entity: str, details: dict[str, Any] | None = None) -> int:
-    """Append an entry; call inside the transaction that makes the change."""
+def append(store: "Store", action: str, entity: str, details: dict[str, Any] | None = None,
+           ts: str | None = None) -> int:
+    """Append an entry; call inside the transaction that makes the change.
+
+    `ts` lets a caller reuse the timestamp it already wrote on the changed row.
+    """
     from .store import utcnow
-    details_json = json.dumps(details or {}, sort_keys=True, default=str, ensure_ascii=False)
-    with store.transaction():
-        head = store.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    details_json = _details_json(details or {})
+    with store.transaction() as conn:
+        # The head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
+        # so two processes appending at once cannot fork the chain.
+        head = conn.execute(_HEAD_SQL).fetchone()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        ts = utcnow()
+        ts = ts or utcnow()
         h = entry_hash(prev, seq, ts, store.user, action, entity, details_json)
-        store.execute("INSERT INTO audit_log (seq, ts, user, action, entity, details, prev_hash, "
-                      "hash) VALUES (?,?,?,?,?,?,?,?)",
-                      (seq, ts, store.user, action, entity, details_json, prev, h))
-        store.set_setting("audit_head", {"seq": seq, "hash": h})
+        conn.execute(_INSERT_SQL, (seq, ts, store.user, action, entity, details_json, prev, h))
+        # the value json.dumps({"seq": seq, "hash": h}) would give (seq: int, h: hex)
+        conn.execute(_HEAD_SETTING_SQL, (f'{{"seq": {seq}, "hash": "{h}"}}',))
     return seq
 
 

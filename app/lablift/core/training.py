@@ -356,48 +356,61 @@ def compute_safely(p: Prepared) -> dict[str, Any]:
 
 # -- recording ------------------------------------------------------------------------------
 
+# Fixed SQL text (the sqlite3 statement cache then reuses the prepared statement) and one
+# encoder, the same output as store._encode's json.dumps(default=str): recording is on the
+# hot path of sweeps, where the Python around a few SQL statements dominated its cost.
+_RUN_START_SQL = (
+    "INSERT INTO runs (dataset_id, sweep_id, reproduces, status, task, algorithm, target, spec,"
+    " params, seed, created_by, created_at, started_at, host, pid, environment, details)"
+    " VALUES (?,?,?,'running',?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_RUN_FINISH_SQL = (
+    "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, artifacts = ?, params = ?,"
+    " metrics = ?, predictions_sha256 = ?, details = ? WHERE id = ?")
+_RUN_FAIL_SQL = ("UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ?,"
+                 " details = ? WHERE id = ?")
+_encode = json.JSONEncoder(default=str).encode
+
+
 def record_start(store: Store, p: Prepared, sweep_id: int | None = None,
                  reproduces: int | None = None) -> int:
     """Insert the run as 'running' (one transaction); a crash from here on shows as interrupted."""
     now = utcnow()
     spec = p.spec
-    with store.transaction():
-        return store.insert("runs", {
-            "dataset_id": spec["dataset_id"], "sweep_id": sweep_id, "reproduces": reproduces,
-            "status": "running", "task": spec["task"], "algorithm": spec["algorithm"],
-            "target": spec["target"], "spec": spec, "params": spec["params"],
-            "seed": spec["seed"], "created_by": store.user, "created_at": now,
-            "started_at": now, "host": socket.gethostname(), "pid": os.getpid(),
-            "environment": _environment_json(), "details": {"notes": p.notes}})
+    values = (spec["dataset_id"], sweep_id, reproduces, spec["task"], spec["algorithm"],
+              spec["target"], _encode(spec), _encode(spec["params"]), spec["seed"], store.user,
+              now, now, socket.gethostname(), os.getpid(), _environment_json(),
+              _encode({"notes": p.notes}))
+    with store.transaction() as conn:
+        return conn.execute(_RUN_START_SQL, values).lastrowid
 
 
 def record_finish(store: Store, run_id: int, result: dict[str, Any], started: float,
                   notes: list[str] | None = None) -> None:
     """Write artifacts (renamed into place first), then finish the row + audit in one transaction."""
     status = result.get("status", "finished")
-    values: dict[str, Any] = {"status": status, "finished_at": utcnow(),
-                              "duration_s": round(result["elapsed_s"] if "elapsed_s" in result
-                                                  else time.perf_counter() - started, 4)}
-    details = {"notes": notes or [], "timings": result.get("timings", {}),
-               "cv_folds": result.get("folds", [])}
+    finished_at = utcnow()
+    duration = round(result["elapsed_s"] if "elapsed_s" in result
+                     else time.perf_counter() - started, 4)
+    details = _encode({"notes": notes or [], "timings": result.get("timings", {}),
+                       "cv_folds": result.get("folds", [])})
     if status == "finished":
-        values["artifacts"] = {
-            "pipeline": store.artifacts.put_bytes(result["pipeline_bytes"]),
-            "holdout": store.artifacts.put_bytes(result["holdout_bytes"]),
-            "plots": store.artifacts.put_bytes(result["plots_bytes"])}
-        values.update(params=result["params"], metrics=result["metrics"],
-                      predictions_sha256=result["predictions_sha256"])
+        # put_bytes renames each file into place (fsynced) before the row below names it
+        put = store.artifacts.put_bytes
+        artifacts = {"pipeline": put(result["pipeline_bytes"]),
+                     "holdout": put(result["holdout_bytes"]),
+                     "plots": put(result["plots_bytes"])}
+        sql = _RUN_FINISH_SQL
+        values = (status, finished_at, duration, _encode(artifacts), _encode(result["params"]),
+                  _encode(result["metrics"]), result["predictions_sha256"], details, run_id)
+        audit_details = {"status": status, "predictions_sha256": result["predictions_sha256"]}
     else:
-        values["error"] = result.get("error", "")
-    values["details"] = details
-    with store.transaction():
-        store.update("runs", {"id": run_id}, values)
-        audit_details = {"status": status}
-        if status == "finished":
-            audit_details["predictions_sha256"] = result["predictions_sha256"]
-        else:
-            audit_details["error"] = values["error"]
-        audit.append(store, "run.finish", f"run:{run_id}", audit_details)
+        error = result.get("error", "")
+        sql = _RUN_FAIL_SQL
+        values = (status, finished_at, duration, error, details, run_id)
+        audit_details = {"status": status, "error": error}
+    with store.transaction() as conn:
+        conn.execute(sql, values)
+        audit.append(store, "run.finish", f"run:{run_id}", audit_details, ts=finished_at)
 
 
 def train(store: Store, spec: dict[str, Any], progress: Progress | None = None,
