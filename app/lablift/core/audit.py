@@ -31,9 +31,17 @@ _HEAD_SETTING_SQL = ("INSERT INTO settings (key, value) VALUES ('audit_head', ?)
                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
 
 
+_str_json = json.encoder.encode_basestring  # what ensure_ascii=False uses for a str
+
+
 def entry_hash(prev_hash: str, seq: int, ts: str, user: str, action: str, entity: str,
                details: str) -> str:
-    body = _body_json([seq, ts, user, action, entity, details])
+    if type(seq) is int and all(type(v) is str for v in (ts, user, action, entity, details)):
+        # byte-for-byte what _body_json gives for these types, without building an encoder
+        body = (f"[{seq},{_str_json(ts)},{_str_json(user)},{_str_json(action)},"
+                f"{_str_json(entity)},{_str_json(details)}]")
+    else:
+        body = _body_json([seq, ts, user, action, entity, details])
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 

@@ -368,7 +368,17 @@ _RUN_FINISH_SQL = (
     " metrics = ?, predictions_sha256 = ?, details = ? WHERE id = ?")
 _RUN_FAIL_SQL = ("UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ?,"
                  " details = ? WHERE id = ?")
-_encode = json.JSONEncoder(default=str).encode
+try:  # CPython: reuse one C encoder (JSONEncoder.encode builds a new one per call: ~40% of it)
+    from json.encoder import c_make_encoder, encode_basestring_ascii
+
+    # markers=None: no shared circular-reference state between threads (rows are plain data)
+    _c_encoder = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", False,
+                                False, True)
+
+    def _encode(value: Any) -> str:
+        return "".join(_c_encoder(value, 0))
+except (ImportError, TypeError):
+    _encode = json.JSONEncoder(default=str).encode
 
 
 def record_start(store: Store, p: Prepared, sweep_id: int | None = None,
@@ -396,11 +406,12 @@ def record_finish(store: Store, run_id: int, result: dict[str, Any], started: fl
     if status == "finished":
         # put_bytes renames each file into place (fsynced) before the row below names it
         put = store.artifacts.put_bytes
-        artifacts = {"pipeline": put(result["pipeline_bytes"]),
-                     "holdout": put(result["holdout_bytes"]),
-                     "plots": put(result["plots_bytes"])}
+        pipeline, holdout, plots = (put(result["pipeline_bytes"]), put(result["holdout_bytes"]),
+                                    put(result["plots_bytes"]))
+        # hex shas: exactly what _encode({"pipeline": ..., ...}) gives, without the encoder
+        artifacts = f'{{"pipeline": "{pipeline}", "holdout": "{holdout}", "plots": "{plots}"}}'
         sql = _RUN_FINISH_SQL
-        values = (status, finished_at, duration, _encode(artifacts), _encode(result["params"]),
+        values = (status, finished_at, duration, artifacts, _encode(result["params"]),
                   _encode(result["metrics"]), result["predictions_sha256"], details, run_id)
         audit_details = {"status": status, "predictions_sha256": result["predictions_sha256"]}
     else:
