@@ -165,7 +165,7 @@ def test_ingest_shifted_labelled_batch_from_the_pane(qtbot, stores, open_window,
                         staticmethod(lambda *a, **k: (str(shifted_csv), "")))
     asked = {}
 
-    def fake_ask(parent, path, columns, label=None, timestamp=None):
+    def fake_ask(parent, path, columns, label=None, timestamp=None, **_advanced):
         asked.update(path=path, columns=columns, label=label, timestamp=timestamp)
         return {"label": "approved", "timestamp": None, "window": None}
     monkeypatch.setattr(mpane.IngestOptionsDialog, "ask", staticmethod(fake_ask))

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
 from ...core import monitoring, registry, training
 from ...core.errors import LabliftError
 from ..charts import ChartCanvas
+from ..drift_tests import DriftTestsPanel, drift_inputs
 from ..evidence import STATUS_COLOURS
 from ..monitoring_charts import (batch_label, batch_window, describe_test, plot_distribution,
                                  plot_drift_heatmap, plot_drift_share, plot_latency,
@@ -89,10 +90,11 @@ def peek_columns(path: str) -> list[str]:
 
 
 class IngestOptionsDialog(QDialog):
-    """Label column, timestamp column and window for one file."""
+    """Label column, timestamp column, window and (advanced) drift test per column."""
 
     def __init__(self, parent, path: str, columns: list[str], label: str | None,
-                 timestamp: str | None):
+                 timestamp: str | None, inputs: list[dict[str, Any]] | None = None,
+                 configured_tests: dict[str, str] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Ingest batch")
         self.setMinimumWidth(460)
@@ -135,6 +137,14 @@ class IngestOptionsDialog(QDialog):
         form.addRow("Timestamp column:", self.ts_combo)
         form.addRow("Window:", window_row)
         layout.addLayout(form)
+        # a test can only be set for a column the file has (the core refuses the others)
+        inputs = list(inputs or [])
+        present = [c for c in inputs if not columns or c["name"] in columns]
+        self.drift_tests = DriftTestsPanel(present, configured_tests)
+        if len(present) < len(inputs):
+            self.drift_tests.setToolTip("Not in this file: " + ", ".join(
+                c["name"] for c in inputs if c not in present))
+        layout.addWidget(self.drift_tests)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Ingest")
@@ -150,13 +160,15 @@ class IngestOptionsDialog(QDialog):
         if window == "rows":
             window = str(self.rows_spin.value())
         return {"label": col(self.label_combo), "timestamp": col(self.ts_combo),
-                "window": window}
+                "window": window, "tests": self.drift_tests.tests() or None}
 
     @staticmethod
     def ask(parent, path: str, columns: list[str], label: str | None = None,
-            timestamp: str | None = None) -> dict[str, Any] | None:
+            timestamp: str | None = None, inputs: list[dict[str, Any]] | None = None,
+            configured_tests: dict[str, str] | None = None) -> dict[str, Any] | None:
         """The chosen options, or None when cancelled (modal)."""
-        dialog = IngestOptionsDialog(parent, path, columns, label, timestamp)
+        dialog = IngestOptionsDialog(parent, path, columns, label, timestamp, inputs,
+                                     configured_tests)
         return dialog.options() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
@@ -241,7 +253,8 @@ def load_monitoring(store, ref: str) -> dict[str, Any]:
         hists[b["id"]] = {c["name"]: c.get("histogram") for c in cols}
     run = training.get_run(store, report["version"]["run_id"])
     return {"ref": ref, "report": report, "cells": cells, "histograms": hists,
-            "target": run["spec"].get("target"), "task": run.get("task")}
+            "target": run["spec"].get("target"), "task": run.get("task"),
+            "inputs": drift_inputs(store, run)}
 
 
 class Pane(QWidget):
@@ -936,13 +949,18 @@ class Pane(QWidget):
             self.message.emit(f"Could not read the columns of {Path(path).name}: {exc}")
         target = self.data.get("target") if self.data else None
         timestamp = next((c for c in columns if c.lower() in TIMESTAMP_NAMES), None)
+        extra = {}
+        if self.data and self.data.get("inputs"):  # the advanced per-column drift tests
+            extra = {"inputs": self.data["inputs"], "configured_tests":
+                     dict(self.data["report"].get("settings", {}).get("tests") or {})}
         options = IngestOptionsDialog.ask(self, path, columns, label=target,
-                                          timestamp=timestamp)
+                                          timestamp=timestamp, **extra)
         if options is not None:
             self.ingest_file(path, **options)
 
     def ingest_file(self, path: str, label: str | None = None, timestamp: str | None = None,
-                    window: str | None = None) -> Task | None:
+                    window: str | None = None,
+                    tests: dict[str, str] | None = None) -> Task | None:
         """Ingest `path` for the selected version in a worker (progress, Cancel)."""
         if self._ref is None or self._running():
             return None
@@ -951,7 +969,7 @@ class Pane(QWidget):
         task = self.ingest_task = run_task(
             lambda progress, cancelled: monitoring.ingest(
                 store, ref, path, label=label, timestamp=timestamp, window=window,
-                progress=progress, cancelled=cancelled))
+                tests=tests, progress=progress, cancelled=cancelled))
         task.progress.connect(lambda f, m: self._progress(f, f"Ingesting {name}: {m}"))
         task.finished.connect(lambda result: self._on_ingested(ref, name, result))
         task.failed.connect(lambda msg: self._failed("Ingest failed",
