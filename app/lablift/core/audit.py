@@ -24,14 +24,12 @@ GENESIS = "0" * 64
 # json.dumps with these options, so existing chains still verify.
 _body_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _details_json = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False).encode
+_str_json = json.encoder.encode_basestring  # what ensure_ascii=False uses for a str
 _HEAD_SQL = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _INSERT_SQL = ("INSERT INTO audit_log (seq, ts, user, action, entity, details, prev_hash, hash)"
                " VALUES (?,?,?,?,?,?,?,?)")
 _HEAD_SETTING_SQL = ("INSERT INTO settings (key, value) VALUES ('audit_head', ?) "
                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-
-
-_str_json = json.encoder.encode_basestring  # what ensure_ascii=False uses for a str
 
 
 def entry_hash(prev_hash: str, seq: int, ts: str, user: str, action: str, entity: str,
