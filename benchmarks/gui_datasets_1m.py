@@ -43,6 +43,9 @@ def make_file(path: Path) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
+    if {"-h", "--help"} & set(args):
+        print(__doc__)
+        return
     csv = None
     if "--csv" in args:
         i = args.index("--csv")
