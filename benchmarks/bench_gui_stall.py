@@ -100,6 +100,8 @@ def main() -> int:  # noqa: C901
     ap.add_argument("--algorithm", default="random_forest")
     ap.add_argument("--cv", type=int, default=3)
     ap.add_argument("--sample", action="store_true", help="train on the bundled sample instead")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="cProfile the GUI thread during the 'after' phase into FILE")
     args = ap.parse_args()
 
     _application()  # the QApplication must exist before any widget
@@ -137,9 +139,17 @@ def main() -> int:  # noqa: C901
             run_until(job.task.done)
         t1 = time.perf_counter()
         train_mark = ticks.mark()
+        profiler = None
+        if args.profile:
+            import cProfile
+            profiler = cProfile.Profile()
+            profiler.enable()
         run_until(pane.runs_loaded)
         spin(0.5)  # the draw_idle of the detail plots lands here
         after_mark = ticks.mark()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         ticks.timer.stop()
 
         if job.state != "finished":

@@ -7,7 +7,8 @@ run recorded in its "plots" artifact, and returns False when there is nothing to
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import functools
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -207,20 +208,120 @@ def plot_importance(ax, importance: Sequence[dict[str, Any]] | None, task: str =
     return True
 
 
+def _unit_ticks(ax, drawn: bool) -> bool:
+    """Fixed ticks on a [0, 1] × [0, 1] panel: fewer tick artists to build and render."""
+    if drawn:
+        ax.set_xticks([0.0, 0.5, 1.0])
+        ax.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    return drawn
+
+
+def run_panels(run: dict[str, Any], plots: dict[str, Any]) -> list[Callable[[Any], bool]]:
+    """The four panels of a run's detail, each a function drawing on one Axes, in order."""
+    task, target = run.get("task"), run.get("target") or ""
+    if task == "classification":
+        first = [lambda ax: plot_confusion(ax, plots.get("confusion_matrix")),
+                 lambda ax: _unit_ticks(ax, plot_roc(ax, [("", plots)])),
+                 lambda ax: _unit_ticks(ax, plot_pr(ax, [("", plots)]))]
+    else:
+        first = [lambda ax: plot_actual_vs_predicted(ax, plots, target),
+                 lambda ax: plot_residuals(ax, [("", plots)], target),
+                 lambda ax: plot_residual_histogram(ax, plots)]
+    return first + [lambda ax: plot_importance(ax, plots.get("importance"), task or "")]
+
+
 def plot_run(figure, run: dict[str, Any], plots: dict[str, Any]) -> None:
     """The run-detail figure: 2×2 panels chosen by the run's task."""
     figure.clear()
     axes = figure.subplots(2, 2).ravel()
-    task, target = run.get("task"), run.get("target") or ""
-    if task == "classification":
-        plot_confusion(axes[0], plots.get("confusion_matrix"))
-        plot_roc(axes[1], [("", plots)])
-        plot_pr(axes[2], [("", plots)])
+    for ax, draw in zip(axes, run_panels(run, plots)):
+        draw(ax)
+
+
+_MEASURE = None
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: float):
+    from matplotlib.font_manager import FontProperties
+    return FontProperties(size=size)
+
+
+def _text_px(text: str, size: float, dpi: float) -> tuple[float, float]:
+    """Width and height in pixels of a one-line label (FreeType metrics, no figure draw)."""
+    global _MEASURE
+    from matplotlib.backends.backend_agg import RendererAgg
+    if _MEASURE is None or _MEASURE.dpi != dpi:
+        _MEASURE = RendererAgg(1, 1, dpi)
+    w, h, _d = _MEASURE.get_text_width_height_descent(text or " ", _font(size), ismath=False)
+    return w, h
+
+
+def _tick_texts(axis, low: float, high: float) -> list[str]:
+    ticks = [t for t in axis.get_majorticklocs() if min(low, high) <= t <= max(low, high)]
+    return [t for t in axis.get_major_formatter().format_ticks(ticks) if t] or ["0"]
+
+
+def panel_margins(ax) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) pixel margins an Axes needs for its tick labels, axis labels
+    and title, from font metrics of the label strings.
+
+    Replaces constrained_layout, whose per-draw tight-bbox pass over every tick label cost
+    more than drawing the panel itself (the run-detail panels stalled the GUI thread).
+    """
+    if not ax.axison:
+        return 4.0, 4.0, 4.0, 4.0
+    dpi = ax.figure.dpi
+    pt = dpi / 72.0
+    tick_pad = (3.5 + 3.5) * pt  # default tick length + pad
+    label_pad = 4.0 * pt
+    ticks = SMALL_FONT
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    y_w = max(_text_px(t, ticks, dpi)[0] for t in _tick_texts(ax.yaxis, y0, y1))
+    x_texts = _tick_texts(ax.xaxis, x0, x1)
+    labels = ax.xaxis.get_majorticklabels()
+    rotation = labels[0].get_rotation() if labels else 0.0
+    x_sizes = [_text_px(t, ticks, dpi) for t in x_texts]
+    if rotation:
+        r = np.radians(rotation)
+        x_h = max(w * np.sin(r) + h * np.cos(r) for w, h in x_sizes)
     else:
-        plot_actual_vs_predicted(axes[0], plots, target)
-        plot_residuals(axes[1], [("", plots)], target)
-        plot_residual_histogram(axes[2], plots)
-    plot_importance(axes[3], plots.get("importance"), task or "")
+        x_h = max(h for _w, h in x_sizes)
+    left = 6 + y_w + tick_pad + (_text_px("Ag", LABEL_SIZE, dpi)[1] + label_pad
+                                 if ax.get_ylabel() else 0)
+    bottom = 6 + x_h + tick_pad + (_text_px("Ag", LABEL_SIZE, dpi)[1] + label_pad
+                                   if ax.get_xlabel() else 0)
+    title = ax.get_title(loc="left")
+    top = 6 + (_text_px(title, TITLE_SIZE, dpi)[1] + 6 * pt if title else 0)
+    # Half the widest x tick label may hang over the right edge.
+    right = 6 + max(x_sizes[-1][0] / 2 if not rotation else 0, 4)
+    return left, bottom, right, top
+
+
+def place_axes(ax, margins: tuple[float, float, float, float]) -> None:
+    """Position a figure's only Axes by pixel margins (kept as fractions until the next resize)."""
+    fig = ax.figure
+    width, height = fig.bbox.width, fig.bbox.height
+    left, bottom, right, top = margins
+    l_frac, r_frac = left / width, 1 - right / width
+    b_frac, t_frac = bottom / height, 1 - top / height
+    if r_frac - l_frac < 0.2:  # too narrow for the labels: keep a usable plot area
+        l_frac, r_frac = min(l_frac, 0.4), max(r_frac, 0.6)
+    if t_frac - b_frac < 0.2:
+        b_frac, t_frac = min(b_frac, 0.4), max(t_frac, 0.6)
+    ax.set_position([l_frac, b_frac, r_frac - l_frac, t_frac - b_frac])
+    # A left title starts at the axes' left edge; beside long tick labels (importance) it may
+    # not fit there, so it moves left as far as needed (down to the figure's edge).
+    title = ax.get_title(loc="left")
+    if title:
+        axes_w = (r_frac - l_frac) * width
+        overflow = l_frac * width + _text_px(title, TITLE_SIZE, fig.dpi)[0] - (width - 4)
+        shift = min(max(overflow, 0.0), l_frac * width - 4)
+        # y given: no automatic title placement, whose overlap check measures every tick label
+        # on each draw (nothing sits above these panels' axes anyway).
+        ax.set_title(title, fontsize=TITLE_SIZE, loc="left",
+                     x=-shift / axes_w if shift > 0 else 0.0, y=1.0)
 
 
 def plot_compare(figure, task: str, runs: Sequence[tuple[str, dict[str, Any]]],

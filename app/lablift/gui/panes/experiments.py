@@ -25,7 +25,7 @@ from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QSortFilte
                             QThreadPool, QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox,
-                               QFormLayout, QFrame, QGroupBox, QHBoxLayout, QHeaderView,
+                               QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QStackedWidget,
@@ -34,8 +34,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox,
 
 from ...core import catalogue, evaluation, training
 from ...core.errors import LabliftError
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
 from ..charts import ChartCanvas
-from ..experiment_charts import plot_compare, plot_run
+from ..experiment_charts import nothing, panel_margins, place_axes, plot_compare, run_panels
 from ..hyperform import HyperparameterForm
 from ..tablemodels import (ALIGN_LEFT, ALIGN_RIGHT, Column, RecordsTableModel, _is_missing,
                            _sort_key)
@@ -399,6 +402,156 @@ def _note(text: str) -> QLabel:
     return label
 
 
+class PanelCanvas(FigureCanvasQTAgg):
+    """One run-detail panel: a Figure with a single Axes placed by pixel margins.
+
+    No layout engine: the margins are measured once per plot (font metrics of the labels)
+    and re-applied on resize, instead of constrained_layout's tight-bbox pass on every draw.
+    """
+
+    def __init__(self, width: float = 3.0, height: float = 2.3, dpi: int = 100):
+        self.figure = Figure(figsize=(width, height), dpi=dpi)
+        super().__init__(self.figure)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(120, 90)
+        self.margins: tuple[float, float, float, float] | None = None
+        self.held = False  # RunPanels renders it at its turn: no draw from resizes meanwhile
+
+    def draw_idle(self) -> None:
+        if not self.held:
+            super().draw_idle()
+
+    def fill(self, draw: Callable[[Any], bool]) -> None:
+        """New artists on a fresh Axes; rendering is left to a later draw_idle()."""
+        for old in list(self.figure.axes):
+            self.figure.delaxes(old)  # not figure.clear(): it first clears each Axes, for nothing
+        ax = self.figure.add_subplot()
+        draw(ax)
+        self.margins = panel_margins(ax)
+        place_axes(ax, self.margins)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)  # sets the figure size, then draw_idle
+        if self.margins is not None and self.figure.axes:
+            place_axes(self.figure.axes[0], self.margins)
+
+
+class _PanelAxes:
+    """`panels.figure.axes`: the four panels' Axes in reading order, like one 2×2 figure."""
+
+    def __init__(self, panels: "RunPanels"):
+        self._panels = panels
+
+    @property
+    def axes(self) -> list:
+        return [a for c in self._panels.canvases for a in c.figure.axes]
+
+
+class RunPanels(QStackedWidget):
+    """The run-detail plots as four canvases in a 2×2 grid, drawn one per event-loop turn.
+
+    One Figure of four panels renders in one go on the GUI thread (~250 ms with its layout);
+    here each turn does one step: fill a panel's Axes, or render it (draw_idle), and the next
+    panel starts only once the previous one has rendered. The longest stall is one step.
+    """
+
+    done = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.message = QLabel()
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #777777")
+        self.addWidget(self.message)
+        grid_page = QWidget()
+        grid = QGridLayout(grid_page)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(0)
+        self.canvases = [PanelCanvas() for _ in range(4)]
+        for i, canvas in enumerate(self.canvases):
+            grid.addWidget(canvas, i // 2, i % 2)
+            canvas.mpl_connect("draw_event", lambda _e, c=canvas: self._on_drawn(c))
+        self.addWidget(grid_page)
+        self.setCurrentIndex(1)
+        self.figure = _PanelAxes(self)
+        self._pending: list[tuple[PanelCanvas, Callable]] = []
+        self._filled: PanelCanvas | None = None  # filled, its render not yet asked for
+        self._waiting: PanelCanvas | None = None  # render asked for, not yet done
+        self._flush = False
+        self._step = QTimer(self)
+        self._step.setSingleShot(True)
+        self._step.setInterval(0)
+        self._step.timeout.connect(self._next)
+        # If a panel never reports its render (an exception in draw), move on anyway.
+        self._watchdog = QTimer(self)
+        self._watchdog.setSingleShot(True)
+        self._watchdog.setInterval(1000)
+        self._watchdog.timeout.connect(self._next)
+        self.setMinimumSize(240, 180)
+
+    def is_busy(self) -> bool:
+        if not shiboken6.isValid(self):  # deleted with its window: nothing will draw any more
+            return False
+        return bool(self._pending) or self._filled is not None or self._waiting is not None
+
+    def show_panels(self, draws: Sequence[Callable[[Any], bool]]) -> None:
+        """Replace the panels: one draw function per panel, run in order, one per turn."""
+        self.setCurrentIndex(1)
+        self._pending = list(zip(self.canvases, draws))
+        self._filled = self._waiting = None
+        for canvas, _draw in self._pending:
+            canvas.held = True
+        # One empty turn first: a render already queued (the canvases' first show, or the
+        # previous run's last panel) happens there rather than in the turn of the first fill.
+        self._flush = True
+        self._watchdog.stop()
+        self._step.start()
+
+    def show_message(self, text: str) -> None:
+        for canvas in self.canvases:
+            canvas.held = False
+        self._pending, self._filled, self._waiting = [], None, None
+        self._flush = False
+        self._step.stop()
+        self._watchdog.stop()
+        self.message.setText(text)
+        self.setCurrentIndex(0)
+        self.done.emit()
+
+    def _next(self) -> None:
+        # The render is asked for from its own timer turn: draw_idle() posts it, and Qt would
+        # run it right after the fill, before any other timer (one long stall, not two short).
+        self._watchdog.stop()
+        self._waiting = None
+        if self._flush:
+            self._flush = False
+            self._step.start()
+            return
+        if self._filled is not None:
+            self._waiting, self._filled = self._filled, None
+            self._watchdog.start()
+            self._waiting.held = False
+            self._waiting.draw_idle()
+            return
+        if not self._pending:
+            self.done.emit()
+            return
+        canvas, draw = self._pending.pop(0)
+        try:
+            canvas.fill(draw)
+        except Exception as exc:  # odd plot data: say so in that panel, draw the others
+            canvas.fill(lambda ax: nothing(ax, f"This plot cannot be drawn: {exc}"))
+        self._filled = canvas
+        self._step.start()
+
+    def _on_drawn(self, canvas: PanelCanvas) -> None:
+        if canvas is self._waiting:
+            self._waiting = None
+            self._watchdog.stop()
+            self._step.start()  # the next panel in the next turn
+
+
 class Pane(QWidget):
     title = "Experiments"
     message = Signal(str)
@@ -416,6 +569,7 @@ class Pane(QWidget):
         self._dataset: dict[str, Any] | None = None
         self._checked: dict[str, bool] = {}
         self._shown_run: int | None = None
+        self._loaded_pending = False
         self._known: set[str] | None = None
         self._stopping = False
         self._watched_window: QWidget | None = None
@@ -739,7 +893,8 @@ class Pane(QWidget):
         self.info_tabs.setTabToolTip(3, "Environment: Python, platform, package versions, "
                                         "artifacts")
         il.addWidget(self.info_tabs, 1)
-        self.detail_canvas = ChartCanvas(width=6.0, height=4.6)
+        self.detail_canvas = RunPanels()
+        self.detail_canvas.done.connect(self._on_detail_done)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(info)
         split.addWidget(self.detail_canvas)
@@ -868,7 +1023,17 @@ class Pane(QWidget):
             self.detail_empty.setText("No runs yet: the detail of a run shows here once one "
                                       "has trained.")
             self._show_run(None)
-        self.runs_loaded.emit()
+        # Once the selected run's panels are filled too (they draw over the next turns).
+        if self.detail_canvas.is_busy():
+            self._loaded_pending = True
+        else:
+            self.runs_loaded.emit()
+
+    @_while_alive
+    def _on_detail_done(self) -> None:
+        if self._loaded_pending:
+            self._loaded_pending = False
+            self.runs_loaded.emit()
 
     def _size_columns(self) -> None:
         view, header = self.runs_view, self.runs_view.horizontalHeader()
@@ -884,7 +1049,8 @@ class Pane(QWidget):
         view.setColumnHidden(0, False)
 
     def is_busy(self) -> bool:
-        return self.load_task is not None and self.load_task.is_running()
+        return (self.load_task is not None and self.load_task.is_running()) \
+            or self.detail_canvas.is_busy()
 
     # -- filter -------------------------------------------------------------------------------
     def apply_filter(self) -> None:
@@ -1289,7 +1455,7 @@ class Pane(QWidget):
             self.detail_stack.setCurrentIndex(0)
             return
         self.detail_stack.setCurrentIndex(1)
-        # Matplotlib draws on the GUI thread (~0.1-0.3 s for four panels): a reload of the
+        # Matplotlib draws on the GUI thread (one panel per turn, see RunPanels): a reload of the
         # runs table that leaves the same run selected must not redraw it.
         key = (run["id"], run["status"], run.get("predictions_sha256"))
         if key == getattr(self, "_shown_key", None):
@@ -1331,8 +1497,7 @@ class Pane(QWidget):
         except Exception as exc:  # a missing or corrupt artifact: say so, keep the pane alive
             self.detail_canvas.show_message(f"The plots of run {run['id']} cannot be read: {exc}")
             return
-        plot_run(self.detail_canvas.figure, run, plots)
-        self.detail_canvas.redraw()
+        self.detail_canvas.show_panels(run_panels(run, plots))
 
     def _has_job_for(self, run_id: int) -> bool:
         return any(j.kind == "reproduce" and j.run_id == run_id and j.state in ("queued", "running")
