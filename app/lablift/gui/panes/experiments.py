@@ -563,6 +563,7 @@ class Pane(QWidget):
         self.jobs: list[Job] = []
         self.load_task: Task | None = None
         self.side_task: Task | None = None  # register
+        self.plots_task: Task | None = None  # the shown run's plots artifact
         self._reload_again = False
         self._select_after_load: int | None = None
         self._dataset_ids: list[int] = []
@@ -894,7 +895,7 @@ class Pane(QWidget):
                                         "artifacts")
         il.addWidget(self.info_tabs, 1)
         self.detail_canvas = RunPanels()
-        self.detail_canvas.done.connect(self._on_detail_done)
+        self.detail_canvas.done.connect(self._maybe_loaded)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(info)
         split.addWidget(self.detail_canvas)
@@ -1024,14 +1025,16 @@ class Pane(QWidget):
                                       "has trained.")
             self._show_run(None)
         # Once the selected run's panels are filled too (they draw over the next turns).
-        if self.detail_canvas.is_busy():
-            self._loaded_pending = True
-        else:
-            self.runs_loaded.emit()
+        self._loaded_pending = True
+        self._maybe_loaded()
+
+    def _detail_busy(self) -> bool:
+        return (self.plots_task is not None and self.plots_task.is_running()) \
+            or self.detail_canvas.is_busy()
 
     @_while_alive
-    def _on_detail_done(self) -> None:
-        if self._loaded_pending:
+    def _maybe_loaded(self) -> None:
+        if self._loaded_pending and not self._detail_busy():
             self._loaded_pending = False
             self.runs_loaded.emit()
 
@@ -1050,7 +1053,7 @@ class Pane(QWidget):
 
     def is_busy(self) -> bool:
         return (self.load_task is not None and self.load_task.is_running()) \
-            or self.detail_canvas.is_busy()
+            or self._detail_busy()
 
     # -- filter -------------------------------------------------------------------------------
     def apply_filter(self) -> None:
@@ -1492,12 +1495,25 @@ class Pane(QWidget):
         if not finished:
             self.detail_canvas.show_message(f"Run {run['id']} is {run['status']}: no plots")
             return
-        try:
-            plots = training.load_plots(self.store, run)
-        except Exception as exc:  # a missing or corrupt artifact: say so, keep the pane alive
-            self.detail_canvas.show_message(f"The plots of run {run['id']} cannot be read: {exc}")
-            return
-        self.detail_canvas.show_panels(run_panels(run, plots))
+        # The plots artifact is read (hash-checked) and decoded in a worker; the panels then
+        # draw one per event-loop turn.
+        store = self.store
+        task = self.plots_task = run_task(
+            lambda progress, cancelled: training.load_plots(store, run))
+        task.finished.connect(lambda plots, run=run, key=key: self._on_plots(run, key, plots))
+        task.failed.connect(lambda msg, run=run, key=key: self._on_plots_failed(run, key, msg))
+        task.done.connect(self._maybe_loaded)
+
+    @_while_alive
+    def _on_plots(self, run: dict[str, Any], key: tuple, plots: dict[str, Any]) -> None:
+        if key == self._shown_key:  # else another run was selected meanwhile
+            self.detail_canvas.show_panels(run_panels(run, plots))
+
+    @_while_alive
+    def _on_plots_failed(self, run: dict[str, Any], key: tuple, message: str) -> None:
+        if key == self._shown_key:  # a missing or corrupt artifact: say so, keep the pane alive
+            self.detail_canvas.show_message(
+                f"The plots of run {run['id']} cannot be read: {message}")
 
     def _has_job_for(self, run_id: int) -> bool:
         return any(j.kind == "reproduce" and j.run_id == run_id and j.state in ("queued", "running")
