@@ -25,7 +25,8 @@ from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QSortFilte
                             QThreadPool, QTimer, Signal)
 from PySide6.QtGui import QBrush, QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox,
-                               QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QStackedWidget,
@@ -541,7 +542,8 @@ class RunPanels(QStackedWidget):
         try:
             canvas.fill(draw)
         except Exception as exc:  # odd plot data: say so in that panel, draw the others
-            canvas.fill(lambda ax: nothing(ax, f"This plot cannot be drawn: {exc}"))
+            note = f"This plot cannot be drawn: {exc}"
+            canvas.fill(lambda ax: nothing(ax, note))
         self._filled = canvas
         self._step.start()
 
