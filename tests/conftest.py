@@ -51,6 +51,18 @@ def sample_csv():
     return SAMPLE_LOANS
 
 
+@pytest.fixture
+def cli(store_dir, capsys):
+    """cli(user, *argv) runs `lablift --store STORE --user USER ...`: (exit code, stdout, stderr)."""
+    from lablift.cli import main
+
+    def run(user, *argv):
+        code = main(["--store", str(store_dir), "--user", user, *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _drain_qt_workers():
     """After a GUI test, let its background tasks end before the next test starts.

@@ -5,16 +5,6 @@ import json
 import pandas as pd
 import pytest
 
-from lablift.cli import main
-
-
-@pytest.fixture
-def cli(store_dir, capsys):
-    def run(user, *argv):
-        code = main(["--store", str(store_dir), "--user", user, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
 
 
 @pytest.fixture
