@@ -43,8 +43,9 @@ def _click(qtbot, button):
 
 
 def _table(table) -> list[list[str]]:
-    return [[table.item(r, c).text() for c in range(table.columnCount())]
-            for r in range(table.rowCount())]
+    model = table.model()
+    return [[model.index(r, c).data() for c in range(model.columnCount())]
+            for r in range(model.rowCount())]
 
 
 def _actions(store, entity):

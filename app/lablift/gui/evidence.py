@@ -12,13 +12,14 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QScrollArea, QSplitter, QStackedWidget, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSplitter, QStackedWidget, QTableView,
+                               QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from ..core.gates import LOWER_IS_BETTER
 from .charts import SMALL_FONT, ChartCanvas, _style
+from .tablemodels import CellsModel
 from .panes.datasets import short_time
 
 PASS_BG, PASS_FG = QColor("#d4edda"), QColor("#1e5c2e")
@@ -104,11 +105,11 @@ def note_label(text: str = "") -> QLabel:
     return label
 
 
-def make_table(headers: list[str], stretch: int | None = None) -> QTableWidget:
-    """A read-only table; column `stretch` takes the spare width (None: no column does, so
-    numbers stay next to their labels)."""
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
+def make_table(headers: list[str], stretch: int | None = None) -> QTableView:
+    """A read-only table view over a CellsModel; column `stretch` takes the spare width (None:
+    no column does, so numbers stay next to their labels)."""
+    table = QTableView()
+    table.setModel(CellsModel(headers, table))
     table.verticalHeader().hide()
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -116,34 +117,37 @@ def make_table(headers: list[str], stretch: int | None = None) -> QTableWidget:
     table.setWordWrap(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     table.horizontalHeader().setStretchLastSection(False)
-    if stretch is not None:
-        table.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    table.stretch_column = stretch
     table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft
                                                  | Qt.AlignmentFlag.AlignVCenter)
     return table
 
 
-def fill_table(table: QTableWidget, rows: list[list[Any]], numeric: set[int] = frozenset()
+def set_headers(table: QTableView, headers: list[str]) -> None:
+    table.model().set_headers(headers)
+
+
+def fill_table(table: QTableView, rows: list[list[Any]], numeric: set[int] = frozenset()
                ) -> None:
     """Rows of cells (text, or (text, fg, bg) tuples); numeric columns right-aligned."""
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
+    right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+    cells = []
+    for row in rows:
+        out = []
         for c, cell in enumerate(row):
             fg = bg = None
             if isinstance(cell, tuple):
                 cell, fg, bg = cell
-            item = QTableWidgetItem(cell if isinstance(cell, str) else fmt(cell))
-            item.setToolTip(item.text())
-            if c in numeric:
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            if fg is not None:
-                item.setForeground(QBrush(fg))
-            if bg is not None:
-                item.setBackground(QBrush(bg))
-            table.setItem(r, c, item)
-    table.resizeColumnsToContents()
+            out.append((cell if isinstance(cell, str) else fmt(cell), fg, bg,
+                        right if c in numeric else None))
+        cells.append(out)
+    table.model().set_rows(cells)
     header = table.horizontalHeader()
-    for c in range(table.columnCount()):
+    stretch = getattr(table, "stretch_column", None)
+    if stretch is not None and stretch < table.model().columnCount():
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    table.resizeColumnsToContents()
+    for c in range(table.model().columnCount()):
         if header.sectionResizeMode(c) != QHeaderView.ResizeMode.Stretch:
             header.resizeSection(c, min(max(header.sectionSize(c) + 16, 80), 360))
 
@@ -152,8 +156,8 @@ def result_cell(passed: bool) -> tuple[str, QColor, QColor]:
     return ("pass", PASS_FG, PASS_BG) if passed else ("FAIL", FAIL_FG, FAIL_BG)
 
 
-def table_height(table: QTableWidget, max_rows: int) -> int:
-    rows = min(max(table.rowCount(), 1), max_rows)
+def table_height(table: QTableView, max_rows: int) -> int:
+    rows = min(max(table.model().rowCount(), 1), max_rows)
     return table.horizontalHeader().height() + rows * table.verticalHeader().defaultSectionSize() + 6
 
 
@@ -542,8 +546,7 @@ class EvidenceView(QWidget):
                                  f"{fmt(g.get('accuracy'), 3)})" for g in groups)
             summary = (self._parity_summary(rep) + f" Worst over classes "
                        f"({html.escape(str(rep.get('mode')))}). Groups: {by_group}.")
-        self.fairness_table.setColumnCount(len(headers))
-        self.fairness_table.setHorizontalHeaderLabels(headers)
+        set_headers(self.fairness_table, headers)
         fill_table(self.fairness_table, rows, numeric=set(range(1, len(headers))))
         self.fairness_split.setSizes([table_height(self.fairness_table, 6), 300])
         head = (f"Sensitive column <b>{html.escape(str(rep.get('sensitive')))}</b>, "

@@ -227,3 +227,52 @@ def make_sort_proxy(model: QAbstractTableModel, parent=None) -> RecordsSortProxy
     proxy.setSourceModel(model)
     proxy.setSortRole(RAW_ROLE)
     return proxy
+
+
+class CellsModel(QAbstractTableModel):
+    """A small read-only grid of prepared cells: (text, foreground, background, alignment)."""
+
+    def __init__(self, headers: list[str], parent=None):
+        super().__init__(parent)
+        self._headers = list(headers)
+        self._rows: list[list[tuple]] = []
+
+    def set_headers(self, headers: list[str]) -> None:
+        self.beginResetModel()
+        self._headers = list(headers)
+        self._rows = []
+        self.endResetModel()
+
+    def set_rows(self, rows: list[list[tuple]]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._headers)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if (role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal
+                and 0 <= section < len(self._headers)):
+            return self._headers[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if index.column() >= len(row):
+            return None
+        text, fg, bg, align = row[index.column()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return text
+        if role == Qt.ItemDataRole.ForegroundRole and fg is not None:
+            return QBrush(fg)
+        if role == Qt.ItemDataRole.BackgroundRole and bg is not None:
+            return QBrush(bg)
+        if role == Qt.ItemDataRole.TextAlignmentRole and align is not None:
+            return int(align)
+        return None
