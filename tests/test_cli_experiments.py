@@ -1,6 +1,7 @@
 """CLI: lablift algorithms / train / sweep / run list, show, reproduce (exit codes, JSON, errors)."""
 
 import json
+from lablift.core import audit
 
 import pytest
 from sklearn.compose import ColumnTransformer
@@ -199,6 +200,7 @@ def test_reproduce_reports_change_exit_1(cli, data, store):
     env["packages"]["numpy"] = "1.0.0"
     with store.transaction():
         store.update("runs", {"id": 1}, {"environment": env, "predictions_sha256": "f" * 64})
+        audit.append(store, "test.setup", "run:1", {})  # as if recorded so
     code, _, err = cli("run", "reproduce", "1")
     assert code == 1 and err.startswith("error: run 1 did not reproduce") and "numpy 1.0.0" in err
     code, _, err = cli("run", "show", "99")

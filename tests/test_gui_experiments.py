@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
-from lablift.core import catalogue, datasets, training
+from lablift.core import audit, catalogue, datasets, training
 from lablift.core.store import utcnow
 from lablift.gui.experiment_charts import plot_compare, plot_run
 from lablift.gui.hyperform import HyperparameterForm
@@ -303,6 +303,7 @@ def _insert_runs(store, dataset_id: int, n: int) -> list[dict]:
               json.dumps({"holdout": {"roc_auc": r["auc"], "accuracy": 0.7},
                           "cv": {"roc_auc": {"mean": r["cv_auc"], "std": 0.01}}}),
               0, "admin", now, 1.5) for r in rows])
+        audit.append(store, "test.setup", "runs", {"inserted": n})  # witnessed as if recorded
     return rows
 
 

@@ -170,9 +170,7 @@ def test_refusals_leave_the_store_unchanged(store, make_store, version, loans, t
 def test_per_column_test_and_thresholds_from_settings(store, version, loans, tmp_path):
     path = tmp_path / "b.csv"
     shifted(loans).to_csv(path, index=False)
-    with store.transaction():
-        store.set_setting("monitoring.drift_share", 0.9)
-        store.set_setting("monitoring.tests", {"region": "psi"})
+    monitoring.update_settings(store, {"drift_share": 0.9, "tests": {"region": "psi"}})
     batch = monitoring.ingest(store, "loans:1", path, tests={"income": "ks"})
     by = {c["name"]: c for c in batch["columns"]}
     assert by["income"]["test"] == "ks" and by["income"]["p_value"] < 0.05

@@ -237,10 +237,9 @@ def test_no_worse_than_production_scores_same_holdout(as_user):
 
 def test_fairness_gate_threshold_is_a_setting(as_user):
     admin, alice = as_user("admin"), as_user("alice")
-    with admin.transaction():
-        admin.set_setting(gates.FAIRNESS_GATES_SETTING, [
-            {"metric": "demographic_parity_ratio", "op": ">=", "threshold": 0.9999},
-            {"metric": "equalized_odds_difference", "op": "<=", "threshold": 0.0001}])
+    registry.set_policy(admin, fairness_gates=[
+        {"metric": "demographic_parity_ratio", "op": ">=", "threshold": 0.9999},
+        {"metric": "equalized_odds_difference", "op": "<=", "threshold": 0.0001}])
     v = registry.register(alice, 1, "loan")
     fair = [c for c in v["checks"] if c["kind"] == "fairness"]
     assert len(fair) == 2 and not any(c["passed"] for c in fair)
@@ -336,6 +335,7 @@ def test_version_detail_has_lineage_and_bundles(as_user):
     with bob.transaction():  # a bundle row as core/bundles.py records it
         bob.insert("bundles", {"version_id": v["id"], "path": "/tmp/b", "manifest_sha256": "ab",
                                "created_by": "bob", "created_at": "now"})
+        audit.append(bob, "bundle.export", "model_version:loan:1", {})
     d = registry.version_detail(bob, "loan:1")
     lin = d["lineage"]
     assert lin["dataset"]["name"] == "loans" and lin["run"]["id"] == 1
@@ -345,7 +345,8 @@ def test_version_detail_has_lineage_and_bundles(as_user):
     assert d["run"]["algorithm"] == "logistic_regression"
     assert set(d["run"]["metrics"]) == {"holdout", "cv"}
     assert d["diff"] is None  # no production alias yet
-    assert [h["action"] for h in d["history"]] == ["version.approve", "version.register"]
+    assert [h["action"] for h in d["history"]] == ["bundle.export", "version.approve",
+                                                   "version.register"]
     summaries = [registry.summary(r) for r in registry.list_versions(bob, "loan")]
     assert summaries[0]["approver"] == "bob" and summaries[0]["status"] == "approved"
 

@@ -117,7 +117,7 @@ def test_audit_detects_a_removed_last_entry(store, store_dir):
 
 def test_running_run_of_a_dead_process_is_marked_interrupted(store, store_dir):
     import socket
-    from lablift.core import datasets
+    from lablift.core import audit, datasets
     from lablift.resources import SAMPLE_LOANS
     ds = datasets.import_dataset(store, SAMPLE_LOANS)
     dead_pid = 2 ** 22 + 12345
@@ -131,6 +131,7 @@ def test_running_run_of_a_dead_process_is_marked_interrupted(store, store_dir):
         store.insert("runs", {"dataset_id": ds["id"], "status": "running", "spec": {},
                               "params": {}, "created_by": "admin", "created_at": "t",
                               "host": socket.gethostname(), "pid": dead_pid})
+        audit.append(store, "run.start", "run:1", {})
     store.close()
     reopened = Store(store_dir, user="admin")
     assert reopened.query("SELECT status FROM runs")[0]["status"] == "interrupted"

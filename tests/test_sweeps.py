@@ -3,7 +3,8 @@
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
-from lablift.core import datasets, sweeps, training
+from lablift.core import audit, datasets, sweeps, training
+from lablift.core.store import Store
 from lablift.core.errors import LabliftError
 
 
@@ -121,11 +122,22 @@ def test_dask_backend_with_local_cluster(store, cancer):
     assert result["best_run_id"] in {r["id"] for r in result["runs"]}
 
 
-def test_sweep_left_by_a_dead_process_reads_interrupted(store, cancer):
+def test_sweep_left_by_a_dead_process_reads_interrupted(store, store_dir, cancer):
+    import subprocess
+    import sys
     result = sweeps.sweep(store, SPEC, grid={"max_depth": ["1", "2"]}, n_jobs=1)
-    with store.transaction():  # what a killed sweep leaves after the runs were marked
-        store.execute("UPDATE sweeps SET status = 'running' WHERE id = ?", (result["id"],))
-        store.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?",
-                      (result["runs"][0]["id"],))
-    assert sweeps.get_sweep(store, result["id"])["status"] == "interrupted"
-    assert sweeps.list_sweeps(store)[0]["status"] == "interrupted"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with store.transaction():  # what a killed sweep leaves: itself and a run still running
+        store.execute("UPDATE sweeps SET status = 'running', pid = ? WHERE id = ?",
+                      (dead.pid, result["id"]))
+        store.execute("UPDATE runs SET status = 'running', pid = ? WHERE id = ?",
+                      (dead.pid, result["runs"][0]["id"]))
+        audit.append(store, "test.setup", f"sweep:{result['id']}", {})
+    again = Store(store_dir, user="admin")
+    assert sweeps.get_sweep(again, result["id"])["status"] == "interrupted"
+    assert sweeps.list_sweeps(again)[0]["status"] == "interrupted"
+    assert training.get_run(again, result["runs"][0]["id"])["status"] == "interrupted"
+    actions = [e["action"] for e in audit.entries(again, limit=3)]
+    assert "sweep.interrupted" in actions or "run.interrupted" in actions
+    assert audit.verify(again).ok

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import traceback
 
@@ -52,12 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_store(args):
     from ..core.store import Store
-    return Store(args.store, user=args.user)
+    store = Store(args.store, user=args.user, on_wait=_note)
+    if store.note:
+        _note(store.note)
+    return store
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    store = None
     try:
         if args.command in (None, "gui"):
             from ..gui.app import run_gui
@@ -73,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:  # a fault of the database file itself, in one line
+        from ..core.store import fault_message
+        print(f"error: {fault_message(store, exc) if store else exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # `lablift run list | head`: the reader left; that is not an error of ours.

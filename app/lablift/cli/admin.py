@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core import audit
 from ..core.store import ROLES
-from .common import CommandError, Text, add_json, table
+from .common import CommandError, Text, add_json, emit, table
 
 
 def register(sub) -> None:
@@ -21,9 +21,16 @@ def register(sub) -> None:
 
     au = sub.add_parser("audit", help="the hash-chained audit log")
     aus = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    ver = aus.add_parser("verify", help="recompute the chain; name the first broken entry")
+    ver = aus.add_parser("verify", help="recompute the chain, then check every governed row "
+                         "against it; name what differs")
+    ver.add_argument("--head", metavar="HASH", help="also require the chain to contain this "
+                     "head, recorded earlier outside the store (`lablift audit head`)")
     add_json(ver)
     ver.set_defaults(handler=cmd_audit_verify)
+    hd = aus.add_parser("head", help="print the chain's head (sequence and hash) to keep "
+                        "outside the store")
+    add_json(hd)
+    hd.set_defaults(handler=cmd_audit_head)
     log = aus.add_parser("log", help="show the latest entries")
     log.add_argument("--limit", type=int, default=50)
     add_json(log)
@@ -43,12 +50,23 @@ def cmd_users_list(store, args):
 
 
 def cmd_audit_verify(store, args):
-    res = audit.verify(store)
+    res = audit.verify(store, head=args.head)
     if not res.ok:
-        raise CommandError(f"audit log broken at entry {res.broken_seq}: {res.reason}")
+        if args.json and res.problems:  # every differing row, for a script to act on
+            emit({"ok": False, "entries": res.entries, "head": res.head,
+                  "problems": res.problems}, True)
+        raise CommandError(res.summary())
     if args.json:
-        return {"ok": True, "entries": res.entries, "head": res.head}
-    return Text(f"audit log intact: {res.entries} entries, head {res.head[:16]}")
+        return {"ok": True, "entries": res.entries, "head": res.head, "problems": []}
+    return Text(f"audit log intact: {res.entries} entries, head {res.head[:16]}; every "
+                f"governed row matches it")
+
+
+def cmd_audit_head(store, args):
+    head = audit.head(store)
+    if args.json:
+        return head
+    return Text(f"{head['seq']} {head['hash']}")
 
 
 def cmd_audit_log(store, args):

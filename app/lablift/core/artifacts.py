@@ -1,12 +1,22 @@
-"""Content-addressed files: named by their sha256, written atomically, verified on read."""
+"""Content-addressed files: named by their sha256, written atomically, verified on read.
+
+A process that writes artifacts claims each one first, in `artifacts/.claims/HOST-PID`
+(one hash a line), and names its temporary files with its pid. A clean exit removes the
+claim file; one left by a dead process tells the next open exactly which artifacts and
+temporary files to check for being left unreferenced (core/recovery.py), so nothing a live
+process is about to record is ever swept.
+"""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -28,11 +38,19 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+CLAIMS_DIR = ".claims"
+
+
+def temp_prefix(pid: int | None = None) -> str:
+    """`.incoming.PID.`: whose temporary file it is (the pid is checked before sweeping)."""
+    return f".incoming.{os.getpid() if pid is None else pid}."
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -47,6 +65,42 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 class ArtifactStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._claims = None
+        self._claims_pid = None
+        self._claims_lock = threading.Lock()
+
+    def claims_path(self, host: str | None = None, pid: int | None = None) -> Path:
+        return (self.root / CLAIMS_DIR /
+                f"{host or socket.gethostname()}-{os.getpid() if pid is None else pid}")
+
+    def claim(self, sha: str | None = None) -> None:
+        """Note that this process is about to name `sha` in a row (see the module doc);
+        without `sha`, only make sure the claim file exists (before a temporary file)."""
+        with self._claims_lock:
+            if self._claims is None or self._claims_pid != os.getpid():  # new or forked
+                path = self.claims_path()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._claims = open(path, "a", encoding="ascii")
+                self._claims_pid = os.getpid()
+                atexit.register(self._release, path, self._claims, os.getpid())
+            if sha is not None:
+                self._claims.write(sha + "\n")
+                self._claims.flush()
+
+    def claim_dir(self, path: Path) -> None:
+        """A temporary folder outside the store (a bundle being written) this process owns."""
+        self.claim()
+        with self._claims_lock:
+            self._claims.write(f"dir {Path(path).absolute()}\n")
+            self._claims.flush()
+
+    @staticmethod
+    def _release(path: Path, handle, pid: int) -> None:
+        # A clean exit (not a forked child's): what this process wrote and did not record
+        # it discarded itself; a killed process leaves the file for the next open.
+        if os.getpid() == pid:
+            handle.close()
+            _unlink_quietly(path)
 
     def path(self, sha: str) -> Path:
         if not (isinstance(sha, str) and _SHA.match(sha)):
@@ -58,6 +112,7 @@ class ArtifactStore:
 
     def put_bytes(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
+        self.claim(sha)  # before the existence check: a sweep then keeps it (recovery.py)
         # plain os.path on a known-good hex name: pathlib costs more than the check itself
         target = os.path.join(self.root, sha[:2], sha)
         if not os.path.exists(target):
@@ -67,13 +122,15 @@ class ArtifactStore:
     def put_writer(self, write: Callable[[BinaryIO], None]) -> str:
         """Let `write` fill a temporary file; hash it; rename it into place."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming.", suffix=".tmp")
+        self.claim()  # the claim file first: it is how a sweep finds our temporary file
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=temp_prefix(), suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
             sha = sha256_file(tmp)
+            self.claim(sha)
             target = self.path(sha)
             if target.exists():
                 _unlink_quietly(tmp)

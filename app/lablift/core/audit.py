@@ -1,18 +1,25 @@
 """Hash-chained audit log: every change of state appends one entry in the same transaction.
 
 hash = sha256(prev_hash + canonical JSON of (seq, ts, user, action, entity, details)).
-Editing, deleting or reordering rows breaks the chain; `verify` names the first broken entry.
-The head (last seq and hash) is also kept in settings, so truncating the tail is detected.
+Editing, deleting or reordering entries breaks the chain; `verify` names the first broken
+entry. The head (last seq and hash) is also kept in settings, so truncating the tail is
+detected. Each entry's details carry `rows`: the content hash of every governed row the
+transaction created, changed or deleted (core/witness.py), so `verify` also re-derives what
+the tables must hold and names every row that differs from the log.
+
 This makes tampering with the SQLite file detectable; it is not access control against
-someone who can write the file (they could rewrite the whole chain).
+someone who can write the file: they could rewrite the whole chain, which only a head hash
+kept outside the store (`lablift audit head`, every bundle's manifest) reveals.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from . import witness
 
 if TYPE_CHECKING:
     from .store import Store
@@ -50,8 +57,11 @@ def append(store: "Store", action: str, entity: str, details: dict[str, Any] | N
     `ts` lets a caller reuse the timestamp it already wrote on the changed row.
     """
     from .store import utcnow
-    details_json = _details_json(details or {})
     with store.transaction() as conn:
+        rows = witness.take_pending(conn)
+        if rows:
+            details = {**(details or {}), "rows": rows}
+        details_json = _details_json(details or {})
         # The head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
         # so two processes appending at once cannot fork the chain.
         head = conn.execute(_HEAD_SQL).fetchone()
@@ -71,39 +81,143 @@ class VerifyResult:
     head: str
     broken_seq: int | None = None
     reason: str = ""
+    # governed rows that differ from what the log says: {key, problem, seq, action, message}
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self, limit: int = 3) -> str:
+        if self.broken_seq is not None:
+            return f"audit log broken at entry {self.broken_seq}: {self.reason}"
+        shown = "; ".join(p["message"] for p in self.problems[:limit])
+        more = len(self.problems) - limit
+        return (f"{len(self.problems)} governed row{'s' if len(self.problems) != 1 else ''} "
+                f"differ{'s' if len(self.problems) == 1 else ''} from the audit log: {shown}"
+                + (f"; and {more} more (lablift audit verify --json lists all)"
+                   if more > 0 else ""))
 
 
-def verify(store: "Store") -> VerifyResult:
+Expected = dict[str, tuple[str | None, int, str, str]]  # key -> (digest, seq, action, entity)
+
+
+def _walk(store: "Store", head: str | None = None) -> tuple[VerifyResult, Expected]:
+    """Recompute the chain; replay the row witnesses to what each governed row must hold."""
     prev = GENESIS
     expected_seq = 1
     count = 0
+    expected: Expected = {}
+    wanted = head.lower().strip() if head else None
+    found_head = wanted is None
     for row in store.execute("SELECT seq, ts, user, action, entity, details, prev_hash, hash "
                              "FROM audit_log ORDER BY seq"):
         seq, ts, user, action, entity, details, prev_hash, h = tuple(row)
         if seq != expected_seq:
             return VerifyResult(False, count, prev, expected_seq,
-                                f"entry {expected_seq} is missing (next entry is {seq})")
+                                f"entry {expected_seq} is missing (next entry is {seq})"), {}
         if prev_hash != prev:
             return VerifyResult(False, count, prev, seq,
                                 f"entry {seq} ({action} {entity}) does not follow entry "
-                                f"{seq - 1}: its previous hash does not match")
+                                f"{seq - 1}: its previous hash does not match"), {}
         if entry_hash(prev_hash, seq, ts, user, action, entity, details) != h:
             return VerifyResult(False, count, prev, seq,
                                 f"entry {seq} ({action} {entity}) was altered: its content "
-                                f"does not match its hash")
+                                f"does not match its hash"), {}
+        if '"rows"' in details:  # most entries witness rows; parse only those that may
+            for key, digest in (json.loads(details).get("rows") or {}).items():
+                expected[key] = (digest, seq, action, entity)
+        if not found_head and (h == wanted or (len(wanted) >= 12 and h.startswith(wanted))):
+            found_head = True
         prev = h
         expected_seq += 1
         count += 1
-    head = store.setting("audit_head")
-    if head and (head.get("seq") != count or head.get("hash") != prev):
-        return VerifyResult(False, count, prev, count + 1 if head.get("seq", 0) > count else count,
+    recorded = store.setting("audit_head")
+    if recorded and (recorded.get("seq") != count or recorded.get("hash") != prev):
+        return VerifyResult(False, count, prev,
+                            count + 1 if recorded.get("seq", 0) > count else count,
                             f"the log ends at entry {count} but the recorded head is entry "
-                            f"{head.get('seq')}: entries were removed or the head was altered")
-    return VerifyResult(True, count, prev)
+                            f"{recorded.get('seq')}: entries were removed or the head was "
+                            f"altered"), {}
+    if not found_head:
+        return VerifyResult(False, count, prev, count + 1,
+                            f"the chain does not contain the head {head.strip()[:16]}… that "
+                            f"was recorded outside the store: the log was rewritten, or this "
+                            f"is another store"), {}
+    return VerifyResult(True, count, prev), expected
 
 
-def entries(store: "Store", entity: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def _compare(current, expected: Expected, must_exist: set[str] | None = None
+             ) -> list[dict[str, Any]]:
+    problems = []
+    seen = set()
+    for key, digest in current:
+        seen.add(key)
+        want = expected.get(key)
+        if want is None:
+            problems.append({"key": key, "problem": "unrecorded", "seq": None, "action": None,
+                             "message": f"{key} is not in the audit log: it was written "
+                                        f"outside Lablift"})
+        elif want[0] != digest:
+            problems.append({"key": key, "problem": "changed", "seq": want[1],
+                             "action": want[2],
+                             "message": f"{key} differs from what the audit log says (last "
+                                        f"written by entry {want[1]}, {want[2]})"})
+    for key in (expected if must_exist is None else must_exist):
+        want = expected.get(key)
+        if key not in seen and want is not None and want[0] is not None:
+            problems.append({"key": key, "problem": "deleted", "seq": want[1],
+                             "action": want[2],
+                             "message": f"{key} was deleted outside Lablift (last written "
+                                        f"by entry {want[1]}, {want[2]})"})
+    return problems
+
+
+def verify(store: "Store", head: str | None = None) -> VerifyResult:
+    """The chain, then every governed row against what the chain says it must hold."""
+    result, expected = _walk(store, head)
+    if result.ok:
+        result.problems = _compare(witness.current_rows(store.conn), expected)
+        result.ok = not result.problems
+    return result
+
+
+def verify_version(store: "Store", version: dict[str, Any]) -> VerifyResult:
+    """The chain, then the rows a decision on `version` relies on: the version, its model,
+    aliases, checks, approvals and bundles, its run and the run's dataset."""
+    result, expected = _walk(store)
+    if not result.ok:
+        return result
+    run = store.query_one("SELECT id, dataset_id FROM runs WHERE id = ?", (version["run_id"],))
+    vid = version["id"]
+    where = {"model_versions": ("id = ?", (vid,)),
+             "models": ("name = ?", (version["model"],)),
+             "aliases": ("model = ?", (version["model"],)),
+             "checks": ("version_id = ?", (vid,)),
+             "approvals": ("version_id = ?", (vid,)),
+             "bundles": ("version_id = ?", (vid,)),
+             "runs": ("id = ?", (version["run_id"],)),
+             "datasets": ("id = ?", (run["dataset_id"] if run else -1,))}
+    entity = f"model_version:{version['model']}:{version['version']}"
+    must = {f"model_versions:{vid}", f"runs:{version['run_id']}", f"models:{version['model']}"}
+    must |= {k for k, want in expected.items()
+             if want[3] == entity or k.startswith(f"aliases:{version['model']}/")}
+    result.problems = _compare(witness.current_rows(store.conn, where, where), expected, must)
+    result.ok = not result.problems
+    return result
+
+
+def head(store: "Store") -> dict[str, Any]:
+    row = store.execute(_HEAD_SQL).fetchone()
+    return {"seq": row[0], "hash": row[1]} if row else {"seq": 0, "hash": GENESIS}
+
+
+def entries(store: "Store", entity: str | None = None, limit: int = 1000,
+            witnesses: bool = False) -> list[dict[str, Any]]:
+    """The latest entries, newest first; `witnesses` keeps the row hashes in details."""
     if entity:
-        return store.query("SELECT * FROM audit_log WHERE entity = ? ORDER BY seq DESC LIMIT ?",
+        rows = store.query("SELECT * FROM audit_log WHERE entity = ? ORDER BY seq DESC LIMIT ?",
                            (entity, limit))
-    return store.query("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?", (limit,))
+    else:
+        rows = store.query("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?", (limit,))
+    if not witnesses:
+        for r in rows:
+            if isinstance(r.get("details"), dict):
+                r["details"].pop("rows", None)
+    return rows

@@ -55,8 +55,8 @@ def set_card_fields(store: Store, ref: str, fields: dict[str, str]) -> dict[str,
                    if card.get(k) != text.strip()}
         for k, text in fields.items():
             card[k] = text.strip()
-        store.update("model_versions", {"id": v["id"]}, {"card": json.dumps(card)})
-        if changes:
+        if changes:  # an unchanged card writes nothing (and needs no audit entry)
+            store.update("model_versions", {"id": v["id"]}, {"card": json.dumps(card)})
             audit.append(store, "version.card", f"model_version:{v['ref']}",
                          {"fields": changes})
     return card

@@ -28,6 +28,9 @@ ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 STATUSES = ("pending", "approved", "rejected", "archived")
 APPROVED_ONLY_SETTING = "registry.approved_only_aliases"
 DEFAULT_APPROVED_ONLY = ["production", "champion"]
+# An override must say why in words: "." or "ok" is not a reason a later reader can weigh.
+MIN_OVERRIDE_CHARS = 12
+MIN_OVERRIDE_WORDS = 2
 
 
 # -- lookups -------------------------------------------------------------------------------------
@@ -92,7 +95,7 @@ def resolve_version(store: Store, ref: str | int) -> dict[str, Any]:
                            f"{', '.join(have) or 'none'})")
         return _decode(row)
     alias = store.query_one("SELECT version_id FROM aliases WHERE model = ? AND alias = ?",
-                            (name, tail))
+                            (name, tail.lower()))
     if alias is None:
         have = [r["alias"] for r in store.query(
             "SELECT alias FROM aliases WHERE model = ? ORDER BY alias", (name,))]
@@ -274,13 +277,7 @@ def register(store: Store, run_id: int, name: str, description: str = "",
     tags = dict(tags or {})
     if challenger_of is not None:
         get_version(store, challenger_of)
-    existing = store.query_one(
-        "SELECT model, version, status FROM model_versions WHERE model = ? AND run_id = ? AND "
-        "status IN ('pending', 'approved') ORDER BY version DESC LIMIT 1", (name, run["id"]))
-    if existing:
-        raise LabliftError(f"run {run['id']} is already version {name}:{existing['version']} "
-                           f"({existing['status']}); a run is registered again only after its "
-                           f"version was rejected or archived")
+    _refuse_registered(store, name, run["id"])
     production = production_version(store, name)
     if production is not None:
         production["run"] = get_run(store, production["run_id"])
@@ -289,6 +286,8 @@ def register(store: Store, run_id: int, name: str, description: str = "",
                               (run["dataset_id"],))
     now = utcnow()
     with store.transaction():
+        # again inside the write: two processes registering the same run make one version
+        _refuse_registered(store, name, run["id"])
         if not store.query_one("SELECT name FROM models WHERE name = ?", (name,)):
             store.insert("models", {"name": name, "description": description or "",
                                     "created_at": now, "created_by": store.user})
@@ -323,6 +322,16 @@ def register(store: Store, run_id: int, name: str, description: str = "",
     return row
 
 
+def _refuse_registered(store: Store, name: str, run_id: int) -> None:
+    existing = store.query_one(
+        "SELECT model, version, status FROM model_versions WHERE model = ? AND run_id = ? AND "
+        "status IN ('pending', 'approved') ORDER BY version DESC LIMIT 1", (name, run_id))
+    if existing:
+        raise LabliftError(f"run {run_id} is already version {name}:{existing['version']} "
+                           f"({existing['status']}); a run is registered again only after its "
+                           f"version was rejected or archived")
+
+
 # -- approvals -----------------------------------------------------------------------------------
 def decision_blockers(store: Store, version: dict[str, Any] | str,
                       user: str | None = None, verb: str = "approve") -> list[str]:
@@ -333,9 +342,10 @@ def decision_blockers(store: Store, version: dict[str, Any] | str,
     reasons = []
     run = get_run(store, v["run_id"])
     did = []
-    if run["created_by"] == user:
+    # names compared without case: 'Ann' and 'ann' are one person (store.add_user agrees)
+    if run["created_by"].casefold() == user.casefold():
         did.append(f"trained run {run['id']}")
-    if v["created_by"] == user:
+    if v["created_by"].casefold() == user.casefold():
         did.append("registered it")
     if did:
         reasons.append(f"four-eyes rule: {user} {' and '.join(did)} and cannot {verb} version "
@@ -366,6 +376,8 @@ def approve(store: Store, ref: str, comment: str = "", override: str | None = No
     _refuse(decision_blockers(store, v, verb="approve"))
     comment = (comment or "").strip()
     override = (override or "").strip() or None
+    if override is not None:
+        check_override_reason(override)
     failed = [c for c in failed_checks(store, v["id"])]
     if failed and not override:
         names = "; ".join(_check_line(c) for c in failed)
@@ -374,6 +386,7 @@ def approve(store: Store, ref: str, comment: str = "", override: str | None = No
                            f"--override REASON to sign off anyway")
     now = utcnow()
     with store.transaction():
+        require_verified(store, v, "approving")
         n = store.execute("UPDATE model_versions SET status = 'approved' WHERE id = ? AND "
                           "status = 'pending'", (v["id"],)).rowcount
         if n != 1:
@@ -386,6 +399,25 @@ def approve(store: Store, ref: str, comment: str = "", override: str | None = No
             "overridden_checks": [c["name"] for c in failed] if override else [],
             "run": v["run_id"]})
     return get_version(store, v["id"])
+
+
+def check_override_reason(reason: str) -> str:
+    words = [w for w in reason.split() if any(ch.isalpha() for ch in w)]
+    if len(reason.strip()) < MIN_OVERRIDE_CHARS or len(words) < MIN_OVERRIDE_WORDS:
+        raise LabliftError(f"override reason {reason.strip()!r} does not say why: write at "
+                           f"least {MIN_OVERRIDE_WORDS} words and {MIN_OVERRIDE_CHARS} "
+                           f"characters (rule: an override is read later by someone who "
+                           f"must weigh it)")
+    return reason.strip()
+
+
+def require_verified(store: Store, v: dict[str, Any], action: str) -> None:
+    """Refuse `action` on a version whose governed rows do not match the audit log."""
+    result = audit.verify_version(store, v)
+    if not result.ok:
+        raise LabliftError(f"{action} {v['ref']} refused: its state does not verify against "
+                           f"the audit log ({result.summary()}); an admin should run "
+                           f"`lablift audit verify`")
 
 
 def reject(store: Store, ref: str, comment: str) -> dict[str, Any]:
@@ -443,17 +475,21 @@ def approved_only_aliases(store: Store) -> list[str]:
 def set_alias(store: Store, ref: str, alias: str) -> dict[str, Any]:
     """Point `alias` of the version's model at it (ops or admin); audited with old and new."""
     store.require_role("setting an alias", "ops")
-    alias = (alias or "").strip()
+    # Aliases are lower case: 'Production' is production, with production's rule.
+    alias = (alias or "").strip().lower()
     if not ALIAS_RE.match(alias):
         raise LabliftError(f"alias {alias!r} is not allowed: start with a letter, then letters, "
                            f"digits, '_', '-' or '.'")
     v = resolve_version(store, ref)
-    if v["status"] in ("rejected", "archived"):
-        raise LabliftError(f"version {v['ref']} is {v['status']}: no alias may point at it")
-    if alias in approved_only_aliases(store) and v["status"] != "approved":
-        raise LabliftError(f"alias {alias!r} may only point at an approved version; "
-                           f"{v['ref']} is {v['status']}")
     with store.transaction():
+        v = get_version(store, v["id"])  # read inside the write: no decision meanwhile
+        if v["status"] in ("rejected", "archived"):
+            raise LabliftError(f"version {v['ref']} is {v['status']}: no alias may point at it")
+        if alias in [a.lower() for a in approved_only_aliases(store)] and \
+                v["status"] != "approved":
+            raise LabliftError(f"alias {alias!r} may only point at an approved version; "
+                               f"{v['ref']} is {v['status']}")
+        require_verified(store, v, f"pointing {alias!r} at")
         old = store.query_one("SELECT a.version_id, v.version FROM aliases a JOIN model_versions "
                               "v ON v.id = a.version_id WHERE a.model = ? AND a.alias = ?",
                               (v["model"], alias))
@@ -475,6 +511,7 @@ def set_alias(store: Store, ref: str, alias: str) -> dict[str, Any]:
 
 def remove_alias(store: Store, name: str, alias: str) -> dict[str, Any]:
     store.require_role("removing an alias", "ops")
+    alias = (alias or "").strip().lower()
     with store.transaction():
         old = store.query_one("SELECT a.version_id, v.version FROM aliases a JOIN model_versions "
                               "v ON v.id = a.version_id WHERE a.model = ? AND a.alias = ?",

@@ -17,16 +17,18 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import platformdirs
 import sqlite_utils
 
+from . import witness
 from .artifacts import ArtifactStore
 from .errors import LabliftError, NotFound, PermissionDenied
 
 ROLES = ("analyst", "reviewer", "ops", "admin")
 BUSY_TIMEOUT_S = 30.0
+LOCK_WAIT_S = float(os.environ.get("LABLIFT_LOCK_WAIT_S", "120"))
 JSON_COLUMNS = {
     "schema", "profile", "spec", "params", "metrics", "artifacts", "environment",
     "tags", "gates", "details", "lineage", "result", "columns_json", "value",
@@ -146,33 +148,86 @@ def _m2_run_details(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
 
 
-MIGRATIONS = [_m1_initial, _m2_run_details]
+def _m3_witnessed_state(conn: sqlite3.Connection) -> None:
+    # Exports record themselves before their folder appears (status 'exporting', the
+    # temporary folder, the process) and keep every shipped file's hash; sweeps name their
+    # process so a dead one is marked interrupted. Nullable columns: a NULL column is not
+    # part of a row's witness digest, so existing witnesses stay valid.
+    _run_script(conn, """
+        ALTER TABLE bundles ADD COLUMN status TEXT;
+        ALTER TABLE bundles ADD COLUMN files TEXT;
+        ALTER TABLE bundles ADD COLUMN tmp_path TEXT;
+        ALTER TABLE bundles ADD COLUMN host TEXT;
+        ALTER TABLE bundles ADD COLUMN pid INTEGER;
+        ALTER TABLE sweeps ADD COLUMN host TEXT;
+        ALTER TABLE sweeps ADD COLUMN pid INTEGER;
+        CREATE INDEX runs_running ON runs(status) WHERE status = 'running'
+        """)
+
+
+MIGRATIONS = [_m1_initial, _m2_run_details, _m3_witnessed_state]
+WITNESS_SCHEMA = 3  # from this schema on, audit entries carry row witnesses
 
 
 class Store:
-    """A lineage store folder. Cheap to open; one SQLite connection per thread."""
+    """A lineage store folder. Cheap to open; one SQLite connection per thread.
+
+    `on_wait(message)` is called once when a write has to wait for another process's lock
+    (the CLI prints it); `note` says why a store opened read-only.
+    """
 
     def __init__(self, root: str | os.PathLike | None = None, user: str | None = None,
-                 journal: str | None = None):
+                 journal: str | None = None, on_wait: Callable[[str], None] | None = None):
         self.root = Path(root).expanduser() if root is not None else default_store_dir()
         self.user = current_user(user)
+        self.on_wait = on_wait
+        self.note = ""
+        self.read_only = False
         if self.root.exists() and not self.root.is_dir():
             raise LabliftError(f"store {self.root} is not a folder")
-        self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "lineage.db"
+        if not self.root.exists():
+            try:
+                self.root.mkdir(parents=True)
+            except OSError as exc:
+                raise LabliftError(_folder_fault(self.root, exc)) from None
+        elif not os.access(self.root, os.W_OK) or (
+                self.db_path.exists() and not os.access(self.db_path, os.W_OK)):
+            if not self.db_path.exists():
+                raise LabliftError(f"cannot create a store in {self.root}: the folder is "
+                                   f"read-only for you")
+            self.read_only = True
+            self.note = (f"store {self.root} is read-only for you: reading works, every "
+                         f"change is refused")
         self.artifacts = ArtifactStore(self.root / "artifacts")
         self._local = threading.local()
         self._journal_request = journal or os.environ.get("LABLIFT_JOURNAL")
+        self._witnessing = False
         self._open()
 
     # -- connection -------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                               check_same_thread=False)
+        if self.read_only:
+            # immutable=1 when even the WAL index cannot be created beside a read-only file
+            uri = self.db_path.absolute().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                conn.close()
+                conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None,
+                                       check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if not self.read_only:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if self._witnessing:
+                witness.install_triggers(conn)
         return conn
 
     @property
@@ -194,6 +249,8 @@ class Store:
         return db
 
     def _open(self) -> None:
+        """Open without taking the write lock unless there is something to write: a new
+        store, a migration, or what a dead process left half-done."""
         new = not self.db_path.exists() or self.db_path.stat().st_size == 0
         try:
             conn = self.conn
@@ -204,21 +261,40 @@ class Store:
                 conn.execute(f"PRAGMA journal_mode = {mode}")
             else:
                 mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            has_versions = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                        "name = 'schema_version'").fetchone()
+            if not new and not has_versions:
+                tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+                if tables:
+                    raise LabliftError(f"{self.db_path} is an SQLite database but not a "
+                                       f"Lablift store (it has no schema_version table)")
         except sqlite3.DatabaseError as exc:
             raise LabliftError(f"{self.db_path} is not a Lablift store: {exc}") from None
-        self.migrate()
-        with self.transaction():
-            # The user who creates the store is its admin.
-            if self.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
-                self.set_setting("journal_mode", mode)
-                self.execute("INSERT INTO users (name, role, created_at, created_by) "
-                             "VALUES (?, 'admin', ?, ?)", (self.user, utcnow(), self.user))
-                from .audit import append
-                append(self, "store.create", f"store:{self.root}", {"admin": self.user,
-                                                                   "journal_mode": mode})
-        self.mark_interrupted_runs()
+        if self.schema_version() < len(MIGRATIONS):
+            if self.read_only:
+                raise LabliftError(f"store {self.root} has schema {self.schema_version()} and "
+                                   f"needs an upgrade to {len(MIGRATIONS)}, but it is read-only "
+                                   f"for you: open it once with write access")
+            self.migrate()
+        else:
+            self._check_not_newer()
+        self._witnessing = not self.read_only
+        if self._witnessing:
+            witness.install_triggers(self.conn)
+        if self.read_only:
+            return
+        if self.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+            with self.transaction():
+                # The user who creates the store is its admin.
+                if self.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+                    self.set_setting("journal_mode", mode)
+                    self.execute("INSERT INTO users (name, role, created_at, created_by) "
+                                 "VALUES (?, 'admin', ?, ?)", (self.user, utcnow(), self.user))
+                    from .audit import append
+                    append(self, "store.create", f"store:{self.root}",
+                           {"admin": self.user, "journal_mode": mode})
+        from . import recovery
+        recovery.reconcile(self)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -229,43 +305,104 @@ class Store:
 
     # -- schema -----------------------------------------------------------
     def schema_version(self) -> int:
+        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = 'schema_version'").fetchone():
+            return 0
         row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return row[0] or 0
+
+    def _check_not_newer(self) -> None:
+        current = self.schema_version()
+        if current > len(MIGRATIONS):
+            raise LabliftError(
+                f"store {self.root} has schema {current}, newer than this Lablift "
+                f"understands ({len(MIGRATIONS)}): upgrade Lablift")
 
     def migrate(self) -> None:
         """Apply pending migrations in order, each in one transaction."""
         while True:
             with self.transaction():
+                self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                                  "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
                 current = self.schema_version()
-                if current > len(MIGRATIONS):
-                    raise LabliftError(
-                        f"store {self.root} has schema {current}, newer than this Lablift "
-                        f"understands ({len(MIGRATIONS)}): upgrade Lablift")
+                self._check_not_newer()
                 if current == len(MIGRATIONS):
                     return
                 MIGRATIONS[current](self.conn)
                 self.conn.execute("INSERT INTO schema_version VALUES (?, ?)",
                                   (current + 1, utcnow()))
+                if current + 1 == WITNESS_SCHEMA:
+                    self._witness_baseline()
+
+    def _witness_baseline(self) -> None:
+        """An older store's rows, witnessed as found at the upgrade (one audit entry), so that
+        from here on every edit outside Lablift shows. The chain before stays as it was."""
+        rows = dict(witness.current_rows(self.conn))
+        if rows:
+            from .audit import append
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS witness_pending "
+                              "(tbl TEXT NOT NULL, k1, k2)")
+            append(self, "audit.baseline", f"store:{self.root}",
+                   {"schema": WITNESS_SCHEMA, "rows": dict(sorted(rows.items()))})
 
     # -- transactions and SQL ----------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; re-entrant (inner blocks join the outer one)."""
+        """BEGIN IMMEDIATE ... COMMIT; re-entrant (inner blocks join the outer one).
+
+        A governed row changed without an audit entry in the same transaction is a bug: the
+        transaction is rolled back rather than leave a change the chain does not witness."""
+        if self.read_only:
+            raise LabliftError(self.note)
         conn = self.conn
         depth = getattr(self._local, "depth", 0)
         if depth == 0:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
         self._local.depth = depth + 1
         try:
             yield conn
+            if depth == 0 and self._witnessing and witness.has_pending(conn):
+                raise RuntimeError("unwitnessed change of governed rows "
+                                   f"{', '.join(witness.pending_keys(conn)[:5])}")
         except BaseException:
             self._local.depth = depth
             if depth == 0:
                 conn.execute("ROLLBACK")
+                if self._witnessing:
+                    conn.execute(f"DELETE FROM {witness.PENDING}")
             raise
         self._local.depth = depth
         if depth == 0:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                raise LabliftError(fault_message(self, exc)) from None
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's write lock with one message."""
+        try:
+            conn.execute("PRAGMA busy_timeout = 200")
+            waited = 0.0
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise LabliftError(fault_message(self, exc)) from None
+                    if waited == 0.0 and self.on_wait is not None:
+                        self.on_wait(f"waiting for another Lablift process to finish writing "
+                                     f"to {self.root}…")
+                    waited += 0.2 + 1.0
+                    if waited >= LOCK_WAIT_S:
+                        raise LabliftError(
+                            f"store {self.root} is busy: another process has held its write "
+                            f"lock for more than {LOCK_WAIT_S:.0f} s; try again when it has "
+                            f"finished") from None
+                    conn.execute("PRAGMA busy_timeout = 1000")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
@@ -328,6 +465,12 @@ class Store:
             raise LabliftError("a user name cannot be empty")
         self.require_role("adding users", "admin")
         with self.transaction():
+            twin = self.query_one("SELECT name FROM users WHERE lower(name) = lower(?) AND "
+                                  "name != ?", (name, name))
+            if twin:
+                # four-eyes compares names without case: 'Ann' and 'ann' are one person
+                raise LabliftError(f"user {name!r} would be the same person as {twin['name']!r}"
+                                   f" (names are compared without case); use {twin['name']!r}")
             existing = self.role(name)
             if existing == role:
                 return
@@ -339,31 +482,29 @@ class Store:
     def users(self) -> list[dict[str, Any]]:
         return self.query("SELECT name, role, created_at, created_by FROM users ORDER BY name")
 
-    # -- runs left running by a dead process ----------------------------------
-    def mark_interrupted_runs(self) -> int:
-        """A run whose process on this host is gone is marked interrupted, never left half-written."""
-        host = socket.gethostname()
-        rows = self.query("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,))
-        dead = [r["id"] for r in rows if r["pid"] != os.getpid() and not _pid_alive(r["pid"])]
-        if dead:
-            with self.transaction():
-                for run_id in dead:
-                    self.execute("UPDATE runs SET status = 'interrupted', finished_at = ?, "
-                                 "error = 'the process running it ended before it finished' "
-                                 "WHERE id = ? AND status = 'running'", (utcnow(), run_id))
-        return len(dead)
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def fault_message(store: "Store", exc: sqlite3.Error) -> str:
+    """One line for a fault of the database file itself, naming the store."""
+    text = str(exc)
+    if _is_busy(exc):
+        return (f"store {store.root} is busy: another process holds its lock; try again when "
+                f"it has finished")
+    if "readonly" in text.replace(" ", "").lower():
+        return f"store {store.root} is read-only for you: the change was not recorded"
+    if "disk" in text.lower() and "full" in text.lower():
+        return f"the disk holding store {store.root} is full: the change was not recorded"
+    return f"store {store.db_path} cannot be used: {text}"
+
+
+def _folder_fault(path: Path, exc: OSError) -> str:
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            return f"cannot create store {path}: {parent} is a file, not a folder"
+    return f"cannot create store {path}: {exc.strerror or exc}"
 
 
 def _encode(value: Any) -> Any:

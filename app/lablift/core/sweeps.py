@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
+import socket
+import threading
 import time
 from typing import Any, Sequence
 
@@ -81,8 +84,30 @@ def random_configs(algorithm: str, task: str, n: int, seed: int,
     return [{hp.name: sample_value(hp, rng) for hp in hps} for _ in range(n)]
 
 
-def _work(index: int, prepared: training.Prepared) -> tuple[int, dict[str, Any]]:
+_watching: int | None = None
+
+
+def _watch_parent(parent: int) -> None:
+    """In a local worker process: exit as soon as the sweep's process is gone. A SIGKILLed
+    sweep runs no clean-up, and joblib's workers would otherwise compute on for nobody."""
+    global _watching
+    if _watching == parent:
+        return
+    _watching = parent
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, name="lablift-parent-watch", daemon=True).start()
+
+
+def _work(index: int, prepared: training.Prepared,
+          parent: int | None = None) -> tuple[int, dict[str, Any]]:
     import joblib
+    if parent is not None and os.getpid() != parent:
+        _watch_parent(parent)
     # A configuration is the unit of parallelism: estimator-internal joblib calls (e.g. the
     # ColumnTransformer's) run sequentially instead of re-entering the outer (Dask) backend,
     # which fails in a Dask worker that lives in the client's process.
@@ -150,7 +175,8 @@ def sweep(store: Store, spec: dict[str, Any], grid: dict[str, Sequence[Any]] | N
     with store.transaction():
         sweep_id = store.insert("sweeps", {
             "dataset_id": base.spec["dataset_id"], "spec": sweep_spec, "status": "running",
-            "backend": backend, "created_at": utcnow(), "created_by": store.user})
+            "backend": backend, "created_at": utcnow(), "created_by": store.user,
+            "host": socket.gethostname(), "pid": os.getpid()})
         run_ids = [training.record_start(store, p, sweep_id=sweep_id) for p in prepared]
         audit.append(store, "sweep.start", f"sweep:{sweep_id}",
                      {"algorithm": algorithm, "configs": len(configs), "backend": backend})
@@ -202,7 +228,9 @@ def _dispatch(prepared, n_jobs, backend, client):
         for i, p in enumerate(prepared):  # in-process: no worker start-up for tiny sweeps
             yield _work(i, p)
         return
-    yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+    parent = os.getpid()
+    local = (joblib.delayed(_work)(i, p, parent) for i, p in enumerate(prepared))
+    yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(local)
 
 
 def _dask_client(scheduler: str):
@@ -231,20 +259,8 @@ def _finish_sweep(store: Store, sweep_id: int, status: str, task: str) -> dict[s
     return get_sweep(store, sweep_id)
 
 
-def mark_interrupted_sweeps(store: Store) -> int:
-    """A 'running' sweep with no running run left lost its process: mark it interrupted."""
-    with store.transaction():
-        return store.execute(
-            "UPDATE sweeps SET status = 'interrupted', finished_at = ? WHERE status = 'running' "
-            "AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id "
-            "AND runs.status = 'running') "
-            "AND EXISTS (SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id "
-            "AND runs.status = 'interrupted')", (utcnow(),)).rowcount
-
-
 def get_sweep(store: Store, sweep_id: int) -> dict[str, Any]:
     from .errors import NotFound
-    mark_interrupted_sweeps(store)
     row = store.query_one("SELECT * FROM sweeps WHERE id = ?", (int(sweep_id),))
     if row is None:
         raise NotFound(f"sweep {sweep_id} not found")
@@ -255,7 +271,6 @@ def get_sweep(store: Store, sweep_id: int) -> dict[str, Any]:
 
 
 def list_sweeps(store: Store) -> list[dict[str, Any]]:
-    mark_interrupted_sweeps(store)
     return store.query("SELECT * FROM sweeps ORDER BY id DESC")
 
 
