@@ -85,6 +85,59 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body=None,
     return resp.status, dict(resp.getheaders()), data
 
 
+def make_bundle(folder: Path, model, schema: dict, name: str = "toy") -> Path:
+    """A hand-built bundle (model.pkl, schema.json, lablift.json, serve.py, SHA256SUMS)."""
+    import pickle
+    import shutil
+
+    from lablift.bundle_runtime import serve
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(pickle.dumps(model))
+    (folder / "schema.json").write_text(json.dumps(schema))
+    (folder / "lablift.json").write_text(json.dumps({"model": {"name": name, "version": 1}}))
+    shutil.copyfile(serve.__file__, folder / "serve.py")
+    serve.write_sums(folder)
+    return folder
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10) -> tuple[int, dict, bytes, bool]:
+    """Send raw bytes, read one response and then until the server closes.
+    -> (status, headers with lower-case names and "_raw": the head as sent, body,
+    closed_cleanly: EOF, not a reset)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_raw_response(sock)
+
+
+def read_raw_response(sock) -> tuple[int, dict, bytes, bool]:
+    buf, closed = b"", False
+    try:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1]) if lines and lines[0] else 0
+        headers = {"_raw": head.decode("latin-1")}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        want = int(headers.get("content-length", 0))
+        while len(body) < want and not closed:
+            chunk = sock.recv(65536)
+            closed = not chunk
+            body += chunk
+        if headers.get("connection") == "close" and not closed:
+            closed = sock.recv(65536) == b""
+    except ConnectionResetError:
+        return 0, {}, b"", False
+    return status, headers, body, closed
+
+
 def flip_byte(path: Path, offset: int | None = None) -> None:
     data = bytearray(path.read_bytes())
     i = len(data) // 2 if offset is None else offset

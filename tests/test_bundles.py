@@ -92,7 +92,7 @@ def test_export_refusals_leave_store_and_disk_unchanged(world, tmp_path):
     before = world["store"].query("SELECT COUNT(*) AS n FROM bundles")[0]["n"]
     with pytest.raises(LabliftError, match="loans:2 is pending"):
         bundles.export(world["oscar"], "loans:2", tmp_path / "b2")
-    with pytest.raises(PermissionDenied, match="ops or reviewer or admin"):
+    with pytest.raises(PermissionDenied, match="ops or admin"):
         bundles.export(world["ana"], "loans:1", tmp_path / "b3")
     existing = tmp_path / "taken"
     existing.mkdir()
@@ -147,15 +147,32 @@ def test_flipped_byte_fails_verify_and_serve_names_the_file(world, tmp_path, cap
 def test_missing_and_extra_files_fail_verify(world, tmp_path, capsys):
     b = _copy(world, tmp_path)
     (b / "MODEL_CARD.md").unlink()
-    (b / "predictions.jsonl").write_text("{}\n")
+    (b / "predictions.jsonl").write_text("{}\n")  # ops' own output: not part of the model
+    (b / "extra.py").write_text("print('hi')\n")  # importable: could change what runs
     result = bundles.verify(b)
     assert not result["ok"]
     assert {(p["file"], p["problem"]) for p in result["problems"]} == {
-        ("MODEL_CARD.md", "missing"), ("predictions.jsonl", "extra")}
+        ("MODEL_CARD.md", "missing"), ("extra.py", "importable")}
+    assert "predictions.jsonl" in result["unlisted"]
     code = main(["--store", str(world["root"] / "store"), "bundle", "verify", str(b), "--json"])
     out, err = capsys.readouterr()
     assert code == 1 and json.loads(out)["ok"] is False
-    assert "MODEL_CARD.md" in err and "1 more problem" in err
+    assert "MODEL_CARD.md" in err and "extra.py" in err
+
+
+def test_changed_file_with_regenerated_sums_is_caught_by_the_store(world, tmp_path, capsys):
+    b = _copy(world, tmp_path)
+    serve_py = b / "serve.py"
+    serve_py.write_text(serve_py.read_text() + "\n# changed after export\n")
+    serve.write_sums(b)  # whoever changed it also rewrote the sums
+    assert bundles.verify(b)["ok"]  # the folder alone cannot tell
+    result = bundles.verify(b, world["store"])
+    assert not result["ok"]
+    assert {(p["file"], p["problem"]) for p in result["problems"]} == {
+        ("serve.py", "changed since export"), ("SHA256SUMS", "changed since export")}
+    code = main(["--store", str(world["root"] / "store"), "bundle", "verify", str(b)])
+    err = capsys.readouterr().err
+    assert code == 1 and "serve.py differs from the file the store recorded at export" in err
 
 
 def test_lineage_is_checked_against_the_store(world, tmp_path):

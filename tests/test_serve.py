@@ -115,7 +115,19 @@ def test_serve_py_imports_only_stdlib_at_top_and_never_lablift():
     assert "lablift" not in imported
     assert imported <= {"__future__", "argparse", "hashlib", "json", "math", "os", "sys",
                         "threading", "time", "uuid", "datetime", "pathlib", "pickle", "io",
-                        "http", "numpy", "pandas", "sklearn"}
+                        "http", "queue", "socket", "numpy", "pandas", "sklearn"}
+
+
+def test_serve_py_drops_its_folder_from_sys_path_before_other_imports():
+    # Started without -I, the script's folder is sys.path[0]: it must be gone before any
+    # import a file beside serve.py could shadow (the integrity check relies on hashlib, json).
+    tree = ast.parse(RUNTIME.read_text())
+    body = [n for n in tree.body if not (isinstance(n, ast.Expr)
+                                        and isinstance(n.value, ast.Constant))]
+    first_imports = [a.name for n in body[:2] for a in n.names]
+    assert first_imports == ["os", "sys"]
+    assert isinstance(body[2], ast.If) and "sys.path" in ast.unparse(body[2])
+    assert "dont_write_bytecode" in ast.unparse(body[2])
 
 
 # -- integrity ----------------------------------------------------------------------------------
@@ -135,12 +147,15 @@ def test_flipped_byte_is_named(toy, tmp_path, name):
     assert [(p["file"], p["problem"]) for p in problems] == [(name, "changed")]
 
 
-def test_missing_and_extra_files_are_named(toy, tmp_path):
+def test_missing_and_importable_extra_files_are_named(toy, tmp_path):
     b = _copy(toy["bundle"], tmp_path)
     (b / "schema.json").unlink()
-    (b / "notes.txt").write_text("hi")
+    (b / "notes.txt").write_text("hi")  # not shipped, cannot run: not a problem
+    (b / "json.py").write_text("")
     found = {(p["file"], p["problem"]) for p in serve.check_sums(b)}
-    assert found == {("schema.json", "missing"), ("notes.txt", "extra")}
+    assert found == {("schema.json", "missing"), ("json.py", "importable")}
+    report = serve.inspect_bundle(b)
+    assert report["unlisted_other"] == ["notes.txt"] and report["missing"] == ["schema.json"]
     (b / "SHA256SUMS").unlink()
     with pytest.raises(serve.BundleError, match="SHA256SUMS is missing"):
         serve.check_sums(b)
@@ -285,8 +300,13 @@ def test_predict_cli_errors_name_the_column_and_refuse_writing_into_the_bundle(t
     proc = run_serve(toy["bundle"], "predict", str(tmp_path / "b.csv"), "-o",
                      str(tmp_path / "o.csv"))
     assert proc.returncode == 1 and "column 'age'" in proc.stderr
-    proc = run_serve(toy["bundle"], "predict", str(tmp_path / "b.csv"), "-o", "inside.csv")
-    assert proc.returncode == 1 and "inside the bundle" in proc.stderr
+    toy["X"].to_csv(tmp_path / "c.csv", index=False)
+    for name, needle in (("model.pkl", "would overwrite model.pkl"),
+                         ("SHA256SUMS", "would overwrite SHA256SUMS"),
+                         ("out.py", "Python could import"), ("x.pth", "Python could import")):
+        proc = run_serve(toy["bundle"], "predict", str(tmp_path / "c.csv"), "-o", name)
+        assert proc.returncode == 1 and needle in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
     assert serve.check_sums(toy["bundle"]) == []
 
 
@@ -377,6 +397,9 @@ def test_http_concurrent_requests_and_prediction_log(toy, http_server):
         results = list(pool.map(one, range(len(X))))
     assert all(status == 200 for _, status, _, _ in results)
     assert [p for _, _, p, _ in results] == expected
+    deadline = time.monotonic() + 10  # each line is written just after its answer
+    while time.monotonic() < deadline and len(log_path.read_text().splitlines()) < len(X):
+        time.sleep(0.02)
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert len(lines) == len(X)  # one whole line per row, none interleaved
     by_request = {entry["request_id"]: entry for entry in lines}

@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lablift.core import datasets, inputs, training
+from lablift.core import audit, datasets, inputs, training
 from lablift.core.errors import Cancelled, LabliftError, NotFound
 from lablift.core.store import Store
 
@@ -222,6 +222,7 @@ def test_dead_process_run_marked_interrupted(store, store_dir, cancer):
         store.insert("runs", {"dataset_id": 1, "status": "running", "spec": {}, "params": {},
                               "created_by": "admin", "created_at": "2026-01-01T00:00:00",
                               "host": socket.gethostname(), "pid": dead.pid})
+        audit.append(store, "run.start", "run:2", {})
     again = Store(store_dir, user="admin")
     (run,) = training.list_runs(again, full=True)
     assert run["status"] == "interrupted" and "ended" in run["error"]
@@ -274,6 +275,7 @@ def test_reproduce_names_package_change(store, cancer):
     with store.transaction():
         store.update("runs", {"id": run["id"]}, {"environment": env,
                                                  "predictions_sha256": "0" * 64})
+        audit.append(store, "test.setup", f"run:{run['id']}", {})  # as if recorded so
     res = training.reproduce(store, run["id"])
     assert not res["identical"]
     assert any(c.startswith("scikit-learn 0.24.2 ->") for c in res["changes"])

@@ -1,45 +1,74 @@
 #!/usr/bin/env python3
 """Standalone scorer for a Lablift bundle (copied into every exported bundle).
 
-    python serve.py predict IN.csv -o OUT.csv     score a CSV file
-    python serve.py serve --port 8080 [--host 127.0.0.1] [--log predictions.jsonl]
-    python serve.py verify                        check SHA256SUMS and exit
+    python -I serve.py predict IN.csv -o OUT.csv [--raw-csv]    score a CSV file
+    python -I serve.py serve --port 8080 [--host 127.0.0.1] [--log predictions.jsonl]
+                             [--timeout 15] [--workers 32]
+    python -I serve.py verify                                   check the bundle and exit
+
+A bundle is code: model.pkl is a pickle and serve.py a script, so run only bundles that come
+from a store you trust. Every documented command starts serve.py with `python -I` (isolated
+mode: neither this folder, PYTHONPATH nor the user site is on sys.path); started without -I,
+serve.py takes its own folder off sys.path before it imports anything but sys and os, and
+writes no bytecode.
 
 Needs only the standard library and the packages pinned in requirements.txt; it never
-imports Lablift. Before anything is unpickled, every file of the bundle is checked against
-SHA256SUMS: a changed, missing or extra file stops the scorer (exit 1, the file named).
-Outputs and logs must therefore be written outside the bundle folder.
+imports Lablift. Before anything is unpickled, every file listed in SHA256SUMS is checked: a
+changed or missing file stops the scorer (exit 1, files named). Files the bundle did not ship
+(a .venv/, scored.csv, predictions.jsonl, ...) do not block scoring, unless they are Python
+that could run (`.py`, `.pyc`, `.pth`, `.so`, `.pyd`, `__pycache__/`, a package folder), found
+anywhere outside a virtual environment: that is tampering. Outputs and logs may be written
+in the folder as long as they neither overwrite a shipped file nor take an importable name.
+
+CSV output (predict) neutralises text cells that start with = + - @ tab or CR by prefixing
+a single quote (OWASP's rule against formula injection in spreadsheets); numbers stay numbers.
+`--raw-csv` writes the values as they are, for machine consumers.
 
 HTTP follows MLflow's scoring protocol: GET /ping, /health, /version; POST /invocations with
 JSON (`dataframe_split`, `dataframe_records`, `instances` or `inputs`) or `text/csv`; the
-answer is {"predictions": [...]}. Input that breaks schema.json gets 400 with
-{"error_code": "BAD_REQUEST", "message": "... column 'x' ..."}. Columns the model does not
-use are ignored and named in a warning: the response header `X-Lablift-Warning` and a
-"warnings" list in the JSON body (both present only when there is a warning).
+answer is {"predictions": [...]}. Every refusal is a JSON body {"error_code", "message"}
+(input that breaks schema.json: 400 naming the column; also malformed requests, unsupported
+methods, oversized headers, bad chunked encoding, too deep JSON, timeouts). Columns the model
+does not use are ignored and named in a warning: the response header `X-Lablift-Warning` and
+a "warnings" list in the JSON body (both present only when there is a warning). A fixed pool
+of --workers threads serves connections (others wait in the listen backlog) and a request
+must keep arriving: no read may wait longer than --timeout seconds, and headers must be
+complete within --timeout.
 
 `--log FILE` appends one JSON line per scored row (timestamp, request_id, row, model, inputs,
-prediction, latency_ms, probabilities) and one per rejected POST /invocations (timestamp,
-request_id, model, error {status, message}, latency_ms).
+prediction, latency_ms, probabilities) and one per refused request (timestamp, request_id,
+model, error {status, message}, latency_ms).
 """
 
-from __future__ import annotations
-
-import argparse
-import hashlib
-import json
-import math
 import os
 import sys
-import threading
-import time
-import uuid
-from datetime import datetime, timezone
-from pathlib import Path
+
+if __name__ == "__main__":
+    # Without -I, Python puts this folder first on sys.path: a json.py or hashlib.py left
+    # beside serve.py would run before the integrity check could see it. Take the folder off
+    # before any other import. No bytecode: a __pycache__/ here would itself be refused.
+    _here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _here]
+    sys.dont_write_bytecode = True
+
+import argparse  # noqa: E402  (after the sys.path fix above, on purpose)
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 BUNDLE_DIR = Path(__file__).resolve().parent
 SUMS_FILE = "SHA256SUMS"
 MAX_BODY_BYTES = 256 * 1024 * 1024
-SKIP_DIRS = {"__pycache__"}  # created by Python itself when serve.py is imported, never read
+SKIP_DIRS = {"__pycache__"}  # never written into a bundle at export
+# Files Python can import or that run at start-up (.pth); anything else is inert data.
+IMPORTABLE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyw", ".pth", ".so", ".pyd")
+SHOWN = 5  # files named in one message; the rest are counted
 
 
 class BundleError(Exception):
@@ -102,26 +131,97 @@ def read_sums(folder: Path) -> dict[str, str]:
     return sums
 
 
-def check_sums(folder: Path) -> list[dict]:
-    """Problems found: [{"file", "problem": changed|missing|extra, "message"}]; [] when intact."""
+def is_importable_name(rel: str) -> bool:
+    """Could a file at this relative path change what Python runs?"""
+    parts = rel.replace("\\", "/").split("/")
+    return "__pycache__" in parts or parts[-1].lower().endswith(IMPORTABLE_SUFFIXES)
+
+
+def _is_environment(path: Path) -> bool:
+    # A virtual environment (or conda env) in the folder is not on serve.py's import path.
+    return (not (path / "__init__.py").exists()
+            and ((path / "pyvenv.cfg").is_file() or (path / "conda-meta").is_dir()))
+
+
+def inspect_bundle(folder) -> dict:
+    """What the folder holds compared with SHA256SUMS, as sorted relative paths:
+    {"listed": n, "changed", "missing", "unlisted_importable", "unlisted_other"}.
+    Folders are reported once, with a trailing '/': a virtual environment or other folder
+    entered through a symlink (unlisted_other unless it holds Python), a __pycache__/ or a
+    package (unlisted_importable). Raises BundleError when SHA256SUMS is missing or malformed.
+    """
     folder = Path(folder)
     sums = read_sums(folder)
-    present = set(bundle_files(folder))
-    problems = []
-    for name, digest in sums.items():
+    changed, missing = [], []
+    for name, digest in sorted(sums.items()):
         path = folder / name
-        if name not in present or not path.is_file():
-            problems.append({"file": name, "problem": "missing",
-                             "message": f"{name} is listed in {SUMS_FILE} but missing"})
+        if not path.is_file():
+            missing.append(name)
         elif sha256_file(path) != digest:
-            problems.append({"file": name, "problem": "changed",
-                             "message": f"{name} was changed: its sha256 does not match "
-                                        f"{SUMS_FILE}"})
-    for name in sorted(present - set(sums)):
-        problems.append({"file": name, "problem": "extra",
-                         "message": f"{name} is not listed in {SUMS_FILE} (extra file; write "
-                                    f"outputs and logs outside the bundle folder)"})
+            changed.append(name)
+    importable, other = [], []
+    for root, dirs, files in os.walk(folder):
+        base = Path(root)
+        rel_root = base.relative_to(folder).as_posix()
+        prefix = "" if rel_root == "." else rel_root + "/"
+        keep = []
+        for d in sorted(dirs):
+            path, rel = base / d, prefix + d + "/"
+            if d == "__pycache__" or (path / "__init__.py").exists():
+                importable.append(rel)
+            elif _is_environment(path):
+                other.append(rel)
+            elif path.is_symlink():  # not followed: judged by what it holds at its top
+                try:
+                    code = any(is_importable_name(n) for n in os.listdir(path))
+                except OSError:
+                    code = False
+                (importable if code else other).append(rel)
+            else:
+                keep.append(d)
+        dirs[:] = keep
+        for name in files:
+            rel = prefix + name
+            if rel == SUMS_FILE or rel in sums:
+                continue
+            (importable if is_importable_name(rel) else other).append(rel)
+    return {"listed": len(sums), "changed": changed, "missing": missing,
+            "unlisted_importable": sorted(importable), "unlisted_other": sorted(other)}
+
+
+def integrity_problems(report: dict) -> list[dict]:
+    """The problems in an inspect_bundle() report that block scoring:
+    [{"file", "problem": changed|missing|importable, "message"}]."""
+    problems = [{"file": n, "problem": "changed",
+                 "message": f"{n} was changed: its sha256 does not match {SUMS_FILE}"}
+                for n in report["changed"]]
+    problems += [{"file": n, "problem": "missing",
+                  "message": f"{n} is listed in {SUMS_FILE} but missing"}
+                 for n in report["missing"]]
+    problems += [{"file": n, "problem": "importable",
+                  "message": f"{n} is not part of the bundle and is Python that could run "
+                             f"with it: remove it"}
+                 for n in report["unlisted_importable"]]
     return problems
+
+
+def check_sums(folder: Path) -> list[dict]:
+    """Problems that block scoring (see integrity_problems); [] when the bundle is intact.
+    Files the bundle did not ship that cannot run are not problems: inspect_bundle lists them."""
+    return integrity_problems(inspect_bundle(folder))
+
+
+def name_some(names: list[str], limit: int = SHOWN) -> str:
+    """'a, b, c and 6,795 more': never thousands of names in one message."""
+    shown = ", ".join(names[:limit])
+    more = len(names) - limit
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
+def summarize_problems(problems: list[dict], limit: int = SHOWN) -> str:
+    text = "; ".join(p["message"] for p in problems[:limit])
+    more = len(problems) - limit
+    return text + (f"; and {more:,} more problem{'s' if more > 1 else ''}" if more > 0 else "")
 
 
 def verify_bundle(folder: Path) -> None:
@@ -131,7 +231,7 @@ def verify_bundle(folder: Path) -> None:
         raise BundleError(f"bundle integrity check failed, refusing to load it: {exc}") from None
     if problems:
         raise BundleError("bundle integrity check failed, refusing to load it: "
-                          + "; ".join(p["message"] for p in problems))
+                          + summarize_problems(problems))
 
 
 # --------------------------------------------------------------------------- input coercion
@@ -480,16 +580,51 @@ def _jsonable(v):
 
 
 # --------------------------------------------------------------------------- batch CLI
-def _outside_bundle(path: str, what: str) -> Path:
-    p = Path(path).resolve()
-    if p == BUNDLE_DIR or BUNDLE_DIR in p.parents:
-        raise BundleError(f"{what} {path} is inside the bundle folder; write it elsewhere (any "
-                          f"file added to the bundle breaks its SHA256SUMS)")
+def _output_path(path: str, what: str) -> Path:
+    """Where an output or log may go: anywhere, the bundle folder included, except over a file
+    the bundle ships or under a name Python could import (that would block the next run)."""
+    p = Path(path).resolve()  # symlinks followed: a link to model.pkl is model.pkl
+    if p != BUNDLE_DIR and BUNDLE_DIR not in p.parents:
+        return p
+    rel = p.relative_to(BUNDLE_DIR).as_posix()
+    try:
+        shipped = set(read_sums(BUNDLE_DIR)) | {SUMS_FILE}
+    except BundleError:
+        shipped = {SUMS_FILE}
+    if rel == "." or rel in shipped or any(rel.startswith(s + "/") for s in shipped):
+        raise BundleError(f"{what} {path} would overwrite {rel}, a file of the bundle; "
+                          f"choose another name")
+    if is_importable_name(rel):
+        raise BundleError(f"{what} {path} has a name Python could import ({rel}): inside the "
+                          f"bundle folder that counts as tampering; choose another name")
     return p
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe_cell(v):
+    return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+
+
+def csv_safe(df):
+    """Text cells (and column names) that a spreadsheet would run as a formula get a leading
+    single quote (OWASP); numeric columns are left alone, so -1.5 stays a number."""
+    pd = sys.modules["pandas"]
+    out = df.copy(deep=False)
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.astype(object)
+        elif not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
+            continue
+        out.isetitem(i, col.astype(object).map(_safe_cell))
+    out.columns = [_safe_cell(c) for c in out.columns]
+    return out
+
+
 def cmd_predict(args) -> int:
-    out_path = _outside_bundle(args.output, "output") if args.output not in (None, "-") else None
+    out_path = _output_path(args.output, "output") if args.output not in (None, "-") else None
     scorer = Scorer()
     df = scorer.read_csv(sys.stdin if args.input == "-" else args.input)
     frame, warnings = scorer.frame_from_dataframe(df)
@@ -503,6 +638,8 @@ def cmd_predict(args) -> int:
             result[col] = proba[:, i]
     if args.include_inputs:
         result = pd.concat([df.reset_index(drop=True), result], axis=1)
+    if not args.raw_csv:
+        result = csv_safe(result)
     if out_path is None:
         result.to_csv(sys.stdout, index=False)
     else:
@@ -567,6 +704,8 @@ def parse_json_body(body: bytes, names: list[str]) -> tuple[dict, int]:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # [[[[...]]]]: the parser's recursion limit, not a server fault
+        raise InputError("the request body is nested too deeply to be a table") from None
     if not isinstance(doc, dict):
         raise InputError("the JSON body must be an object with one of the keys "
                          "dataframe_split, dataframe_records, instances, inputs")
@@ -582,6 +721,8 @@ def parse_json_body(body: bytes, names: list[str]) -> tuple[dict, int]:
                 data = json.loads(data)
             except ValueError as exc:
                 raise InputError(f"dataframe_split is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise InputError("dataframe_split is nested too deeply to be a table") from None
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise InputError("dataframe_split must be an object with 'columns' and 'data' lists")
         columns = data.get("columns", names)
@@ -626,7 +767,59 @@ def _from_rows(rows, columns: list[str]) -> tuple[dict, int]:
     return {c: list(v) for c, v in zip(columns, zip(*rows))}, len(rows)
 
 
-def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True):
+# Refusals carry a stable error_code per status (MLflow's names where it has one).
+ERROR_CODES = {400: "BAD_REQUEST", 404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+               408: "REQUEST_TIMEOUT", 411: "LENGTH_REQUIRED", 413: "PAYLOAD_TOO_LARGE",
+               414: "URI_TOO_LONG", 415: "UNSUPPORTED_MEDIA_TYPE", 431: "HEADERS_TOO_LARGE",
+               500: "INTERNAL_ERROR", 501: "NOT_IMPLEMENTED", 505: "HTTP_VERSION_NOT_SUPPORTED"}
+MIN_BODY_RATE = 64 * 1024  # bytes/s a body must average (beyond --timeout) to keep its worker
+DRAIN_SECONDS = 1.0
+
+
+def header_value(value, limit: int = 128) -> str:
+    """A client-supplied value made safe to echo in a response header: printable ASCII only
+    (no CR/LF, so no injected or folded continuation line), whitespace collapsed, capped."""
+    text = "".join(c if " " <= c <= "~" else " " for c in str(value))
+    return " ".join(text.split())[:limit]
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's reads: none waits longer than `timeout`, and once a request's first byte
+    has arrived its head must be complete within `timeout` (a client trickling a byte at a
+    time cannot hold a worker); a body gets a budget from its size (extend)."""
+
+    def __init__(self, sock, timeout: float | None):
+        self.sock, self.timeout = sock, timeout
+        self.deadline = None
+        self.received = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def arm(self) -> None:  # waiting for a new request: idle time is bounded by `timeout` only
+        self.deadline, self.received = None, 0
+
+    def extend(self, seconds: float) -> None:
+        if self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout + seconds
+
+    def readinto(self, b) -> int:
+        wait = self.timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request took too long to arrive")
+            wait = min(wait, left)
+        self.sock.settimeout(wait)
+        n = self.sock.recv_into(b)
+        if n and not self.received and self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
+        self.received += n
+        return n
+
+
+def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
+                 timeout: float | None = 15.0):
     from http.server import BaseHTTPRequestHandler
     version_doc = json.dumps(scorer.info()).encode()
     label = scorer.label()
@@ -638,9 +831,87 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True):
         server_version = "lablift-serve/1"
         sys_version = ""
 
+        def setup(self):
+            super().setup()
+            self.rfile.close()  # reads go through the deadline reader instead
+            self._raw = _DeadlineReader(self.connection, self.timeout)
+            self.rfile = io.BufferedReader(self._raw, 65536)
+            self._linger = False
+
         def log_message(self, fmt, *a):  # access log off by default: it costs per request
             if not quiet:
                 sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % a))
+
+        def handle_one_request(self):
+            # http.server's loop, with every failure answered as JSON (no traceback) and
+            # a timeout answered 408 when a request had begun.
+            self._t0, self._rid, self._answered = time.perf_counter(), None, False
+            self.headers, self.command, self.requestline = None, None, ""
+            self.request_version = "HTTP/1.1"
+            self._raw.arm()
+            try:
+                self.raw_requestline = self.rfile.readline(65537)
+                if not self.raw_requestline:
+                    self.close_connection = True
+                    return
+                self._t0 = time.perf_counter()
+                if len(self.raw_requestline) > 65536:
+                    self.send_error(414, "the request line is longer than 64 KB")
+                    return
+                if not self.parse_request():
+                    return
+                method = getattr(self, "do_" + self.command, None)
+                if method is None:
+                    self.send_error(501, f"unsupported method {self.command[:20]!r}: use GET or "
+                                         f"POST")
+                    return
+                method()
+                self.wfile.flush()
+            except TimeoutError:
+                self.close_connection = True
+                if self._raw.received and not self._answered:
+                    self._linger = True
+                    self._refuse(408, f"the request did not arrive in time (--timeout "
+                                      f"{self.timeout:g} s)")
+            except OSError:  # the client went away
+                self.close_connection = True
+            except Exception as exc:  # whatever happens, one JSON answer and no traceback
+                self.close_connection = True
+                if not self._answered:
+                    self._refuse(500, f"internal error: {type(exc).__name__}")
+
+        def finish(self):
+            try:
+                super().finish()
+            except OSError:
+                pass
+            if self._linger:
+                self._drain()
+
+        def _drain(self):
+            # Unread request bytes at close() make the kernel send a reset, which can destroy
+            # the error response before the client reads it: half-close, then read a little.
+            import socket
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+                end, got = time.monotonic() + DRAIN_SECONDS, 0
+                while got < (1 << 20):
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.connection.settimeout(left)
+                    chunk = self.connection.recv(65536)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+            except OSError:
+                pass
+
+        def _request_id(self) -> str:
+            if self._rid is None:
+                given = self.headers.get("X-Request-Id") if self.headers is not None else None
+                self._rid = (header_value(given) if given else "") or uuid.uuid4().hex
+            return self._rid
 
         def _send(self, status: int, body: bytes, ctype: str = "application/json",
                   headers: dict | None = None):
@@ -653,90 +924,148 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True):
             if self.close_connection:
                 lines.append("Connection: close")
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-            self.wfile.write(head + body)
+            self._answered = True
+            try:
+                self.connection.settimeout(self.timeout)
+                self.wfile.write(head if self.command == "HEAD" else head + body)
+            except OSError:  # gone, or not reading its answer within --timeout
+                self.close_connection = True
+                return
             self.log_request(status, len(body))
 
-        def _error(self, status: int, message: str, code: str = "BAD_REQUEST",
-                   headers: dict | None = None):
-            body = json.dumps({"error_code": code, "message": message}).encode()
-            self._send(status, body, headers=headers)
+        def _refuse(self, status: int, message: str, code: str | None = None,
+                    headers: dict | None = None):
+            """Every refusal: one JSON body, and one error line in --log (monitoring counts
+            it in the error rate)."""
+            rid = self._request_id()
+            body = json.dumps({"error_code": code or ERROR_CODES.get(status, "BAD_REQUEST"),
+                               "message": message}).encode()
+            self._send(status, body, headers={"X-Request-Id": rid, **(headers or {})})
+            if log is not None:
+                log.write_error(rid, status, message, (time.perf_counter() - self._t0) * 1000.0)
+
+        def send_error(self, code, message=None, explain=None):
+            # http.server's own refusals (bad request line, 431, 505, ...) are JSON too; what
+            # is left of the connection cannot be trusted, so it is closed.
+            self.close_connection = True
+            self._linger = True
+            text = message or self.responses.get(code, ("error",))[0]
+            if explain and message:
+                text = f"{text}: {explain}"
+            self._refuse(code, str(text)[:500])
+
+        def _refuse_closing(self, status: int, message: str, headers: dict | None = None):
+            self.close_connection = True
+            self._linger = True
+            self._refuse(status, message, headers=headers)
+            return None
+
+        def _not_allowed(self):
+            self._refuse_closing(405, f"method {self.command} is not allowed: use GET (/ping, "
+                                      f"/health, /version) or POST /invocations",
+                                 headers={"Allow": "GET, HEAD, POST"})
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
         def do_GET(self):
+            if self.headers.get("Content-Length") or self.headers.get("Transfer-Encoding"):
+                self.close_connection = True  # a GET body is never read: do not parse it next
+                self._linger = True
             path = self.path.split("?", 1)[0]
             if path in ("/ping", "/health"):
                 self._send(200, b'{"status": "ok"}')
             elif path == "/version":
                 self._send(200, version_doc)
             else:
-                self._error(404, f"no such endpoint: {path} (use /ping, /health, /version, "
-                                 f"/invocations)", "ENDPOINT_NOT_FOUND")
+                self._refuse(404, f"no such endpoint: {path[:200]} (use /ping, /health, "
+                                  f"/version, /invocations)")
+
+        do_HEAD = do_GET
 
         def _read_body(self) -> bytes | None:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                chunks, total = [], 0
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return b"".join(chunks)
-                    total += size
-                    if total > MAX_BODY_BYTES:
-                        self.close_connection = True
-                        self._error(413, "request body too large")
-                        return None
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = self.headers.get("Content-Length")
-            if length is None:
-                self.close_connection = True
-                self._error(411, "Content-Length is required")
-                return None
-            try:
-                n = int(length)
-            except ValueError:
-                self.close_connection = True
-                self._error(400, f"bad Content-Length: {length!r}")
-                return None
-            if n < 0 or n > MAX_BODY_BYTES:
-                self.close_connection = True
-                self._error(413, "request body too large")
-                return None
-            return self.rfile.read(n)
+            encodings = self.headers.get_all("Transfer-Encoding") or []
+            lengths = [v.strip() for v in self.headers.get_all("Content-Length") or []]
+            if encodings:
+                if lengths:  # the two disagree on where the body ends: request smuggling
+                    return self._refuse_closing(400, "a request may not have both "
+                                                     "Content-Length and Transfer-Encoding")
+                codings = [t.strip().lower() for t in ",".join(encodings).split(",")]
+                if codings != ["chunked"]:
+                    return self._refuse_closing(
+                        501, f"unsupported Transfer-Encoding {header_value(encodings[0], 60)!r}"
+                             f": only chunked")
+                return self._read_chunked()
+            if not lengths:
+                return self._refuse_closing(411, "Content-Length is required")
+            if len(set(lengths)) > 1:
+                return self._refuse_closing(400, "conflicting Content-Length headers")
+            text = lengths[0]
+            if not text or len(text) > 18 or any(c not in "0123456789" for c in text):
+                return self._refuse_closing(400, f"bad Content-Length: {header_value(text, 40)!r}")
+            n = int(text)
+            if n > MAX_BODY_BYTES:
+                return self._refuse_closing(413, "request body too large")
+            self._raw.extend(n / MIN_BODY_RATE)
+            body = self.rfile.read(n)
+            if len(body) < n:
+                return self._refuse_closing(400, f"the body ended after {len(body)} of its {n} "
+                                                 f"bytes")
+            return body
+
+        def _read_chunked(self) -> bytes | None:
+            chunks, total = [], 0
+            while True:
+                line = self.rfile.readline(1026)
+                size_text = line.split(b";", 1)[0].strip()
+                if (not line.endswith(b"\n") or not size_text or len(size_text) > 15
+                        or any(c not in b"0123456789abcdefABCDEF" for c in size_text)):
+                    shown = header_value(size_text.decode("latin-1"), 20)
+                    return self._refuse_closing(400, f"bad chunked encoding: {shown!r} is not a "
+                                                     f"chunk size")
+                size = int(size_text, 16)
+                if size == 0:
+                    break
+                total += size
+                if total > MAX_BODY_BYTES:
+                    return self._refuse_closing(413, "request body too large")
+                self._raw.extend(total / MIN_BODY_RATE)
+                data = self.rfile.read(size)
+                if len(data) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                    return self._refuse_closing(400, "bad chunked encoding: a chunk is shorter "
+                                                     "than its size or not followed by CRLF")
+                chunks.append(data)
+            for _ in range(100):  # trailer fields, up to the blank line
+                line = self.rfile.readline(8194)
+                if line in (b"\r\n", b"\n"):
+                    return b"".join(chunks)
+                if not line.endswith(b"\n"):
+                    break
+            return self._refuse_closing(400, "bad chunked encoding: the trailer does not end")
 
         def do_POST(self):
-            start = time.perf_counter()
             path = self.path.split("?", 1)[0]
             body = self._read_body()
             if body is None:
                 return
             if path != "/invocations":
-                self._error(404, f"no such endpoint: {path} (POST /invocations)",
-                            "ENDPOINT_NOT_FOUND")
+                self._refuse(404, f"no such endpoint: {path[:200]} (POST /invocations)")
                 return
-            request_id = self.headers.get("X-Request-Id") or uuid.uuid4().hex
-            rid = {"X-Request-Id": request_id}
+            start = self._t0
+            request_id = self._request_id()
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0]
             ctype = ctype.strip().lower()
-
-            def reject(status: int, message: str, code: str = "BAD_REQUEST"):
-                self._error(status, message, code, headers=rid)
-                if log is not None:  # failed requests count in monitoring's error rate
-                    log.write_error(request_id, status, message,
-                                    (time.perf_counter() - start) * 1000.0)
-
+            reject = self._refuse
             try:
                 if ctype == "application/json":
                     columns, n = parse_json_body(body, scorer.names)
                     frame, coerced, warnings = scorer.frame_from_columns(columns, n)
                 elif ctype == "text/csv":
-                    import io
                     df = scorer.read_csv(io.StringIO(body.decode("utf-8")))
                     frame, warnings = scorer.frame_from_dataframe(df)
                     coerced = {c: frame[c].tolist() for c in scorer.names} if log else None
                 else:
-                    reject(415, f"unsupported Content-Type {ctype!r}: use application/json"
-                                f" or text/csv")
+                    reject(415, f"unsupported Content-Type {header_value(ctype, 80)!r}: use "
+                                f"application/json or text/csv")
                     return
                 pred, proba = scorer.score(frame, want_proba=want_proba)
             except InputError as exc:
@@ -745,37 +1074,71 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True):
             except UnicodeDecodeError as exc:
                 reject(400, f"the request body is not UTF-8 text: {exc}")
                 return
+            except RecursionError:
+                reject(400, "the request body is nested too deeply to be a table")
+                return
             except Exception as exc:  # the server goes on serving whatever one request does
                 reject(500, f"internal error: {type(exc).__name__}: {exc}", "INTERNAL_ERROR")
                 return
             doc = {"predictions": pred.tolist()}
-            headers = dict(rid)
+            headers = {"X-Request-Id": request_id}
             if warnings:
                 doc["warnings"] = warnings
-                headers["X-Lablift-Warning"] = " | ".join(warnings).replace("\n", " ")
+                headers["X-Lablift-Warning"] = header_value(" | ".join(warnings), 1000)
             self._send(200, json.dumps(doc).encode(), headers=headers)
             if log is not None:
                 log.write(request_id, coerced, pred, proba, scorer.classes,
                           (time.perf_counter() - start) * 1000.0)
 
     Handler.label = label
+    Handler.timeout = timeout
     return Handler
 
 
-def cmd_serve(args) -> int:
-    log_path = _outside_bundle(args.log, "log file") if args.log else None
-    scorer = Scorer()
-    from http.server import ThreadingHTTPServer
+def make_server(address, handler, workers: int):
+    """An HTTPServer whose connections go to a fixed pool of `workers` threads: a flood of
+    (slow) connections waits in the listen backlog instead of starting a thread each."""
+    import queue
+    from http.server import HTTPServer
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
+    class PooledHTTPServer(HTTPServer):
         allow_reuse_address = True
         request_queue_size = 128
 
+        def __init__(self):
+            super().__init__(address, handler)
+            self._jobs = queue.Queue(maxsize=workers)
+            for i in range(workers):
+                threading.Thread(target=self._work, name=f"serve-worker-{i}",
+                                 daemon=True).start()
+
+        def process_request(self, request, client_address):
+            self._jobs.put((request, client_address))  # waits while every worker is busy
+
+        def _work(self):
+            while True:
+                request, client_address = self._jobs.get()
+                try:
+                    self.finish_request(request, client_address)
+                except Exception:  # one connection never stops a worker or prints a traceback
+                    pass
+                finally:
+                    self.shutdown_request(request)
+
+        def handle_error(self, request, client_address):
+            pass
+
+    return PooledHTTPServer()
+
+
+def cmd_serve(args) -> int:
+    log_path = _output_path(args.log, "log file") if args.log else None
+    scorer = Scorer()
     log = PredictionLog(log_path, scorer.label()) if log_path else None
     try:
-        server = Server((args.host, args.port),
-                                     make_handler(scorer, log, quiet=not args.access_log))
+        server = make_server((args.host, args.port),
+                             make_handler(scorer, log, quiet=not args.access_log,
+                                          timeout=args.timeout), args.workers)
     except OSError as exc:
         raise BundleError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     host, port = server.server_address[:2]
@@ -793,18 +1156,23 @@ def cmd_serve(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    problems = check_sums(BUNDLE_DIR)
+    report = inspect_bundle(BUNDLE_DIR)
+    problems = integrity_problems(report)
     if problems:
-        for p in problems:
-            print(f"error: {p['message']}", file=sys.stderr)
+        print(f"error: bundle integrity check failed: {summarize_problems(problems)}",
+              file=sys.stderr)
         return 1
-    print(f"ok: {len(read_sums(BUNDLE_DIR))} files match {SUMS_FILE}")
+    print(f"ok: {report['listed']} files match {SUMS_FILE}")
+    if report["unlisted_other"]:
+        print(f"note: not part of the bundle and not checked (they cannot change what runs): "
+              f"{name_some(report['unlisted_other'])}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="serve.py", description="Score with this Lablift bundle "
-                                     "(no Lablift needed: only the packages in requirements.txt).")
+                                     "(no Lablift needed: only the packages in requirements.txt)."
+                                     " A bundle is code: run only bundles from a store you trust.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("predict", help="score a CSV file")
     p.add_argument("input", help="CSV file with the model's input columns ('-' for stdin)")
@@ -812,23 +1180,41 @@ def main(argv: list[str] | None = None) -> int:
                    "classifiers, proba_<class> columns")
     p.add_argument("--include-inputs", action="store_true",
                    help="also copy the input columns into the output")
+    p.add_argument("--raw-csv", action="store_true",
+                   help="write text cells as they are, for machine consumers (by default a "
+                   "cell starting with = + - @ tab or CR gets a leading ' so that spreadsheets "
+                   "do not run it as a formula)")
     p.set_defaults(func=cmd_predict)
     s = sub.add_parser("serve", help="serve MLflow-compatible HTTP scoring")
     s.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--log", metavar="FILE.jsonl", help="append one JSON line per scored row "
-                   "and one per rejected request")
+                   "and one per refused request")
+    s.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS",
+                   help="longest wait for a client's next bytes; request headers must also "
+                   "be complete within it (default 15)")
+    s.add_argument("--workers", type=int, default=32, help="connections served at once; "
+                   "others wait (default 32)")
     s.add_argument("--access-log", action="store_true", help="print one line per request")
     s.set_defaults(func=cmd_serve)
     v = sub.add_parser("verify", help="check the bundle against SHA256SUMS")
     v.set_defaults(func=cmd_verify)
     args = parser.parse_args(argv)
+    if args.command == "serve" and not (args.timeout > 0 and args.workers > 0):
+        parser.error("--timeout and --workers must be positive")
     try:
         return args.func(args)
     except (BundleError, InputError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ImportError as exc:
+        print(f"error: {exc}: install the packages of the bundle's requirements.txt",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
+        return 1
+    except Exception as exc:  # one line, never a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 

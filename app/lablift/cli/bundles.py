@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..bundle_runtime import serve as runtime
 from ..core import bundles
 from ..core.errors import LabliftError
 from .common import Text, add_json, emit, table
@@ -34,8 +35,8 @@ def cmd_export(store, args):
         return row
     return Text(f"exported {row['ref']} to {row['path']} ({len(row['files'])} files, manifest "
                 f"sha256 {row['manifest_sha256'][:12]})\n"
-                f"score a file:  python {row['path']}/serve.py predict IN.csv -o OUT.csv\n"
-                f"serve HTTP:    python {row['path']}/serve.py serve --port 8080")
+                f"score a file:  python -I {row['path']}/serve.py predict IN.csv -o OUT.csv\n"
+                f"serve HTTP:    python -I {row['path']}/serve.py serve --port 8080")
 
 
 def cmd_verify(store, args):
@@ -43,17 +44,20 @@ def cmd_verify(store, args):
     if not result["ok"]:
         if args.json:
             emit(result, True)
-        first = result["problems"][0]["message"]
-        more = len(result["problems"]) - 1
-        raise LabliftError(f"bundle {args.path} failed verification: {first}"
-                           + (f" (and {more} more problem{'s' if more > 1 else ''})"
-                              if more else ""))
+        # one line naming a few files and counting the rest, however many there are
+        raise LabliftError(f"bundle {args.path} failed verification: "
+                           + runtime.summarize_problems(result["problems"]))
     if args.json:
         return result
     lines = [f"ok: {result['path']} ({result['model']}): {result['files']} files match "
              f"SHA256SUMS, manifest parses"
              + (", lineage matches the store" if result["lineage_checked"] else "")]
     lines += [f"warning: {w}" for w in result["warnings"]]
+    if result["unlisted"]:
+        n = len(result["unlisted"])
+        lines.append(f"note: {n:,} item{'s' if n > 1 else ''} in the folder "
+                     f"{'are' if n > 1 else 'is'} not part of the bundle and not checked "
+                     f"(they cannot change what runs): " + runtime.name_some(result["unlisted"]))
     return Text("\n".join(lines))
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 GENESIS = "0" * 64
+WITNESS_KEY = "witness"  # details[WITNESS_KEY]: {row key: digest or None (deleted)}
 
 
 # Encoders built once (json.dumps with options builds one per call); same output as
@@ -60,7 +61,7 @@ def append(store: "Store", action: str, entity: str, details: dict[str, Any] | N
     with store.transaction() as conn:
         rows = witness.take_pending(conn)
         if rows:
-            details = {**(details or {}), "rows": rows}
+            details = {**(details or {}), WITNESS_KEY: rows}
         details_json = _details_json(details or {})
         # The head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
         # so two processes appending at once cannot fork the chain.
@@ -120,15 +121,25 @@ def _walk(store: "Store", head: str | None = None) -> tuple[VerifyResult, Expect
             return VerifyResult(False, count, prev, seq,
                                 f"entry {seq} ({action} {entity}) was altered: its content "
                                 f"does not match its hash"), {}
-        if '"rows"' in details:  # most entries witness rows; parse only those that may
-            for key, digest in (json.loads(details).get("rows") or {}).items():
-                expected[key] = (digest, seq, action, entity)
+        if '"witness"' in details:  # parse only the entries that may witness rows
+            rows = json.loads(details).get(WITNESS_KEY)
+            if isinstance(rows, dict):
+                for key, digest in rows.items():
+                    expected[key] = (digest, seq, action, entity)
         if not found_head and (h == wanted or (len(wanted) >= 12 and h.startswith(wanted))):
             found_head = True
         prev = h
         expected_seq += 1
         count += 1
-    recorded = store.setting("audit_head")
+    try:
+        recorded = store.setting("audit_head")
+    except ValueError:
+        recorded = "unreadable"
+    if count and not (isinstance(recorded, dict) and isinstance(recorded.get("seq"), int)):
+        return VerifyResult(False, count, prev, count,
+                            f"the log has {count} entries but its recorded head is "
+                            f"{'missing' if recorded is None else 'malformed'}: the head "
+                            f"setting was deleted or edited outside Lablift"), {}
     if recorded and (recorded.get("seq") != count or recorded.get("hash") != prev):
         return VerifyResult(False, count, prev,
                             count + 1 if recorded.get("seq", 0) > count else count,
@@ -141,6 +152,16 @@ def _walk(store: "Store", head: str | None = None) -> tuple[VerifyResult, Expect
                             f"was recorded outside the store: the log was rewritten, or this "
                             f"is another store"), {}
     return VerifyResult(True, count, prev), expected
+
+
+def _schema_problems(store: "Store") -> list[dict[str, Any]]:
+    """Lablift keeps no trigger or view in lineage.db (its witnesses are TEMP triggers of
+    its own connections): one found there can change rows behind the log's back."""
+    return [{"key": f"schema:{kind}:{name}", "problem": "foreign", "seq": None, "action": None,
+             "message": f"{kind} {name!r} in lineage.db is not Lablift's: it could change "
+                        f"rows behind the audit log's back"}
+            for kind, name in store.execute("SELECT type, name FROM main.sqlite_master WHERE "
+                                            "type IN ('trigger', 'view') ORDER BY name")]
 
 
 def _compare(current, expected: Expected, must_exist: set[str] | None = None
@@ -171,9 +192,13 @@ def _compare(current, expected: Expected, must_exist: set[str] | None = None
 
 def verify(store: "Store", head: str | None = None) -> VerifyResult:
     """The chain, then every governed row against what the chain says it must hold."""
+    if head is not None and not head.strip():
+        return VerifyResult(False, 0, GENESIS, 0, "--head needs the hash that `lablift audit "
+                                                  "head` printed")
     result, expected = _walk(store, head)
     if result.ok:
-        result.problems = _compare(witness.current_rows(store.conn), expected)
+        result.problems = _schema_problems(store) + _compare(witness.current_rows(store.conn),
+                                                             expected)
         result.ok = not result.problems
     return result
 
@@ -186,19 +211,23 @@ def verify_version(store: "Store", version: dict[str, Any]) -> VerifyResult:
         return result
     run = store.query_one("SELECT id, dataset_id FROM runs WHERE id = ?", (version["run_id"],))
     vid = version["id"]
-    where = {"model_versions": ("id = ?", (vid,)),
+    where = {"settings": ("key != 'audit_head'", ()),  # the policy a decision follows
+             "model_versions": ("id = ?", (vid,)),
              "models": ("name = ?", (version["model"],)),
              "aliases": ("model = ?", (version["model"],)),
              "checks": ("version_id = ?", (vid,)),
              "approvals": ("version_id = ?", (vid,)),
              "bundles": ("version_id = ?", (vid,)),
+             "batches": ("version_id = ?", (vid,)),
+             "alerts": ("version_id = ?", (vid,)),
              "runs": ("id = ?", (version["run_id"],)),
              "datasets": ("id = ?", (run["dataset_id"] if run else -1,))}
     entity = f"model_version:{version['model']}:{version['version']}"
     must = {f"model_versions:{vid}", f"runs:{version['run_id']}", f"models:{version['model']}"}
     must |= {k for k, want in expected.items()
-             if want[3] == entity or k.startswith(f"aliases:{version['model']}/")}
-    result.problems = _compare(witness.current_rows(store.conn, where, where), expected, must)
+             if want[3] == entity or k.startswith((f"aliases:{version['model']}/", "settings:"))}
+    result.problems = _schema_problems(store) + _compare(
+        witness.current_rows(store.conn, where, where), expected, must)
     result.ok = not result.problems
     return result
 
@@ -219,5 +248,5 @@ def entries(store: "Store", entity: str | None = None, limit: int = 1000,
     if not witnesses:
         for r in rows:
             if isinstance(r.get("details"), dict):
-                r["details"].pop("rows", None)
+                r["details"].pop(WITNESS_KEY, None)
     return rows

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import socket
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,12 +44,10 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
         if progress:
             progress(fraction, message)
 
-    store.require_role("exporting a bundle", "ops", "reviewer")
+    # DESIGN's role table: ops export (admin may do anything); a reviewer signs off only.
+    store.require_role("exporting a bundle", "ops")
     v = registry.resolve_version(store, ref)
-    if v["status"] != "approved":
-        raise LabliftError(f"version {v['ref']} is {v['status']}: only an approved version can "
-                           f"be exported (a reviewer approves it with `lablift model approve "
-                           f"{v['ref']}`)")
+    _require_exportable(store, v)
     out = Path(out_dir).expanduser().absolute()
     if out.exists() or out.is_symlink():
         raise LabliftError(f"output folder {out} already exists: a bundle is never written over "
@@ -77,44 +75,78 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
     manifest = _manifest(store, v, run, detail, schema, pipeline_sha, head, now)
 
     step(0.3, "writing files")
+    # The temporary folder is claimed first (a kill from here on leaves it to the next open to
+    # remove), the export is recorded with every file's hash before the folder gets its name,
+    # and marked written after: no finished bundle exists that the store does not know.
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.partial"
+    store.artifacts.claim_dir(tmp)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        tmp.mkdir(mode=0o755)
     except OSError as exc:
         raise LabliftError(f"cannot write a bundle in {out.parent}: {exc.strerror}") from None
+    bundle_id = None
     try:
         _write_bundle(tmp, model_bytes, run, schema, manifest, card, X_train)
         step(0.8, "hashing files")
         runtime.write_sums(tmp)
         manifest_sha = runtime.sha256_file(tmp / "lablift.json")
-        files = runtime.bundle_files(tmp) + [runtime.SUMS_FILE]
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is meant to be shared
-        if out.exists():  # appeared while we wrote; rename() would replace an empty folder
+        shipped = {**runtime.read_sums(tmp),
+                   runtime.SUMS_FILE: runtime.sha256_file(tmp / runtime.SUMS_FILE)}
+        files = sorted(shipped)
+        step(0.9, "recording the export")
+        with store.transaction():
+            _require_exportable(store, registry.get_version(store, v["id"]))
+            bundle_id = store.insert("bundles", {
+                "version_id": v["id"], "path": str(out), "manifest_sha256": manifest_sha,
+                "created_by": store.user, "created_at": now, "status": "exporting",
+                "files": shipped, "tmp_path": str(tmp), "host": socket.gethostname(),
+                "pid": os.getpid()})
+            audit.append(store, "bundle.export", f"model_version:{v['ref']}", {
+                "bundle_id": bundle_id, "path": str(out), "manifest_sha256": manifest_sha,
+                "model_sha256": pipeline_sha, "run": run["id"], "files": len(shipped)})
+        if out.exists() or out.is_symlink():  # appeared while we wrote
             raise LabliftError(f"output folder {out} already exists: a bundle is never written "
                                f"over an existing path; choose a new --out")
         os.rename(tmp, out)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise LabliftError(f"cannot write the bundle {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if bundle_id is not None:
+            _mark(store, bundle_id, "abandoned", {"path": str(out), "error": str(exc)})
+        if isinstance(exc, OSError):
+            raise LabliftError(f"cannot write the bundle {out}: {exc.strerror or exc}") from None
         raise
-
-    step(0.9, "recording the export")
-    try:
-        with store.transaction():
-            bundle_id = store.insert("bundles", {
-                "version_id": v["id"], "path": str(out), "manifest_sha256": manifest_sha,
-                "created_by": store.user, "created_at": now})
-            audit.append(store, "bundle.export", f"model_version:{v['ref']}", {
-                "bundle_id": bundle_id, "path": str(out), "manifest_sha256": manifest_sha,
-                "model_sha256": pipeline_sha, "run": run["id"]})
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # an unrecorded bundle must not be left behind
-        raise
+    _mark(store, bundle_id, "exported", {"path": str(out)})
     step(1.0, "exported")
     return {"id": bundle_id, "path": str(out), "name": v["model"], "version": v["version"],
             "ref": v["ref"], "manifest_sha256": manifest_sha, "model_sha256": pipeline_sha,
             "files": files, "created_by": store.user, "created_at": now}
+
+
+def _require_exportable(store: Store, v: dict[str, Any]) -> None:
+    from . import registry
+    if v["status"] != "approved":
+        raise LabliftError(f"version {v['ref']} is {v['status']}: only an approved version can "
+                           f"be exported (a reviewer approves it with `lablift model approve "
+                           f"{v['ref']}`)")
+    registry.require_verified(store, v, "exporting")
+
+
+def _mark(store: Store, bundle_id: int, status: str, details: dict[str, Any]) -> None:
+    with store.transaction():
+        store.execute("UPDATE bundles SET status = ? WHERE id = ?", (status, bundle_id))
+        audit.append(store, "bundle.written" if status == "exported" else f"bundle.{status}",
+                     f"bundle:{bundle_id}", details)
+
+
+def matches_manifest(folder: Path, manifest_sha: str | None) -> bool:
+    """Is `folder` the complete bundle whose manifest hashes to `manifest_sha`?"""
+    try:
+        if runtime.sha256_file(folder / "lablift.json") != manifest_sha:
+            return False
+        sums = runtime.read_sums(folder)
+        return all(runtime.sha256_file(folder / rel) == sha for rel, sha in sums.items())
+    except (OSError, runtime.BundleError):
+        return False
 
 
 def _manifest(store, v, run, detail, schema, pipeline_sha, head, now) -> dict[str, Any]:
@@ -283,22 +315,28 @@ def _minimal_card(detail: dict[str, Any]) -> str:
 def verify(path: str | os.PathLike, store: Store | None = None) -> dict[str, Any]:
     """Integrity (SHA256SUMS), manifest, and lineage against `store` when it knows the version.
 
-    Returns {"ok", "path", "files", "problems": [{"file", "problem", "message"}], "model",
-    "lineage_checked", "recorded", "warnings"}; never raises for a bad bundle (ok is False).
+    Returns {"ok", "path", "files", "problems": [{"file", "problem", "message"}], "unlisted",
+    "model", "lineage_checked", "recorded", "warnings"}; never raises for a bad bundle (ok is
+    False). Integrity is serve.py's own check (DESIGN "Integrity"): changed or missing shipped
+    files and unlisted importable files are problems; other files the bundle did not ship
+    (a .venv/, scored.csv, ...) are only listed in "unlisted" and do not fail it.
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise NotFound(f"bundle folder {folder} not found")
     problems: list[dict[str, Any]] = []
     warnings: list[str] = []
+    unlisted: list[str] = []
     try:
-        problems += runtime.check_sums(folder)
-        listed = len(runtime.read_sums(folder))
+        report = runtime.inspect_bundle(folder)
+        problems += runtime.integrity_problems(report)
+        listed, unlisted = report["listed"], report["unlisted_other"]
     except runtime.BundleError as exc:
         problems.append({"file": runtime.SUMS_FILE, "problem": "unreadable", "message": str(exc)})
         listed = 0
     result: dict[str, Any] = {"ok": False, "path": str(folder.absolute()), "files": listed,
-                              "model": None, "lineage_checked": False, "recorded": False}
+                              "unlisted": unlisted, "model": None, "lineage_checked": False,
+                              "recorded": False}
     manifest = None
     manifest_path = folder / "lablift.json"
     try:
@@ -361,14 +399,49 @@ def _check_lineage(store: Store, folder: Path, manifest: dict, result: dict,
     if v["status"] != "approved":
         warnings.append(f"{v['ref']} is now {v['status']} in the store")
     manifest_sha = runtime.sha256_file(folder / "lablift.json")
-    result["recorded"] = bool(store.query_one(
-        "SELECT id FROM bundles WHERE version_id = ? AND manifest_sha256 = ?",
-        (v["id"], manifest_sha)))
+    row = store.query_one(
+        "SELECT id, files FROM bundles WHERE version_id = ? AND manifest_sha256 = ? AND "
+        "(status IS NULL OR status = 'exported') ORDER BY id DESC LIMIT 1",
+        (v["id"], manifest_sha))
+    result["recorded"] = row is not None
     if not result["recorded"]:
-        warnings.append(f"this bundle's manifest is not among the exports recorded for {v['ref']}")
-    return [{"file": "lablift.json", "problem": "lineage",
-             "message": f"lablift.json does not match the store's lineage of {v['ref']}: {m_}"}
-            for m_ in mismatches]
+        # the store knows the version but exported no bundle with this manifest: a changed
+        # lablift.json (with a regenerated SHA256SUMS) or a bundle from elsewhere
+        mismatches.append(f"its manifest is not among the exports this store recorded for "
+                          f"{v['ref']}")
+    problems = [{"file": "lablift.json", "problem": "lineage",
+                 "message": f"lablift.json does not match the store's lineage of {v['ref']}: "
+                            f"{m_}"} for m_ in mismatches]
+    if row is not None and isinstance(row.get("files"), dict):
+        problems += _against_export(folder, row["files"])
+    elif row is not None:
+        warnings.append("this export predates per-file hashes in the store: files were checked "
+                        "against SHA256SUMS only")
+    return problems
+
+
+def _against_export(folder: Path, shipped: dict[str, str]) -> list[dict[str, Any]]:
+    """Every file as the store recorded it at export: a changed file with a regenerated
+    SHA256SUMS passes the folder's own check, not this one."""
+    problems = []
+    try:
+        listed = runtime.read_sums(folder)
+    except runtime.BundleError:
+        listed = {}
+    for rel in sorted(set(listed) - set(shipped)):
+        problems.append({"file": rel, "problem": "not shipped",
+                         "message": f"{rel} is listed in SHA256SUMS but was not in the bundle "
+                                    f"the store recorded at export"})
+    for rel, sha in sorted(shipped.items()):
+        path = folder / rel
+        if not path.is_file():
+            problems.append({"file": rel, "problem": "missing",
+                             "message": f"{rel} was shipped at export and is missing"})
+        elif runtime.sha256_file(path) != sha:
+            problems.append({"file": rel, "problem": "changed since export",
+                             "message": f"{rel} differs from the file the store recorded at "
+                                        f"export"})
+    return problems
 
 
 def list_bundles(store: Store, ref: str | None = None) -> list[dict[str, Any]]:

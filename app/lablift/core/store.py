@@ -31,7 +31,7 @@ BUSY_TIMEOUT_S = 30.0
 LOCK_WAIT_S = float(os.environ.get("LABLIFT_LOCK_WAIT_S", "120"))
 JSON_COLUMNS = {
     "schema", "profile", "spec", "params", "metrics", "artifacts", "environment",
-    "tags", "gates", "details", "lineage", "result", "columns_json", "value",
+    "tags", "gates", "details", "lineage", "result", "columns_json", "value", "files",
 }
 
 
@@ -337,13 +337,19 @@ class Store:
     def _witness_baseline(self) -> None:
         """An older store's rows, witnessed as found at the upgrade (one audit entry), so that
         from here on every edit outside Lablift shows. The chain before stays as it was."""
+        if self.conn.execute("SELECT 1 FROM audit_log WHERE instr(details, '\"witness\"') > 0 "
+                             "LIMIT 1").fetchone():
+            # Rows were witnessed before: a schema_version set back by hand must not get a
+            # fresh baseline over rows edited meanwhile. Verify names those rows instead.
+            return
         rows = dict(witness.current_rows(self.conn))
         if rows:
+            from . import audit
             from .audit import append
             self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS witness_pending "
                               "(tbl TEXT NOT NULL, k1, k2)")
             append(self, "audit.baseline", f"store:{self.root}",
-                   {"schema": WITNESS_SCHEMA, "rows": dict(sorted(rows.items()))})
+                   {"schema": WITNESS_SCHEMA, audit.WITNESS_KEY: dict(sorted(rows.items()))})
 
     # -- transactions and SQL ----------------------------------------------
     @contextmanager

@@ -35,6 +35,7 @@ RUN_SUMMARY_COLUMNS = ("id, dataset_id, sweep_id, reproduces, status, task, algo
                        "seed, params, metrics, error, created_by, created_at, finished_at, "
                        "duration_s")
 MAX_CLASSES = 200
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @functools.lru_cache(maxsize=1)
@@ -176,6 +177,8 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
     has_target = y_all.notna().to_numpy()
     y = y_all[has_target]
     n = len(y)
+    for name in [target, *features]:
+        _check_finite(frame[name][has_target], name, dataset)
     if task == "classification":
         counts = y.value_counts()
         if len(counts) < 2:
@@ -237,6 +240,26 @@ def prepare(store: Store, spec: dict[str, Any], frame: pd.DataFrame | None = Non
                     test_rows=np.asarray(test_rows),
                     sensitive=frame.loc[has_target, sensitive] if sensitive else None,
                     notes=notes)
+
+
+def _check_finite(values: pd.Series, name: str, dataset: dict) -> None:
+    """Refuse inf/-inf and numbers beyond float32's range (about 3.4e38) in a column the model
+    uses: trees cast to float32 and scalers square values, so scikit-learn would fail mid-fit,
+    after the run is recorded. Not imputed as missing: inf is a value the data claims, and
+    dropping it silently would hide a broken export."""
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return
+    arr = values.to_numpy(dtype=float, na_value=np.nan)
+    where = f"column {name!r} of dataset {dataset['name']}:{dataset['version']}"
+    n_inf = int(np.isinf(arr).sum())
+    if n_inf:
+        raise LabliftError(f"{where} has {n_inf} infinite values (inf or -inf); replace or "
+                           f"remove them before training")
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(arr) > FLOAT32_MAX
+    if huge.any():
+        raise LabliftError(f"{where} has {int(huge.sum())} values too large to train on "
+                           f"(beyond ±3.4e38, e.g. {float(arr[huge][0]):g}); rescale the column")
 
 
 # -- compute (no store access) -----------------------------------------------------------------
@@ -391,7 +414,11 @@ def record_start(store: Store, p: Prepared, sweep_id: int | None = None,
               now, now, socket.gethostname(), os.getpid(), _environment_json(),
               _encode({"notes": p.notes}))
     with store.transaction() as conn:
-        return conn.execute(_RUN_START_SQL, values).lastrowid
+        run_id = conn.execute(_RUN_START_SQL, values).lastrowid
+        audit.append(store, "run.start", f"run:{run_id}",
+                     {"dataset": spec["dataset_id"], "algorithm": spec["algorithm"],
+                      "sweep": sweep_id, "reproduces": reproduces}, ts=now)
+        return run_id
 
 
 def record_finish(store: Store, run_id: int, result: dict[str, Any], started: float,
