@@ -86,6 +86,7 @@ def timed(fn, repeat: int = 3) -> float:
 def load_runtime(bundle: Path):
     """The bundle's own serve.py as a module (not Lablift's copy)."""
     import importlib.util
+    sys.dont_write_bytecode = True  # a __pycache__/ in the bundle would count as tampering
     spec = importlib.util.spec_from_file_location("bundle_serve", bundle / "serve.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -40,7 +40,8 @@ from lablift.core.store import Store
 from lablift.resources import SAMPLE_LOANS
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                 reason="SIGKILL and /proc"), pytest.mark.timeout(900)]
+                                 reason="SIGKILL and /proc"),
+              pytest.mark.timeout(5400 if os.environ.get("LABLIFT_KILL_ALL") == "1" else 900)]
 
 TESTS = Path(__file__).resolve().parent
 ALL = os.environ.get("LABLIFT_KILL_ALL") == "1"

@@ -27,7 +27,7 @@ SUMMARY_COLUMNS = ("id, name, version, sha256, rows, columns, source_path, sourc
 
 def default_name(path: str | os.PathLike) -> str:
     stem = Path(path).stem.strip() or "dataset"
-    stem = re.sub(r"[^A-Za-z0-9_.\- ]", "_", stem)
+    stem = re.sub(r"[^A-Za-z0-9_.\- ]", "_", stem)[:127]  # a long file name still imports
     return stem if stem[0].isalnum() else f"d{stem}"
 
 
@@ -69,7 +69,7 @@ def import_dataset(store: Store, path: str | os.PathLike, name: str | None = Non
                                        f"AND sha256 = ?", (name, sha))
             if not existing:
                 step(0.55, "Profiling columns")
-                profile = profile_table(table)
+                profile = profile_table(table, notes=info.notes)
             artifact = writing.result()
         except BaseException:
             _discard_when_written(store, writing)

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from . import audit, drift
 from .artifacts import sha256_file
 from .errors import Cancelled, LabliftError
-from .readers import BadInput, read_table
+from .readers import BadInput, check_file, read_table
 from .store import Store, utcnow
 
 Progress = Callable[[float, str], None]
@@ -156,6 +156,10 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     records, bad = [], []  # scored rows and error lines, in file order (row windows need it)
     columns: dict[str, None] = {}
     n_errors = 0
+    with open(p, "rb") as f:  # a NUL-filled (e.g. sparse) file has no lines to stop at
+        head = f.read(1 << 16)
+    if b"\x00" in head:
+        raise BadInput(f"{p} is a binary file, not a JSON-lines log (it contains NUL bytes)")
     with open(p, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, start=1):
             line = line.strip()
@@ -166,6 +170,9 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
             except ValueError:
                 bad.append(lineno)
                 continue
+            except RecursionError:  # json's C parser gives up on deep nesting: a hostile line
+                raise BadInput(f"{p}: line {lineno} is nested too deeply to read (a log line is "
+                               f"one flat JSON record)") from None
             if not isinstance(rec, dict):
                 bad.append(lineno)
                 continue
@@ -181,15 +188,15 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
             flat: dict[str, Any] = {}
             inputs = rec.get("inputs")
             if isinstance(inputs, dict):
-                flat.update(inputs)
+                flat.update({k: _cell(v) for k, v in inputs.items()})
             for key, value in rec.items():
                 if key == "inputs":
                     continue
                 if isinstance(value, dict):  # e.g. {"proba": {"0": .2, "1": .8}}
                     for k2, v2 in value.items():
-                        flat[f"{key}_{k2}"] = v2
+                        flat[f"{key}_{k2}"] = _cell(v2)
                 else:
-                    flat[key if key not in flat else f"log_{key}"] = value
+                    flat[key if key not in flat else f"log_{key}"] = _cell(value)
             records.append(flat)
             columns.update(dict.fromkeys(flat))
     if not records:
@@ -204,14 +211,36 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
                    "error_lines": n_errors}
 
 
+def _cell(value: Any) -> Any:
+    """A nested JSON value (list, object) as its JSON text: the schema check then reports it
+    as not a number instead of pandas failing on it."""
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
 def read_batch(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     p = Path(path).expanduser()
-    if not p.exists():
-        raise BadInput(f"{p}: no such file")
-    if p.is_file() and p.stat().st_size > 0 and _is_log(p):
+    # a FIFO, device, folder or symlink loop is refused before _is_log opens it (a FIFO blocks)
+    if check_file(p) > 0 and _is_log(p):
         return read_log(p)
     table, info = read_table(p)
-    return table.to_pandas(), {"format": info.format, "bad_lines": []}
+    return table.to_pandas(), {"format": info.format, "bad_lines": [], "notes": info.notes}
+
+
+def require_inputs(frame: pd.DataFrame, info: dict[str, Any], features: list[str],
+                   path: str | os.PathLike) -> None:
+    """Refuse a batch holding none of the model's input columns: nothing in it can be measured
+    (it would report "0 of 0 features drifted"). A log of failed requests only is let through:
+    its error rate is the finding."""
+    if any(f in frame.columns for f in features):
+        return
+    if info.get("format") == "log" and info.get("error_lines") \
+            and info["error_lines"] >= len(frame):
+        return
+    shown = ", ".join(map(repr, features[:5])) + (", ..." if len(features) > 5 else "")
+    has = [str(c) for c in frame.columns if c != ERROR_MARK]
+    found = ", ".join(map(repr, has[:5])) + (", ..." if len(has) > 5 else "")
+    raise BadInput(f"{path}: none of the model's {len(features)} input columns is in the file "
+                   f"(expected {shown}; the file has {found or 'no columns'})")
 
 
 # -- windows -----------------------------------------------------------------------------------
@@ -389,6 +418,15 @@ def check_schema(ref: Reference, frame: pd.DataFrame, extra_columns: set[str],
                         rows=broken, examples=list(map(str, examples))))
                     if values.notna().sum() == 0:
                         skip.append(name)
+            infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():  # drift and the model cannot measure inf: count it, then missing
+                findings.append(_finding(
+                    "infinite", name, "error",
+                    f"column {name!r}: {int(infinite.sum())} infinite values (inf or -inf); "
+                    f"drift and scoring treat them as missing", rows=int(infinite.sum())))
+                values = values.mask(infinite)
+                if values.notna().sum() == 0 and name not in skip:
+                    skip.append(name)
             present = values.dropna()
             lo, hi = entry.get("min"), entry.get("max")
             if lo is not None and hi is not None and len(present):
@@ -734,6 +772,7 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
             and not any(c in frame.columns for c in _used_features(store, version))):
         step(0.2, "Joining labels to logged requests")
         return attach_labels(store, version, frame, label, path, source_sha, cfg, tests)
+    require_inputs(frame, info, _used_features(store, version), path)
     for prior in store.query("SELECT id, label_column, timestamp_column, result FROM batches "
                              "WHERE version_id = ? AND sha256 = ?", (version["id"], source_sha)):
         same = ((prior["label_column"] or "") == (label or "")
