@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import socket
 import sqlite3
 import threading
 from contextlib import contextmanager
