@@ -57,7 +57,7 @@ def run_result() -> dict:
 
 
 def lablift_side(n_runs: int, sizes: list[int]) -> dict:
-    from lablift.core import training
+    from lablift.core import audit, training
     from lablift.core.store import Store, utcnow
 
     root = Path(tempfile.mkdtemp(prefix="bench_tracking_"))
@@ -67,6 +67,7 @@ def lablift_side(n_runs: int, sizes: list[int]) -> dict:
             "name": "bench", "version": 1, "sha256": "0" * 64, "artifact": "0" * 64,
             "rows": 1, "columns": 1, "schema": [], "profile": {}, "created_at": utcnow(),
             "created_by": "bench"})
+        audit.append(store, "dataset.import", f"dataset:{ds}", {})  # witnessed, as import does
     prepared = SimpleNamespace(spec=run_spec(ds), notes=[])
     result = run_result()
 

@@ -8,14 +8,14 @@ must hold and compares it with what the tables hold, so an edit that did not go 
 Lablift shows as a row that differs, a row the log never mentions, or a row that vanished.
 
 A row's digest omits NULL columns, so a migration that adds a nullable column leaves every
-existing witness valid; JSON columns are hashed in canonical form (sorted keys), so the
-digest does not depend on how an engine spells the same JSON.
+existing witness valid. Values are hashed as stored, JSON text byte for byte: any edit shows,
+and an engine that keeps the same text and the same Python types (str, int, float) gives the
+same digest (a copy of a store must keep JSON as text, not re-spell it).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from typing import Any, Iterable, Iterator
 
@@ -38,13 +38,7 @@ GOVERNED: dict[str, tuple[str, ...]] = {
 }
 # The chain's own head is a cache of the last entry, checked by audit.verify itself.
 UNWITNESSED_SETTINGS = ("audit_head",)
-JSON_COLUMNS = {
-    "schema", "profile", "spec", "params", "metrics", "artifacts", "environment", "tags",
-    "gates", "details", "lineage", "result", "columns_json", "value", "card", "files",
-}
 PENDING = "temp.witness_pending"
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=True).encode
 
 
 def row_key(table: str, pk: Iterable[Any]) -> str:
@@ -52,21 +46,28 @@ def row_key(table: str, pk: Iterable[Any]) -> str:
     return f"{table}:" + "/".join(str(v) for v in pk)
 
 
-def _canonical_value(column: str, value: Any) -> Any:
-    if column in JSON_COLUMNS and isinstance(value, str):
-        try:
-            return {"json": json.loads(value)}
-        except ValueError:
-            return value
-    if isinstance(value, bytes):
-        return {"hex": value.hex()}
-    return value
-
-
 def row_digest(table: str, row: dict[str, Any]) -> str:
-    body = [table, [[c, _canonical_value(c, row[c])] for c in sorted(row)
-                    if row[c] is not None]]
-    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+    # Length-prefixed "name:type:length:value" fields, names sorted: unambiguous whatever a
+    # value holds, and cheaper than building JSON (this runs for every row a write touches).
+    parts = [table.encode()]
+    for column in sorted(row):
+        value = row[column]
+        kind = type(value)
+        if value is None:
+            continue
+        if kind is str:
+            tag, data = "s", value.encode("utf-8", "surrogatepass")
+        elif kind is int or kind is bool:
+            tag, data = "i", str(int(value)).encode()
+        elif kind is float:
+            tag, data = "f", repr(value).encode()
+        elif kind is bytes:
+            tag, data = "b", value
+        else:
+            tag, data = "s", str(value).encode("utf-8", "surrogatepass")
+        parts.append(f"\x00{column}:{tag}:{len(data)}:".encode())
+        parts.append(data)
+    return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 def _where(table: str) -> str:
