@@ -17,10 +17,13 @@ lives there), so slots may touch widgets. Exactly one of finished/failed/cancell
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import traceback
 from typing import Any, Callable
+
+import shiboken6
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
 
@@ -60,6 +63,17 @@ class _Runnable(QRunnable):
             _safe_emit(emit.outcome, "failed", f"internal error ({type(exc).__name__}: {exc})")
         else:
             _safe_emit(emit.outcome, "finished", result)
+
+
+def while_alive(method):
+    """Skip a Task's late outcome once the widget is gone (the window closed and was deleted
+    while a worker was still finishing)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not shiboken6.isValid(self):
+            return None
+        return method(self, *args, **kwargs)
+    return wrapper
 
 
 def _safe_emit(signal, *args) -> None:

@@ -24,7 +24,7 @@ from ...resources import SAMPLE_LOANS
 from ..charts import ChartCanvas, plot_histogram
 from ..tablemodels import ALIGN_RIGHT, ArrowTableModel, Column, RecordsTableModel, make_sort_proxy
 from ..widgets import EmptyState, ProgressStrip, empty_or_main, side_by_side
-from ..workers import Task, run_task
+from ..workers import Task, run_task, while_alive
 
 SAMPLE_NAME = "sample_loans"
 FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.parq *.xlsx *.xlsm);;"
@@ -317,6 +317,7 @@ class Pane(QWidget):
         task.finished.connect(lambda table, t=task: self._on_data_loaded(t, table))
         task.failed.connect(lambda msg, t=task: self._on_data_failed(t, msg))
 
+    @while_alive
     def _on_data_loaded(self, task: Task, table) -> None:
         if task is not self.load_task:
             return  # an older selection's load: its table is no longer wanted
@@ -327,6 +328,7 @@ class Pane(QWidget):
             header.resizeSection(c, min(max(header.sectionSize(c), 70), 260))
         self.data_stack.setCurrentIndex(1)
 
+    @while_alive
     def _on_data_failed(self, task: Task, message: str) -> None:
         if task is self.load_task:
             self.data_loading.setText(f"Could not load the data: {message}")

@@ -8,7 +8,6 @@ another, so a queue never oversubscribes the cores that scikit-learn and the GUI
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 import operator
@@ -44,7 +43,7 @@ from ..hyperform import HyperparameterForm
 from ..tablemodels import (ALIGN_LEFT, ALIGN_RIGHT, Column, RecordsTableModel, _is_missing,
                            _sort_key)
 from ..widgets import EmptyState, empty_or_main, side_by_side
-from ..workers import Task, run_task
+from ..workers import Task, run_task, while_alive
 from .datasets import short_time
 
 try:
@@ -373,17 +372,6 @@ class Job:
 
 STATE_COLORS = {"queued": "#666666", "running": "#1d4f91", "finished": "#1e7b34",
                 "failed": "#b00020", "cancelled": "#8a6d00"}
-
-
-def _while_alive(method):
-    """Skip a Task's late outcome once the pane's widgets are gone (the window closed and was
-    deleted while a worker was still finishing)."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        if not shiboken6.isValid(self):
-            return None
-        return method(self, *args, **kwargs)
-    return wrapper
 
 
 # -- the pane ----------------------------------------------------------------------------------
@@ -994,13 +982,13 @@ class Pane(QWidget):
         task.failed.connect(lambda msg: self.message.emit(f"Could not read the runs: {msg}"))
         task.done.connect(self._after_load)
 
-    @_while_alive
+    @while_alive
     def _after_load(self) -> None:
         if self._reload_again:
             self._reload_again = False
             self.reload_runs()
 
-    @_while_alive
+    @while_alive
     def _on_runs_loaded(self, records: list[dict]) -> None:
         current = self._select_after_load or self._shown_run
         self._select_after_load = None
@@ -1034,7 +1022,7 @@ class Pane(QWidget):
         return (self.plots_task is not None and self.plots_task.is_running()) \
             or self.detail_canvas.is_busy()
 
-    @_while_alive
+    @while_alive
     def _maybe_loaded(self) -> None:
         if self._loaded_pending and not self._detail_busy():
             self._loaded_pending = False
@@ -1277,7 +1265,7 @@ class Pane(QWidget):
     def queued_jobs(self) -> list[Job]:
         return [j for j in self.jobs if j.state == "queued"]
 
-    @_while_alive
+    @while_alive
     def _start_next(self) -> None:
         queued = self.queued_jobs()
         if not queued or self.running_job() or self._stopping:
@@ -1333,7 +1321,7 @@ class Pane(QWidget):
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
 
-    @_while_alive
+    @while_alive
     def _on_job_progress(self, job: Job, fraction: float, text: str) -> None:
         job.fraction = fraction
         self.progress_bar.setValue(round(fraction * 100))
@@ -1349,7 +1337,7 @@ class Pane(QWidget):
         self.progress_bar.setValue(100 if state == "finished" else 0)
         self._update_queue_buttons()
 
-    @_while_alive
+    @while_alive
     def _on_job_finished(self, job: Job, result: Any) -> None:
         job.result = result
         self._finish(job, "finished")
@@ -1365,7 +1353,7 @@ class Pane(QWidget):
             self._report_reproduce(result)
             self.reload_runs(select=result.get("new_run_id") or result["run_id"])
 
-    @_while_alive
+    @while_alive
     def _on_job_failed(self, job: Job, message: str) -> None:
         job.error = message
         self._finish(job, "failed")
@@ -1375,7 +1363,7 @@ class Pane(QWidget):
         what = "Training" if job.kind == "train" else f"Reproducing run {job.run_id}"
         QMessageBox.critical(self, f"{what} failed", f"{job.label}\n\n{message}")
 
-    @_while_alive
+    @while_alive
     def _on_job_cancelled(self, job: Job) -> None:
         self._finish(job, "cancelled")
         self._log(f"Cancelled: {job.label}")
@@ -1506,12 +1494,12 @@ class Pane(QWidget):
         task.failed.connect(lambda msg, run=run, key=key: self._on_plots_failed(run, key, msg))
         task.done.connect(self._maybe_loaded)
 
-    @_while_alive
+    @while_alive
     def _on_plots(self, run: dict[str, Any], key: tuple, plots: dict[str, Any]) -> None:
         if key == self._shown_key:  # else another run was selected meanwhile
             self.detail_canvas.show_panels(run_panels(run, plots))
 
-    @_while_alive
+    @while_alive
     def _on_plots_failed(self, run: dict[str, Any], key: tuple, message: str) -> None:
         if key == self._shown_key:  # a missing or corrupt artifact: say so, keep the pane alive
             self.detail_canvas.show_message(
@@ -1712,16 +1700,16 @@ class Pane(QWidget):
         task.done.connect(self._on_register_done)
         return task
 
-    @_while_alive
+    @while_alive
     def _on_register_failed(self, run_id: int, name: str, message: str) -> None:
         QMessageBox.critical(self, "Register failed",
                              f"Run {run_id} was not registered as {name}:\n\n{message}")
 
-    @_while_alive
+    @while_alive
     def _on_register_done(self) -> None:
         self.register_button.setEnabled(True)
 
-    @_while_alive
+    @while_alive
     def _on_registered(self, version: dict[str, Any]) -> None:
         checks = version.get("checks") or []
         failed = [c for c in checks if not c.get("passed")]
