@@ -8,13 +8,14 @@ import pytest
 from lablift.core import audit
 from lablift.core.artifacts import ArtifactCorrupt
 from lablift.core.errors import LabliftError, PermissionDenied
-from lablift.core.store import MIGRATIONS, Store
+from lablift.core.store import Store
+from lablift.core.store.migrate import HEAD
 
 
 def test_new_store_uses_wal_foreign_keys_and_latest_schema(store):
     assert store.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert store.schema_version() == len(MIGRATIONS)
+    assert store.schema_version() == HEAD
     assert store.setting("journal_mode") == "wal"
 
 
@@ -63,7 +64,7 @@ def test_migrations_are_recorded_and_reopening_is_idempotent(store, store_dir):
     store.close()
     again = Store(store_dir, user="admin")
     versions = [r["version"] for r in again.query("SELECT version FROM schema_version")]
-    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert versions == list(range(1, HEAD + 1))
 
 
 def test_store_refuses_a_file_that_is_not_sqlite(tmp_path):

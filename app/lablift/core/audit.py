@@ -57,21 +57,27 @@ def append(store: "Store", action: str, entity: str, details: dict[str, Any] | N
 
     `ts` lets a caller reuse the timestamp it already wrote on the changed row.
     """
-    from .store import utcnow
     with store.transaction() as conn:
         rows = witness.take_pending(conn)
         if rows:
             details = {**(details or {}), WITNESS_KEY: rows}
-        details_json = _details_json(details or {})
-        # The head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
-        # so two processes appending at once cannot fork the chain.
-        head = conn.execute(_HEAD_SQL).fetchone()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        ts = ts or utcnow()
-        h = entry_hash(prev, seq, ts, store.user, action, entity, details_json)
-        conn.execute(_INSERT_SQL, (seq, ts, store.user, action, entity, details_json, prev, h))
-        # the value json.dumps({"seq": seq, "hash": h}) would give (seq: int, h: hex)
-        conn.execute(_HEAD_SETTING_SQL, (f'{{"seq": {seq}, "hash": "{h}"}}',))
+        return write_entry(conn, store.user, action, entity, details, ts)
+
+
+def write_entry(conn, user: str, action: str, entity: str, details: dict[str, Any] | None,
+                ts: str | None = None) -> int:
+    """The chain's next entry on `conn`, which must be inside a write transaction."""
+    from .store import utcnow
+    details_json = _details_json(details or {})
+    # The head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
+    # so two processes appending at once cannot fork the chain.
+    head = conn.execute(_HEAD_SQL).fetchone()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    ts = ts or utcnow()
+    h = entry_hash(prev, seq, ts, user, action, entity, details_json)
+    conn.execute(_INSERT_SQL, (seq, ts, user, action, entity, details_json, prev, h))
+    # the value json.dumps({"seq": seq, "hash": h}) would give (seq: int, h: hex)
+    conn.execute(_HEAD_SETTING_SQL, (f'{{"seq": {seq}, "hash": "{h}"}}',))
     return seq
 
 

@@ -21,9 +21,10 @@ from typing import Any, Callable, Iterator
 import platformdirs
 import sqlite_utils
 
-from . import witness
-from .artifacts import ArtifactStore
-from .errors import LabliftError, NotFound, PermissionDenied
+from .. import witness
+from . import migrate
+from ..artifacts import ArtifactStore
+from ..errors import LabliftError, NotFound, PermissionDenied
 
 ROLES = ("analyst", "reviewer", "ops", "admin")
 BUSY_TIMEOUT_S = 30.0
@@ -55,117 +56,6 @@ def current_user(explicit: str | None = None) -> str:
         return getpass.getuser()
     except Exception:  # no login name (some containers): still a usable name
         return "user"
-
-
-# Each migration runs in one transaction; the list index + 1 is the schema version.
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
-    # executescript() would COMMIT first and break the migration's transaction.
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-def _m1_initial(conn: sqlite3.Connection) -> None:
-    _run_script(
-        conn,
-        """
-        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE users (
-            name TEXT PRIMARY KEY,
-            role TEXT NOT NULL CHECK (role IN ('analyst','reviewer','ops','admin')),
-            created_at TEXT NOT NULL, created_by TEXT);
-        CREATE TABLE audit_log (
-            seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, user TEXT NOT NULL,
-            action TEXT NOT NULL, entity TEXT NOT NULL, details TEXT NOT NULL,
-            prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
-        CREATE TABLE datasets (
-            id INTEGER PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL,
-            sha256 TEXT NOT NULL, artifact TEXT NOT NULL,
-            source_path TEXT, source_format TEXT, encoding TEXT, delimiter TEXT,
-            rows INTEGER NOT NULL, columns INTEGER NOT NULL,
-            schema TEXT NOT NULL, profile TEXT NOT NULL,
-            created_at TEXT NOT NULL, created_by TEXT NOT NULL,
-            UNIQUE (name, version), UNIQUE (name, sha256));
-        CREATE TABLE sweeps (
-            id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id),
-            spec TEXT NOT NULL, status TEXT NOT NULL, best_run_id INTEGER,
-            backend TEXT, created_at TEXT NOT NULL, created_by TEXT NOT NULL, finished_at TEXT);
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id),
-            sweep_id INTEGER REFERENCES sweeps(id), reproduces INTEGER REFERENCES runs(id),
-            status TEXT NOT NULL, task TEXT, algorithm TEXT, target TEXT,
-            spec TEXT NOT NULL, params TEXT NOT NULL, metrics TEXT NOT NULL DEFAULT '{}',
-            artifacts TEXT NOT NULL DEFAULT '{}', environment TEXT NOT NULL DEFAULT '{}',
-            seed INTEGER, predictions_sha256 TEXT, error TEXT,
-            created_by TEXT NOT NULL, created_at TEXT NOT NULL,
-            started_at TEXT, finished_at TEXT, duration_s REAL, host TEXT, pid INTEGER);
-        CREATE INDEX runs_dataset ON runs(dataset_id);
-        CREATE INDEX runs_sweep ON runs(sweep_id);
-        CREATE TABLE models (
-            name TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '',
-            gates TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL, created_by TEXT NOT NULL);
-        CREATE TABLE model_versions (
-            id INTEGER PRIMARY KEY, model TEXT NOT NULL REFERENCES models(name),
-            version INTEGER NOT NULL, run_id INTEGER NOT NULL REFERENCES runs(id),
-            status TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
-            tags TEXT NOT NULL DEFAULT '{}', card TEXT, attention TEXT,
-            archived INTEGER NOT NULL DEFAULT 0, challenger_of INTEGER REFERENCES model_versions(id),
-            lineage TEXT NOT NULL DEFAULT '{}',
-            created_at TEXT NOT NULL, created_by TEXT NOT NULL, UNIQUE (model, version));
-        CREATE TABLE aliases (
-            model TEXT NOT NULL REFERENCES models(name), alias TEXT NOT NULL,
-            version_id INTEGER NOT NULL REFERENCES model_versions(id),
-            set_by TEXT NOT NULL, set_at TEXT NOT NULL, PRIMARY KEY (model, alias));
-        CREATE TABLE checks (
-            id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL REFERENCES model_versions(id),
-            kind TEXT NOT NULL, name TEXT NOT NULL, passed INTEGER NOT NULL,
-            details TEXT NOT NULL, created_at TEXT NOT NULL);
-        CREATE TABLE approvals (
-            id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL REFERENCES model_versions(id),
-            decision TEXT NOT NULL, user TEXT NOT NULL, comment TEXT NOT NULL DEFAULT '',
-            override_reason TEXT, at TEXT NOT NULL);
-        CREATE TABLE bundles (
-            id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL REFERENCES model_versions(id),
-            path TEXT NOT NULL, manifest_sha256 TEXT NOT NULL,
-            created_by TEXT NOT NULL, created_at TEXT NOT NULL);
-        CREATE TABLE batches (
-            id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL REFERENCES model_versions(id),
-            source_path TEXT, sha256 TEXT, artifact TEXT, rows INTEGER, window TEXT,
-            label_column TEXT, timestamp_column TEXT, drift_share REAL, dataset_drift INTEGER,
-            result TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, created_by TEXT NOT NULL);
-        CREATE INDEX batches_version ON batches(version_id);
-        CREATE TABLE alerts (
-            id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL REFERENCES model_versions(id),
-            batch_id INTEGER REFERENCES batches(id), kind TEXT NOT NULL, message TEXT NOT NULL,
-            created_at TEXT NOT NULL, acknowledged_by TEXT, acknowledged_at TEXT);
-        """
-    )
-
-
-def _m2_run_details(conn: sqlite3.Connection) -> None:
-    # Run timings per stage, notes and per-fold CV metrics (experiments).
-    conn.execute("ALTER TABLE runs ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
-
-
-def _m3_witnessed_state(conn: sqlite3.Connection) -> None:
-    # Exports record themselves before their folder appears (status 'exporting', the
-    # temporary folder, the process) and keep every shipped file's hash; sweeps name their
-    # process so a dead one is marked interrupted. Nullable columns: a NULL column is not
-    # part of a row's witness digest, so existing witnesses stay valid.
-    _run_script(conn, """
-        ALTER TABLE bundles ADD COLUMN status TEXT;
-        ALTER TABLE bundles ADD COLUMN files TEXT;
-        ALTER TABLE bundles ADD COLUMN tmp_path TEXT;
-        ALTER TABLE bundles ADD COLUMN host TEXT;
-        ALTER TABLE bundles ADD COLUMN pid INTEGER;
-        ALTER TABLE sweeps ADD COLUMN host TEXT;
-        ALTER TABLE sweeps ADD COLUMN pid INTEGER;
-        CREATE INDEX runs_running ON runs(status) WHERE status = 'running'
-        """)
-
-
-MIGRATIONS = [_m1_initial, _m2_run_details, _m3_witnessed_state]
-WITNESS_SCHEMA = 3  # from this schema on, audit entries carry row witnesses
 
 
 class Store:
@@ -261,7 +151,8 @@ class Store:
             else:
                 mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             has_versions = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                        "name = 'schema_version'").fetchone()
+                                        "name IN ('schema_version', 'alembic_version')"
+                                        ).fetchone()
             if not new and not has_versions:
                 tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
                 if tables:
@@ -269,14 +160,13 @@ class Store:
                                        f"Lablift store (it has no schema_version table)")
         except sqlite3.DatabaseError as exc:
             raise LabliftError(f"{self.db_path} is not a Lablift store: {exc}") from None
-        if self.schema_version() < len(MIGRATIONS):
+        if self.schema_version() < migrate.HEAD:
             if self.read_only:
                 raise LabliftError(f"store {self.root} has schema {self.schema_version()} and "
-                                   f"needs an upgrade to {len(MIGRATIONS)}, but it is read-only "
+                                   f"needs an upgrade to {migrate.HEAD}, but it is read-only "
                                    f"for you: open it once with write access")
             self.migrate()
-        else:
-            self._check_not_newer()
+        self._check_not_newer()
         self._witnessing = not self.read_only
         if self._witnessing:
             witness.install_triggers(self.conn)
@@ -289,10 +179,10 @@ class Store:
                     self.set_setting("journal_mode", mode)
                     self.execute("INSERT INTO users (name, role, created_at, created_by) "
                                  "VALUES (?, 'admin', ?, ?)", (self.user, utcnow(), self.user))
-                    from .audit import append
+                    from ..audit import append
                     append(self, "store.create", f"store:{self.root}",
                            {"admin": self.user, "journal_mode": mode})
-        from . import recovery
+        from .. import recovery
         recovery.reconcile(self)
 
     def close(self) -> None:
@@ -304,51 +194,39 @@ class Store:
 
     # -- schema -----------------------------------------------------------
     def schema_version(self) -> int:
-        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                 "name = 'schema_version'").fetchone():
-            return 0
-        row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        return row[0] or 0
+        return migrate.revision(self.conn)
 
     def _check_not_newer(self) -> None:
         current = self.schema_version()
-        if current > len(MIGRATIONS):
+        if current > migrate.HEAD:
             raise LabliftError(
                 f"store {self.root} has schema {current}, newer than this Lablift "
-                f"understands ({len(MIGRATIONS)}): upgrade Lablift")
+                f"understands ({migrate.HEAD}): upgrade Lablift")
 
     def migrate(self) -> None:
-        """Apply pending migrations in order, each in one transaction."""
-        while True:
-            with self.transaction():
-                self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                                  "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-                current = self.schema_version()
-                self._check_not_newer()
-                if current == len(MIGRATIONS):
-                    return
-                MIGRATIONS[current](self.conn)
-                self.conn.execute("INSERT INTO schema_version VALUES (?, ?)",
-                                  (current + 1, utcnow()))
-                if current + 1 == WITNESS_SCHEMA:
-                    self._witness_baseline()
+        """Apply pending migrations (Alembic; core/store/migrate.py) in one transaction."""
+        self._check_not_newer()
+        try:
+            migrate.upgrade_sqlite(self.db_path, self._witness_baseline, BUSY_TIMEOUT_S)
+        except sqlite3.OperationalError as exc:
+            raise LabliftError(f"store {self.root} could not be upgraded to schema "
+                               f"{migrate.HEAD}: {fault_message(self, exc)}") from None
 
-    def _witness_baseline(self) -> None:
-        """An older store's rows, witnessed as found at the upgrade (one audit entry), so that
-        from here on every edit outside Lablift shows. The chain before stays as it was."""
-        if self.conn.execute("SELECT 1 FROM audit_log WHERE instr(details, '\"witness\"') > 0 "
-                             "LIMIT 1").fetchone():
-            # Rows were witnessed before: a schema_version set back by hand must not get a
+    def _witness_baseline(self, conn: sqlite3.Connection) -> None:
+        """An older store's rows, witnessed as found at the upgrade (one audit entry, inside
+        the migration's transaction), so that from here on every edit outside Lablift shows.
+        The chain before stays as it was."""
+        if conn.execute("SELECT 1 FROM audit_log WHERE instr(details, '\"witness\"') > 0 "
+                        "LIMIT 1").fetchone():
+            # Rows were witnessed before: a schema number set back by hand must not get a
             # fresh baseline over rows edited meanwhile. Verify names those rows instead.
             return
-        rows = dict(witness.current_rows(self.conn))
+        rows = dict(witness.current_rows(conn))
         if rows:
-            from . import audit
-            from .audit import append
-            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS witness_pending "
-                              "(tbl TEXT NOT NULL, k1, k2)")
-            append(self, "audit.baseline", f"store:{self.root}",
-                   {"schema": WITNESS_SCHEMA, audit.WITNESS_KEY: dict(sorted(rows.items()))})
+            from .. import audit
+            audit.write_entry(conn, self.user, "audit.baseline", f"store:{self.root}",
+                              {"schema": migrate.WITNESS_REVISION,
+                               audit.WITNESS_KEY: dict(sorted(rows.items()))})
 
     # -- transactions and SQL ----------------------------------------------
     @contextmanager
@@ -462,7 +340,7 @@ class Store:
         return role
 
     def add_user(self, name: str, role: str) -> None:
-        from .audit import append
+        from ..audit import append
         if role not in ROLES:
             raise LabliftError(f"role {role!r} is not one of: {', '.join(ROLES)}")
         name = name.strip()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the lineage store, for both engines (see env.py)."""
