@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import struct
 from typing import Any, Iterable, Iterator
 
 # table -> primary key columns. Everything governance relies on is here; schema_version
@@ -39,6 +40,7 @@ GOVERNED: dict[str, tuple[str, ...]] = {
 # The chain's own head is a cache of the last entry, checked by audit.verify itself.
 UNWITNESSED_SETTINGS = ("audit_head",)
 PENDING = "temp.witness_pending"
+_FLOAT = struct.Struct(">d")
 
 
 def row_key(table: str, pk: Iterable[Any]) -> str:
@@ -59,8 +61,8 @@ def row_digest(table: str, row: dict[str, Any]) -> str:
             tag, data = "s", value.encode("utf-8", "surrogatepass")
         elif kind is int or kind is bool:
             tag, data = "i", str(int(value)).encode()
-        elif kind is float:
-            tag, data = "f", repr(value).encode()
+        elif kind is float:  # the IEEE 754 bits, big-endian: exact, and what PostgreSQL's
+            tag, data = "f", _FLOAT.pack(value).hex().encode()  # float8send() gives
         elif kind is bytes:
             tag, data = "b", value
         else:
