@@ -91,3 +91,15 @@ def test_two_processes_registering_one_run_make_one_version(cli, trained, store_
                    if v.get("status") == "pending"]
         assert len(pending) == 1
         assert cli("bob", "model", "reject", "loan", "--comment", "again please")[0] == 0
+
+
+def test_every_entry_names_the_login_and_host_behind_a_claimed_user(cli, trained):
+    import getpass
+    import socket
+    code, out, _ = cli("admin", "audit", "log", "--json")
+    entries = json.loads(out)
+    assert entries and all(e["origin"] == {"login": getpass.getuser(),
+                                           "host": socket.gethostname()} for e in entries)
+    assert {e["user"] for e in entries} >= {"admin", "ann"}  # the claimed names
+    code, out, _ = cli("admin", "audit", "log")
+    assert f"{getpass.getuser()}@{socket.gethostname()}" in out

@@ -73,4 +73,7 @@ def cmd_audit_log(store, args):
     rows = audit.entries(store, limit=args.limit)
     if args.json:
         return rows
-    return Text(table(rows, ["seq", "ts", "user", "action", "entity"]))
+    for r in rows:  # who claimed it (user) and who really ran it, where
+        o = r.get("origin") or {}
+        r["by"] = f"{o.get('login')}@{o.get('host')}" if o else "-"
+    return Text(table(rows, ["seq", "ts", "user", "by", "action", "entity"]))

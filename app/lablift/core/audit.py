@@ -14,8 +14,10 @@ kept outside the store (`lablift audit head`, every bundle's manifest) reveals.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 WITNESS_KEY = "witness"  # details[WITNESS_KEY]: {row key: digest or None (deleted)}
+ORIGIN_KEY = "origin"  # details[ORIGIN_KEY]: {login, host} of the process that wrote it
 
 
 # Encoders built once (json.dumps with options builds one per call); same output as
@@ -59,9 +62,23 @@ def append(store: "Store", action: str, entity: str, details: dict[str, Any] | N
     """
     with store.transaction() as conn:
         rows = witness.take_pending(conn)
+        details = {**(details or {}), ORIGIN_KEY: origin()}
         if rows:
-            details = {**(details or {}), WITNESS_KEY: rows}
+            details[WITNESS_KEY] = rows
         return write_entry(conn, store.user, action, entity, details, ts)
+
+
+@functools.lru_cache(maxsize=1)
+def origin() -> dict[str, str]:
+    """The operating-system login and host behind an entry: on an embedded store the user
+    name is only claimed (--user), so the entry also says who really ran it, and where."""
+    import getpass
+    import socket
+    try:
+        login = getpass.getuser()
+    except Exception:  # no login name (some containers)
+        login = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return {"login": login, "host": socket.gethostname()}
 
 
 def write_entry(conn, user: str, action: str, entity: str, details: dict[str, Any] | None,
@@ -255,4 +272,5 @@ def entries(store: "Store", entity: str | None = None, limit: int = 1000,
         for r in rows:
             if isinstance(r.get("details"), dict):
                 r["details"].pop(WITNESS_KEY, None)
+                r["origin"] = r["details"].pop(ORIGIN_KEY, None)
     return rows
