@@ -82,3 +82,56 @@ def _drain_qt_workers():
     cancel_all(timeout_ms=15000)
     QThreadPool.globalInstance().waitForDone(15000)
     QApplication.processEvents()
+
+
+# ---------------------------------------------------------------- PostgreSQL (tests/pg.py)
+
+import pg as _pg  # noqa: E402  (tests/ is on sys.path, as for the other helper modules)
+
+
+def _pg_required() -> bool:
+    # CI must not quietly skip the PostgreSQL tests.
+    ci = os.environ.get("CI", "").strip().lower()
+    return os.environ.get("LABLIFT_REQUIRE_PG") == "1" or ci not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """URL of a superuser on a real PostgreSQL server, for the whole session.
+
+    $LABLIFT_TEST_PG_URL when set (.ci/run sets it); otherwise a throwaway cluster this
+    fixture starts and stops (tests/pg.py). Without PostgreSQL binaries it skips, unless
+    LABLIFT_REQUIRE_PG=1 or CI is set: then it fails.
+    """
+    url = os.environ.get("LABLIFT_TEST_PG_URL")
+    cluster = None
+    if url:
+        try:
+            _pg.check_server(url)
+        except Exception as e:
+            pytest.fail(f"LABLIFT_TEST_PG_URL={url} does not answer: {e}", pytrace=False)
+    else:
+        try:
+            cluster = _pg.start_cluster()
+        except _pg.NoPostgres as e:
+            reason = (f"PostgreSQL not available ({e}); install it (Debian: apt-get install "
+                      "postgresql) or set LABLIFT_TEST_PG_URL")
+            if _pg_required():
+                pytest.fail(reason + " -- required here (LABLIFT_REQUIRE_PG=1 or CI)", pytrace=False)
+            pytest.skip(reason)
+        except RuntimeError as e:
+            pytest.fail(f"could not start a throwaway PostgreSQL cluster: {e}", pytrace=False)
+        url = cluster.url
+    try:
+        yield url
+    finally:
+        _pg.drop_created_roles(url)
+        if cluster is not None:
+            _pg.stop_cluster(cluster.dir)
+
+
+@pytest.fixture
+def pg_database(pg_server):
+    """URL (as the superuser) of a new, empty, uniquely named database, dropped after the test."""
+    with _pg.fresh_database(pg_server) as url:
+        yield url
