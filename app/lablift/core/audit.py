@@ -65,7 +65,9 @@ def append(store: "Store", action: str, entity: str, details: dict[str, Any] | N
         details = {**(details or {}), ORIGIN_KEY: origin()}
         if rows:
             details[WITNESS_KEY] = rows
-        return write_entry(conn, store.user, action, entity, details, ts)
+        seq = write_entry(conn, store.user, action, entity, details, ts)
+        store._local.witnessed_at = conn.total_changes  # see Store.transaction
+        return seq
 
 
 @functools.lru_cache(maxsize=1)
