@@ -27,6 +27,8 @@ import pandas as pd
 from . import audit, catalogue, datasets, evaluation
 from .errors import Cancelled, LabliftError, NotFound
 from .store import Store, utcnow
+from .store import runs as run_sql
+from .store.sql import inserted_id
 
 Progress = Callable[[float, str], None]
 IsCancelled = Callable[[], bool]
@@ -379,18 +381,9 @@ def compute_safely(p: Prepared) -> dict[str, Any]:
 
 # -- recording ------------------------------------------------------------------------------
 
-# Fixed SQL text (the sqlite3 statement cache then reuses the prepared statement) and one
-# encoder, the same output as store._encode's json.dumps(default=str): recording is on the
-# hot path of sweeps, where the Python around a few SQL statements dominated its cost.
-_RUN_START_SQL = (
-    "INSERT INTO runs (dataset_id, sweep_id, reproduces, status, task, algorithm, target, spec,"
-    " params, seed, created_by, created_at, started_at, host, pid, environment, details)"
-    " VALUES (?,?,?,'running',?,?,?,?,?,?,?,?,?,?,?,?,?)")
-_RUN_FINISH_SQL = (
-    "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, artifacts = ?, params = ?,"
-    " metrics = ?, predictions_sha256 = ?, details = ? WHERE id = ?")
-_RUN_FAIL_SQL = ("UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ?,"
-                 " details = ? WHERE id = ?")
+# One encoder, the same output as store._encode's json.dumps(default=str): recording is on
+# the hot path of sweeps, where the Python around a few SQL statements dominated its cost.
+# The statements themselves are in core/store/runs.py (compiled once per engine).
 try:  # CPython: reuse one C encoder (JSONEncoder.encode builds a new one per call: ~40% of it)
     from json.encoder import c_make_encoder, encode_basestring_ascii
 
@@ -409,12 +402,14 @@ def record_start(store: Store, p: Prepared, sweep_id: int | None = None,
     """Insert the run as 'running' (one transaction); a crash from here on shows as interrupted."""
     now = utcnow()
     spec = p.spec
-    values = (spec["dataset_id"], sweep_id, reproduces, spec["task"], spec["algorithm"],
-              spec["target"], _encode(spec), _encode(spec["params"]), spec["seed"], store.user,
-              now, now, socket.gethostname(), os.getpid(), _environment_json(),
-              _encode({"notes": p.notes}))
+    values = {"dataset_id": spec["dataset_id"], "sweep_id": sweep_id, "reproduces": reproduces,
+              "task": spec["task"], "algorithm": spec["algorithm"], "target": spec["target"],
+              "spec": _encode(spec), "params": _encode(spec["params"]), "seed": spec["seed"],
+              "created_by": store.user, "created_at": now, "started_at": now,
+              "host": socket.gethostname(), "pid": os.getpid(),
+              "environment": _environment_json(), "details": _encode({"notes": p.notes})}
     with store.transaction() as conn:
-        run_id = conn.execute(_RUN_START_SQL, values).lastrowid
+        run_id = inserted_id(run_sql.START.execute(conn, store.engine, values), store.engine)
         audit.append(store, "run.start", f"run:{run_id}",
                      {"dataset": spec["dataset_id"], "algorithm": spec["algorithm"],
                       "sweep": sweep_id, "reproduces": reproduces}, ts=now)
@@ -437,17 +432,21 @@ def record_finish(store: Store, run_id: int, result: dict[str, Any], started: fl
                                     put(result["plots_bytes"]))
         # hex shas: exactly what _encode({"pipeline": ..., ...}) gives, without the encoder
         artifacts = f'{{"pipeline": "{pipeline}", "holdout": "{holdout}", "plots": "{plots}"}}'
-        sql = _RUN_FINISH_SQL
-        values = (status, finished_at, duration, artifacts, _encode(result["params"]),
-                  _encode(result["metrics"]), result["predictions_sha256"], details, run_id)
+        statement = run_sql.FINISH
+        values = {"status": status, "finished_at": finished_at, "duration_s": duration,
+                  "artifacts": artifacts, "params": _encode(result["params"]),
+                  "metrics": _encode(result["metrics"]),
+                  "predictions_sha256": result["predictions_sha256"], "details": details,
+                  "run_id": run_id}
         audit_details = {"status": status, "predictions_sha256": result["predictions_sha256"]}
     else:
         error = result.get("error", "")
-        sql = _RUN_FAIL_SQL
-        values = (status, finished_at, duration, error, details, run_id)
+        statement = run_sql.FAIL
+        values = {"status": status, "finished_at": finished_at, "duration_s": duration,
+                  "error": error, "details": details, "run_id": run_id}
         audit_details = {"status": status, "error": error}
     with store.transaction() as conn:
-        conn.execute(sql, values)
+        statement.execute(conn, store.engine, values)
         audit.append(store, "run.finish", f"run:{run_id}", audit_details, ts=finished_at)
 
 

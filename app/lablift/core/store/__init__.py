@@ -70,6 +70,7 @@ class Store:
         self.root = Path(root).expanduser() if root is not None else default_store_dir()
         self.user = current_user(user)
         self.on_wait = on_wait
+        self.engine = "sqlite"  # which dialect core/store/sql.py compiles statements for
         self.note = ""
         self.read_only = False
         if self.root.exists() and not self.root.is_dir():

@@ -1,0 +1,72 @@
+"""One statement, two engines: core/store/sql.py compiles a Core construct for SQLite and for
+PostgreSQL and runs it on the raw driver connection; the same calls give the same rows."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from lablift.core.store import runs as run_sql
+from lablift.core.store import schema
+from lablift.core.store.sql import Statement, inserted_id
+
+DATASET = {"id": 1, "name": "d", "version": 1, "sha256": "s", "artifact": "a", "rows": 1,
+           "columns": 1, "schema": "[]", "profile": "{}", "created_at": "t", "created_by": "u"}
+START = {"dataset_id": 1, "sweep_id": None, "reproduces": None, "task": "classification",
+         "algorithm": "knn", "target": "y", "spec": '{"k": "é"}', "params": "{}", "seed": 7,
+         "created_by": "ann", "created_at": "t0", "started_at": "t0", "host": "h", "pid": 42,
+         "environment": "{}", "details": "{}"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_conn(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'x.db'}"
+        schema.metadata.create_all(sa.create_engine(url))
+        conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+        yield "sqlite", conn
+        conn.close()
+        return
+    url = request.getfixturevalue("pg_database")
+    schema.metadata.create_all(sa.create_engine(url.replace("postgresql://",
+                                                            "postgresql+psycopg://", 1)))
+    conn = psycopg.connect(url, autocommit=True)
+    yield "postgresql", conn
+    conn.close()
+
+
+def _insert_dataset(engine, conn):
+    sa_insert = Statement(sa.insert(schema.datasets).values(
+        **{k: sa.bindparam(k) for k in DATASET}))
+    sa_insert.execute(conn, engine, DATASET)
+
+
+def test_run_start_and_finish_give_the_same_row_on_both_engines(engine_conn):
+    engine, conn = engine_conn
+    _insert_dataset(engine, conn)
+    run_id = inserted_id(run_sql.START.execute(conn, engine, START), engine)
+    again = inserted_id(run_sql.START.execute(conn, engine, START), engine)
+    assert (run_id, again) == (1, 2)
+    run_sql.FINISH.execute(conn, engine, {
+        "run_id": run_id, "status": "finished", "finished_at": "t1", "duration_s": 0.25,
+        "artifacts": "{}", "params": '{"k": 3}', "metrics": '{"f1": 0.5}',
+        "predictions_sha256": "p", "details": "{}"})
+    run_sql.FAIL.execute(conn, engine, {"run_id": again, "status": "failed",
+                                        "finished_at": "t1", "duration_s": 1.5,
+                                        "error": "boom", "details": "{}"})
+    rows = conn.execute("SELECT id, status, spec, params, metrics, duration_s, error, seed "
+                        "FROM runs ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [
+        (1, "finished", '{"k": "é"}', '{"k": 3}', '{"f1": 0.5}', 0.25, None, 7),
+        (2, "failed", '{"k": "é"}', "{}", "{}", 1.5, "boom", 7)]
+
+
+def test_statements_compile_once_per_engine():
+    text, order, defaults = run_sql.START.sql("sqlite")
+    assert text.count("?") == len(order) and defaults == {"status": "running"}
+    pg_text, pg_order, _ = run_sql.START.sql("postgresql")
+    assert pg_order is None and "RETURNING runs.id" in pg_text and "%(spec)s" in pg_text
+    assert run_sql.START.sql("sqlite") is run_sql.START.sql("sqlite")
