@@ -132,6 +132,12 @@ def update_settings(store: Store, changes: dict[str, Any]) -> dict[str, Any]:
     return settings(store)
 
 
+def batch_counts(store: Store) -> dict[int, int]:
+    """Batches ingested per model version id."""
+    return {r["version_id"]: r["n"] for r in store.query(
+        "SELECT version_id, COUNT(*) AS n FROM batches GROUP BY version_id")}
+
+
 # -- reading batches ---------------------------------------------------------------------------
 
 def _is_log(path: Path) -> bool:

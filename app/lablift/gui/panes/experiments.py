@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox,
                                QTableView, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from ...core import catalogue, evaluation, training
+from ...core import catalogue, datasets, evaluation, training
 from ...core.errors import LabliftError
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -281,8 +281,7 @@ def runs_columns(records: Sequence[dict] = ()) -> list[Column]:
 
 def load_run_records(store) -> list[dict[str, Any]]:
     """Worker side of the runs table: one query for runs, one for dataset names."""
-    names = {d["id"]: f"{d['name']}:{d['version']}"
-             for d in store.query("SELECT id, name, version FROM datasets")}
+    names = {d["id"]: f"{d['name']}:{d['version']}" for d in datasets.list_datasets(store)}
     return [flatten_run(r, names) for r in training.list_runs(store)]
 
 
@@ -938,8 +937,7 @@ class Pane(QWidget):
         self.reload_runs()
 
     def _refresh_datasets(self) -> None:
-        rows = self.store.query("SELECT id, name, version, created_at FROM datasets "
-                                "ORDER BY name, version")
+        rows = datasets.list_datasets(self.store)
         ids = [r["id"] for r in rows]
         self.pages.setCurrentIndex(1 if rows else 0)
         if ids == self._dataset_ids:

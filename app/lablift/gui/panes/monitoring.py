@@ -539,8 +539,7 @@ class Pane(QWidget):
     def refresh(self) -> None:
         """Re-read the versions; keep the selected one, else the first with batches."""
         versions = registry.list_versions(self.store)
-        counts = {r["version_id"]: r["n"] for r in self.store.query(
-            "SELECT version_id, COUNT(*) AS n FROM batches GROUP BY version_id")}
+        counts = monitoring.batch_counts(self.store)
         self._versions = versions
         keep = self._ref
         self.version_combo.blockSignals(True)
