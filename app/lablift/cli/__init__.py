@@ -14,9 +14,10 @@ import traceback
 
 from ..core.errors import LabliftError
 from . import admin, datasets
+from . import store as store_group
 from .common import CommandError, emit
 
-GROUPS = [datasets, admin]
+GROUPS = [datasets, admin, store_group]
 
 
 def _optional_groups() -> list:
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_gui(store_dir=args.store, user=args.user,
                            screenshot=getattr(args, "screenshot", None),
                            pane=getattr(args, "pane", None))
-        store = open_store(args)
+        if getattr(args, "opens_store", True):
+            store = open_store(args)
         result = args.handler(store, args)
         emit(result, getattr(args, "json", False))
         return 0

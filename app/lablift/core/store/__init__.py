@@ -39,6 +39,11 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def is_url(location: str | os.PathLike) -> bool:
+    """A team store is named by a URL (postgresql://...), an embedded one by a folder."""
+    return "://" in str(location)
+
+
 def default_store_dir() -> Path:
     env = os.environ.get("LABLIFT_STORE")
     if env:
@@ -67,6 +72,12 @@ class Store:
 
     def __init__(self, root: str | os.PathLike | None = None, user: str | None = None,
                  journal: str | None = None, on_wait: Callable[[str], None] | None = None):
+        if is_url(root if root is not None else os.environ.get("LABLIFT_STORE", "")):
+            # Not built yet: the team store's server side exists (`lablift store init`),
+            # the client that works in one does not. Refuse rather than make a folder.
+            raise LabliftError("working in a team store (postgresql://...) is not built yet "
+                               "in this release: `lablift store init URL` prepares one and "
+                               "`lablift --store URL store info` describes it")
         self.root = Path(root).expanduser() if root is not None else default_store_dir()
         self.user = current_user(user)
         self.on_wait = on_wait
