@@ -65,8 +65,32 @@ def test_run_start_and_finish_give_the_same_row_on_both_engines(engine_conn):
 
 
 def test_statements_compile_once_per_engine():
-    text, order, defaults = run_sql.START.sql("sqlite")
-    assert text.count("?") == len(order) and defaults == {"status": "running"}
-    pg_text, pg_order, _ = run_sql.START.sql("postgresql")
-    assert pg_order is None and "RETURNING runs.id" in pg_text and "%(spec)s" in pg_text
+    text, order, defaults, positional = run_sql.START.sql("sqlite")
+    assert positional and text.count("?") == len(order) and defaults == {"status": "running"}
+    pg_text, pg_names, _, pg_positional = run_sql.START.sql("postgresql")
+    assert not pg_positional and "RETURNING runs.id" in pg_text and "%(spec)s" in pg_text
+    assert set(pg_names) == set(order)
     assert run_sql.START.sql("sqlite") is run_sql.START.sql("sqlite")
+
+
+def test_dataset_statements_on_both_engines(engine_conn):
+    from lablift.core.store import datasets as dataset_sql
+    engine, conn = engine_conn
+    row = {k: v for k, v in DATASET.items() if k != "id"}
+    ids = [inserted_id(dataset_sql.INSERT.execute(conn, engine, {**row, "version": v,
+                                                                 "sha256": f"s{v}"}), engine)
+           for v in (1, 2)]
+    assert ids == [1, 2]
+
+    def one(statement, **params):
+        return tuple(statement.execute(conn, engine, params).fetchone())
+
+    assert one(dataset_sql.NEXT_VERSION, name="d") == (3,)
+    assert one(dataset_sql.NEXT_VERSION, name="new") == (1,)
+    assert one(dataset_sql.LATEST_BY_NAME, name="d")[:3] == (2, "d", 2)
+    assert one(dataset_sql.BY_NAME_VERSION, name="d", version=1)[0] == 1
+    assert one(dataset_sql.NAMES_ARTIFACT, artifact="a") == (1,)
+    assert dataset_sql.NAMES_ARTIFACT.execute(conn, engine, {"artifact": "zz"}).fetchone() \
+        is None
+    listed = [tuple(r)[:3] for r in dataset_sql.LIST.execute(conn, engine).fetchall()]
+    assert listed == [(1, "d", 1), (2, "d", 2)]

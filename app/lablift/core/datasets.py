@@ -15,14 +15,13 @@ from . import audit
 from .errors import Cancelled, LabliftError, NotFound
 from .profiling import canonical_sha256, profile_table
 from .readers import read_table
-from .store import Store, utcnow
+from .store import Store, encode, utcnow
+from .store import datasets as dataset_sql
+from .store.sql import inserted_id
 
 Progress = Callable[[float, str], None]
 IsCancelled = Callable[[], bool]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,127}$")
-
-SUMMARY_COLUMNS = ("id, name, version, sha256, rows, columns, source_path, source_format, "
-                   "encoding, delimiter, created_at, created_by")
 
 
 def default_name(path: str | os.PathLike) -> str:
@@ -65,8 +64,7 @@ def import_dataset(store: Store, path: str | os.PathLike, name: str | None = Non
         writing = pool.submit(store.artifacts.put_writer, lambda f: write_parquet(table, f))
         try:
             sha = canonical_sha256(table)
-            existing = store.query_one(f"SELECT {SUMMARY_COLUMNS} FROM datasets WHERE name = ? "
-                                       f"AND sha256 = ?", (name, sha))
+            existing = store.row(dataset_sql.SUMMARY_BY_CONTENT, name=name, sha256=sha)
             if not existing:
                 step(0.55, "Profiling columns")
                 profile = profile_table(table, notes=info.notes)
@@ -84,19 +82,18 @@ def import_dataset(store: Store, path: str | os.PathLike, name: str | None = Non
         schema = [{"name": f.name, "dtype": str(f.type), "kind": c["kind"]}
                   for f, c in zip(table.schema, profile["columns"])]
         with store.transaction():
-            again = store.query_one(f"SELECT {SUMMARY_COLUMNS} FROM datasets WHERE name = ? AND "
-                                    f"sha256 = ?", (name, sha))
+            again = store.row(dataset_sql.SUMMARY_BY_CONTENT, name=name, sha256=sha)
             if again:  # another process imported the same content meanwhile
                 return {**again, "existing": True}
-            version = store.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM datasets "
-                                    "WHERE name = ?", (name,)).fetchone()[0]
+            version = store.value(dataset_sql.NEXT_VERSION, name=name)
             row = {"name": name, "version": version, "sha256": sha, "artifact": artifact,
                    "source_path": str(Path(path).expanduser().resolve()),
                    "source_format": info.format, "encoding": info.encoding,
                    "delimiter": info.delimiter, "rows": table.num_rows,
                    "columns": table.num_columns, "schema": schema, "profile": profile,
                    "created_at": utcnow(), "created_by": store.user}
-            row_id = store.insert("datasets", row)
+            row_id = inserted_id(dataset_sql.INSERT.execute(
+                store.conn, store.engine, {k: encode(v) for k, v in row.items()}), store.engine)
             audit.append(store, "dataset.import", f"dataset:{row_id}",
                          {"name": name, "version": version, "sha256": sha,
                           "rows": table.num_rows, "columns": table.num_columns,
@@ -121,8 +118,7 @@ def write_parquet(table: pa.Table, f) -> None:
 
 def _discard_unreferenced(store: Store, artifact: str) -> None:
     """Nothing half-imported stays behind: drop a Parquet file that no dataset row names."""
-    named = store.execute("SELECT 1 FROM datasets WHERE artifact = ? LIMIT 1",
-                          (artifact,)).fetchone()
+    named = store.value(dataset_sql.NAMES_ARTIFACT, artifact=artifact)
     if named is None:
         _remove_quietly(store.artifacts.path(artifact))
 
@@ -143,11 +139,11 @@ def _remove_quietly(path: Path) -> None:
 
 
 def list_datasets(store: Store) -> list[dict[str, Any]]:
-    return store.query(f"SELECT {SUMMARY_COLUMNS} FROM datasets ORDER BY name, version")
+    return store.rows(dataset_sql.LIST)
 
 
 def get(store: Store, dataset_id: int) -> dict[str, Any]:
-    row = store.query_one("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
+    row = store.row(dataset_sql.BY_ID, id=dataset_id)
     if row is None:
         raise NotFound(f"dataset {dataset_id} not found")
     return row
@@ -157,18 +153,16 @@ def resolve(store: Store, ref: str | int) -> dict[str, Any]:
     """REF is an id, NAME (latest version) or NAME:VERSION."""
     ref_s = str(ref).strip()
     if ref_s.isdigit():
-        row = store.query_one("SELECT * FROM datasets WHERE id = ?", (int(ref_s),))
+        row = store.row(dataset_sql.BY_ID, id=int(ref_s))
         if row:
             return row
     name, _, version = ref_s.rpartition(":") if ":" in ref_s else (ref_s, "", "")
     if version:
         if not version.isdigit():
             raise NotFound(f"dataset {ref_s!r}: version {version!r} is not a number")
-        row = store.query_one("SELECT * FROM datasets WHERE name = ? AND version = ?",
-                              (name, int(version)))
+        row = store.row(dataset_sql.BY_NAME_VERSION, name=name, version=int(version))
     else:
-        row = store.query_one("SELECT * FROM datasets WHERE name = ? ORDER BY version DESC "
-                              "LIMIT 1", (name,))
+        row = store.row(dataset_sql.LATEST_BY_NAME, name=name)
     if row is None:
         known = ", ".join(sorted({d["name"] for d in list_datasets(store)})) or "none yet"
         raise NotFound(f"dataset {ref_s!r} not found (datasets: {known})")

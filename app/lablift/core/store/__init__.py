@@ -307,7 +307,7 @@ class Store:
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         cols = list(row)
-        values = [_encode(row[c]) for c in cols]
+        values = [encode(row[c]) for c in cols]
         sql = (f"INSERT INTO {table} ({', '.join(cols)}) "
                f"VALUES ({', '.join('?' for _ in cols)})")
         return self.conn.execute(sql, values).lastrowid
@@ -315,11 +315,25 @@ class Store:
     def update(self, table: str, where: dict[str, Any], values: dict[str, Any]) -> int:
         sets = ", ".join(f"{c} = ?" for c in values)
         conds = " AND ".join(f"{c} = ?" for c in where)
-        params = [_encode(v) for v in values.values()] + list(where.values())
+        params = [encode(v) for v in values.values()] + list(where.values())
         return self.conn.execute(f"UPDATE {table} SET {sets} WHERE {conds}", params).rowcount
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return [decode_row(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def rows(self, statement, **params) -> list[dict[str, Any]]:
+        """A repository Statement's rows (core/store/sql.py), JSON columns decoded."""
+        return [decode_row(r) for r in
+                statement.execute(self.conn, self.engine, params).fetchall()]
+
+    def row(self, statement, **params) -> dict[str, Any] | None:
+        found = statement.execute(self.conn, self.engine, params).fetchone()
+        return decode_row(found) if found is not None else None
+
+    def value(self, statement, **params) -> Any:
+        """The first column of the first row, or None."""
+        found = statement.execute(self.conn, self.engine, params).fetchone()
+        return found[0] if found is not None else None
 
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         row = self.conn.execute(sql, params).fetchone()
@@ -405,7 +419,8 @@ def _folder_fault(path: Path, exc: OSError) -> str:
     return f"cannot create store {path}: {exc.strerror or exc}"
 
 
-def _encode(value: Any) -> Any:
+def encode(value: Any) -> Any:
+    """A value as its column holds it: dicts and lists as JSON text."""
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str)
     return value

@@ -24,26 +24,27 @@ class Statement:
 
     def __init__(self, construct):
         self.construct = construct
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self._compiled: dict[str, tuple[str, tuple[str, ...], dict[str, Any], bool]] = {}
 
-    def sql(self, engine: str) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-        """(SQL text, positional parameter names or None for named, default values)."""
+    def sql(self, engine: str) -> tuple[str, tuple[str, ...], dict[str, Any], bool]:
+        """(SQL text, parameter names, default values, positional?)."""
         compiled = self._compiled.get(engine)
         if compiled is None:
             c = self.construct.compile(dialect=_DIALECTS[engine],
                                        compile_kwargs={"render_postcompile": True})
-            order = tuple(c.positiontup) if c.positional else None
+            # positional: the parameter order; named: every name (a missing value is NULL)
+            order = tuple(c.positiontup) if c.positional else tuple(c.params)
             defaults = {k: v for k, v in c.params.items() if v is not None}
-            compiled = self._compiled[engine] = (c.string, order, defaults)
+            compiled = self._compiled[engine] = (c.string, order, defaults, c.positional)
         return compiled
 
     def execute(self, conn, engine: str, params: dict[str, Any] | None = None):
         """Run on a raw DBAPI connection (sqlite3 or psycopg); returns the cursor."""
-        text, order, defaults = self.sql(engine)
+        text, names, defaults, positional = self.sql(engine)
         values = {**defaults, **params} if params else defaults
-        if order is not None:
-            return conn.execute(text, tuple(values.get(k) for k in order))
-        return conn.execute(text, values)
+        if positional:
+            return conn.execute(text, tuple(values.get(k) for k in names))
+        return conn.execute(text, {k: values.get(k) for k in names})
 
 
 def inserted_id(cursor, engine: str) -> int:
