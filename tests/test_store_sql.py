@@ -94,3 +94,29 @@ def test_dataset_statements_on_both_engines(engine_conn):
         is None
     listed = [tuple(r)[:3] for r in dataset_sql.LIST.execute(conn, engine).fetchall()]
     assert listed == [(1, "d", 1), (2, "d", 2)]
+
+
+def test_run_listing_and_sweep_statements_on_both_engines(engine_conn):
+    from lablift.core.store import sweeps as sweep_sql
+    engine, conn = engine_conn
+    _insert_dataset(engine, conn)
+    sweep = inserted_id(sweep_sql.START.execute(conn, engine, {
+        "dataset_id": 1, "spec": "{}", "backend": "local", "created_at": "t",
+        "created_by": "ann", "host": "h", "pid": 1}), engine)
+    for algorithm, sweep_id in (("knn", None), ("tree", sweep), ("tree", sweep)):
+        run_sql.START.execute(conn, engine, {**START, "algorithm": algorithm,
+                                             "sweep_id": sweep_id})
+    sweep_sql.FINISH.execute(conn, engine, {"id": sweep, "status": "finished",
+                                            "best_run_id": 3, "finished_at": "t2"})
+
+    def ids(filters=(), full=False, **params):
+        statement = run_sql.listing(tuple(filters), full, "limit" in params)
+        return [r[0] for r in statement.execute(conn, engine, params).fetchall()]
+
+    assert ids() == [3, 2, 1]
+    assert ids(("algorithm",), algorithm="tree") == [3, 2]
+    assert ids(("sweep_id", "status"), sweep_id=sweep, status="running", limit=1) == [3]
+    assert ids(full=True, limit=2) == [3, 2]
+    row = sweep_sql.BY_ID.execute(conn, engine, {"id": sweep}).fetchone()
+    assert tuple(row)[:5] == (1, 1, "{}", "finished", 3)
+    assert [r[0] for r in sweep_sql.LIST.execute(conn, engine).fetchall()] == [1]

@@ -20,7 +20,9 @@ import numpy as np
 
 from . import audit, catalogue, evaluation, training
 from .errors import Cancelled, LabliftError
-from .store import Store, utcnow
+from .store import Store, encode, utcnow
+from .store import sweeps as sweep_sql
+from .store.sql import inserted_id
 
 MAX_CONFIGS = 10000
 BACKENDS = ("local", "dask")
@@ -173,10 +175,10 @@ def sweep(store: Store, spec: dict[str, Any], grid: dict[str, Sequence[Any]] | N
                   "random": random, "configs": len(configs), "n_jobs": n_jobs,
                   "scheduler": scheduler}
     with store.transaction():
-        sweep_id = store.insert("sweeps", {
-            "dataset_id": base.spec["dataset_id"], "spec": sweep_spec, "status": "running",
+        sweep_id = inserted_id(sweep_sql.START.execute(store.conn, store.engine, {
+            "dataset_id": base.spec["dataset_id"], "spec": encode(sweep_spec),
             "backend": backend, "created_at": utcnow(), "created_by": store.user,
-            "host": socket.gethostname(), "pid": os.getpid()})
+            "host": socket.gethostname(), "pid": os.getpid()}), store.engine)
         run_ids = [training.record_start(store, p, sweep_id=sweep_id) for p in prepared]
         audit.append(store, "sweep.start", f"sweep:{sweep_id}",
                      {"algorithm": algorithm, "configs": len(configs), "backend": backend})
@@ -251,8 +253,8 @@ def _finish_sweep(store: Store, sweep_id: int, status: str, task: str) -> dict[s
     if status == "finished" and not any(r["status"] == "finished" for r in runs):
         status = "failed"
     with store.transaction():
-        store.update("sweeps", {"id": sweep_id}, {"status": status, "best_run_id": best,
-                                                  "finished_at": utcnow()})
+        sweep_sql.FINISH.execute(store.conn, store.engine, {
+            "id": sweep_id, "status": status, "best_run_id": best, "finished_at": utcnow()})
         audit.append(store, "sweep.finish", f"sweep:{sweep_id}",
                      {"status": status, "best_run_id": best, "metric": metric,
                       "runs": len(runs)})
@@ -261,7 +263,7 @@ def _finish_sweep(store: Store, sweep_id: int, status: str, task: str) -> dict[s
 
 def get_sweep(store: Store, sweep_id: int) -> dict[str, Any]:
     from .errors import NotFound
-    row = store.query_one("SELECT * FROM sweeps WHERE id = ?", (int(sweep_id),))
+    row = store.row(sweep_sql.BY_ID, id=int(sweep_id))
     if row is None:
         raise NotFound(f"sweep {sweep_id} not found")
     row["runs"] = sorted(training.list_runs(store, sweep_id=row["id"]), key=lambda r: r["id"])
@@ -271,7 +273,7 @@ def get_sweep(store: Store, sweep_id: int) -> dict[str, Any]:
 
 
 def list_sweeps(store: Store) -> list[dict[str, Any]]:
-    return store.query("SELECT * FROM sweeps ORDER BY id DESC")
+    return store.rows(sweep_sql.LIST)
 
 
 def _show(value: Any) -> Any:

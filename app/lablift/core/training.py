@@ -33,9 +33,7 @@ from .store.sql import inserted_id
 Progress = Callable[[float, str], None]
 IsCancelled = Callable[[], bool]
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "pyarrow", "joblib")
-RUN_SUMMARY_COLUMNS = ("id, dataset_id, sweep_id, reproduces, status, task, algorithm, target, "
-                       "seed, params, metrics, error, created_by, created_at, finished_at, "
-                       "duration_s")
+RUN_SUMMARY_COLUMNS = ", ".join(run_sql.SUMMARY_COLUMNS)  # what `run list` shows
 MAX_CLASSES = 200
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -549,7 +547,7 @@ def get_run(store: Store, run_id: int | str) -> dict[str, Any]:
         rid = int(str(run_id).strip().lstrip("#"))
     except ValueError:
         raise NotFound(f"run {run_id!r} not found (a run is named by its number)") from None
-    row = store.query_one("SELECT * FROM runs WHERE id = ?", (rid,))
+    row = store.row(run_sql.BY_ID, id=rid)
     if row is None:
         raise NotFound(f"run {rid} not found")
     return row
@@ -559,25 +557,19 @@ def list_runs(store: Store, dataset_id: int | None = None, status: str | None = 
               sweep_id: int | None = None, algorithm: str | None = None,
               limit: int | None = None, full: bool = False) -> list[dict[str, Any]]:
     """Runs, newest first, in one SELECT (summary columns unless `full`)."""
-    conds, args = [], []
-    for col, value in (("dataset_id", dataset_id), ("status", status), ("sweep_id", sweep_id),
-                       ("algorithm", algorithm)):
-        if value is not None:
-            conds.append(f"{col} = ?")
-            args.append(value)
-    sql = f"SELECT {'*' if full else RUN_SUMMARY_COLUMNS} FROM runs"
-    if conds:
-        sql += " WHERE " + " AND ".join(conds)
-    sql += " ORDER BY id DESC"
+    params = {k: v for k, v in (("dataset_id", dataset_id), ("status", status),
+                                 ("sweep_id", sweep_id), ("algorithm", algorithm))
+              if v is not None}
+    statement = run_sql.listing(tuple(params), full, bool(limit))
     if limit:
-        sql += f" LIMIT {int(limit)}"
+        params["limit"] = int(limit)
     if full:
-        return store.query(sql, args)
+        return store.rows(statement, **params)
     # Fast path for the 10,000-run table: plain tuples, decode only the two JSON columns
     # (store.query's per-key decode made listing ~2x slower).
     cur = store.conn.cursor()
     cur.row_factory = None
-    rows = cur.execute(sql, args).fetchall()
+    rows = statement.execute(cur, store.engine, params).fetchall()
     names = [d[0] for d in cur.description]
     i_params, i_metrics = names.index("params"), names.index("metrics")
     loads = json.loads

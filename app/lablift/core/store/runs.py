@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, update
+import functools
+
+from sqlalchemy import Integer, bindparam, insert, select, update
 
 from .schema import runs
 from .sql import Statement
@@ -20,3 +22,22 @@ FINISH = Statement(update(runs).where(runs.c.id == bindparam("run_id")).values(
 
 FAIL = Statement(update(runs).where(runs.c.id == bindparam("run_id")).values(
     **{c: bindparam(c) for c in ("status", "finished_at", "duration_s", "error", "details")}))
+
+BY_ID = Statement(select(runs).where(runs.c.id == bindparam("id")))
+
+SUMMARY_COLUMNS = ("id", "dataset_id", "sweep_id", "reproduces", "status", "task",
+                   "algorithm", "target", "seed", "params", "metrics", "error", "created_by",
+                   "created_at", "finished_at", "duration_s")
+FILTERS = ("dataset_id", "status", "sweep_id", "algorithm")
+
+
+@functools.lru_cache(maxsize=64)
+def listing(filters: tuple[str, ...], full: bool, limited: bool) -> Statement:
+    """Runs newest first, WHERE each named filter column = :column, LIMIT :limit if limited;
+    one Statement per combination (there are few), each compiled once."""
+    columns = [runs] if full else [runs.c[name] for name in SUMMARY_COLUMNS]
+    query = select(*columns).where(*(runs.c[f] == bindparam(f) for f in filters)) \
+        .order_by(runs.c.id.desc())
+    if limited:
+        query = query.limit(bindparam("limit", type_=Integer))
+    return Statement(query)
