@@ -120,3 +120,56 @@ def test_run_listing_and_sweep_statements_on_both_engines(engine_conn):
     row = sweep_sql.BY_ID.execute(conn, engine, {"id": sweep}).fetchone()
     assert tuple(row)[:5] == (1, 1, "{}", "finished", 3)
     assert [r[0] for r in sweep_sql.LIST.execute(conn, engine).fetchall()] == [1]
+
+
+def test_every_repository_statement_compiles_for_both_engines():
+    import importlib
+    import pkgutil
+
+    import lablift.core.store as package
+    from lablift.core.store.sql import Statement
+    found = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"lablift.core.store.{info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, Statement):
+                for engine in ("sqlite", "postgresql"):
+                    text = value.sql(engine)[0]
+                    assert text.split()[0] in ("SELECT", "INSERT", "UPDATE", "DELETE"), name
+                found += 1
+    assert found >= 30
+
+
+def test_monitoring_statements_on_both_engines(engine_conn):
+    from lablift.core.store import monitoring as monitor_sql
+    engine, conn = engine_conn
+    _insert_dataset(engine, conn)
+    run_sql.START.execute(conn, engine, START)
+    conn.execute("INSERT INTO models (name, created_at, created_by) VALUES ('m', 't', 'u')")
+    conn.execute("INSERT INTO model_versions (model, version, run_id, status, created_at, "
+                 "created_by) VALUES ('m', 1, 1, 'approved', 't', 'u')")
+    batch = {"version_id": 1, "source_path": "b.csv", "sha256": "x", "artifact": "a",
+             "rows": 3, "window": None, "label_column": None, "timestamp_column": None,
+             "drift_share": 0.5, "dataset_drift": 1, "result": "{}", "created_at": "t",
+             "created_by": "u"}
+    bid = inserted_id(monitor_sql.INSERT_BATCH.execute(conn, engine, batch), engine)
+    monitor_sql.SET_LABELS.execute(conn, engine, {"id": bid, "artifact": "b",
+                                                  "label_column": "y", "result": '{"m": 1}'})
+    for kind in ("drift", "metric"):
+        monitor_sql.INSERT_ALERT.execute(conn, engine, {"version_id": 1, "batch_id": bid,
+                                                        "kind": kind, "message": kind,
+                                                        "created_at": "t"})
+    monitor_sql.ACKNOWLEDGE.execute(conn, engine, {"id": 1, "acknowledged_by": "ops1",
+                                                   "acknowledged_at": "t2"})
+
+    def first(statement, **params):
+        return tuple(statement.execute(conn, engine, params).fetchone())
+
+    assert first(monitor_sql.OPEN_ALERTS, version_id=1) == (1,)
+    assert first(monitor_sql.BATCH_COUNTS) == (1, 1)
+    labelled = first(monitor_sql.LABELLED_BATCHES_OF, version_id=1)
+    assert labelled[0] == bid and "y" in labelled and '{"m": 1}' in labelled
+    alerts = [tuple(r) for r in monitor_sql.ALERTS_OF.execute(conn, engine,
+                                                               {"version_id": 1}).fetchall()]
+    assert [(a[4], a[-2], a[-1]) for a in alerts] == [("drift", "m", 1), ("metric", "m", 1)]
+    assert first(monitor_sql.SAME_SOURCE, version_id=1, sha256="x")[0] == bid

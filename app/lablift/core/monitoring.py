@@ -42,7 +42,9 @@ from . import audit, drift
 from .artifacts import sha256_file
 from .errors import Cancelled, LabliftError
 from .readers import BadInput, check_file, read_table
-from .store import Store, utcnow
+from .store import Store, encode, utcnow
+from .store import monitoring as monitor_sql
+from .store.sql import inserted_id
 
 Progress = Callable[[float, str], None]
 IsCancelled = Callable[[], bool]
@@ -134,8 +136,7 @@ def update_settings(store: Store, changes: dict[str, Any]) -> dict[str, Any]:
 
 def batch_counts(store: Store) -> dict[int, int]:
     """Batches ingested per model version id."""
-    return {r["version_id"]: r["n"] for r in store.query(
-        "SELECT version_id, COUNT(*) AS n FROM batches GROUP BY version_id")}
+    return {r["version_id"]: r["n"] for r in store.rows(monitor_sql.BATCH_COUNTS)}
 
 
 # -- reading batches ---------------------------------------------------------------------------
@@ -609,8 +610,8 @@ def _metric_alerts(ref: Reference, metrics: dict[str, float | None], gates: list
 
 
 def _model_gates(store: Store, model: str) -> list[dict]:
-    row = store.query_one("SELECT gates FROM models WHERE name = ?", (model,))
-    gates = list((row or {}).get("gates") or [])
+    from . import registry
+    gates = registry.get_gates(store, model)
     if not gates:
         gates = list(store.setting("registry.default_gates", []) or [])
     return [g for g in gates if isinstance(g, dict)]
@@ -779,8 +780,7 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
         step(0.2, "Joining labels to logged requests")
         return attach_labels(store, version, frame, label, path, source_sha, cfg, tests)
     require_inputs(frame, info, _used_features(store, version), path)
-    for prior in store.query("SELECT id, label_column, timestamp_column, result FROM batches "
-                             "WHERE version_id = ? AND sha256 = ?", (version["id"], source_sha)):
+    for prior in store.rows(monitor_sql.SAME_SOURCE, version_id=version["id"], sha256=source_sha):
         same = ((prior["label_column"] or "") == (label or "")
                 and (prior["timestamp_column"] or "") == (timestamp or "")
                 and ((prior["result"] or {}).get("source") or {}).get("window_spec")
@@ -826,26 +826,26 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
                 "reference_rows": int(len(reference.X)),
             }
             result = _jsonable(result)
-            bid = store.insert("batches", {
+            bid = inserted_id(monitor_sql.INSERT_BATCH.execute(store.conn, store.engine, {
                 "version_id": version["id"], "source_path": str(path), "sha256": source_sha,
                 "artifact": sha, "rows": int(len(part)), "window": wlabel,
                 "label_column": label, "timestamp_column": timestamp,
                 "drift_share": d["drift_share"], "dataset_drift": int(d["dataset_drift"]),
-                "result": result, "created_at": now, "created_by": store.user})
+                "result": encode(result), "created_at": now, "created_by": store.user}),
+                store.engine)
             audit.append(store, "monitor.ingest", f"batch:{bid}", {
                 "version": version["ref"], "source": str(path), "sha256": source_sha,
                 "window": wlabel, "rows": int(len(part)), "drift_share": d["drift_share"],
                 "dataset_drift": d["dataset_drift"], "alerts": [a["kind"] for a in res["alerts"]]})
             for a in res["alerts"]:
-                store.insert("alerts", {"version_id": version["id"], "batch_id": bid,
-                                        "kind": a["kind"], "message": a["message"],
-                                        "created_at": now})
+                monitor_sql.INSERT_ALERT.execute(store.conn, store.engine, {
+                    "version_id": version["id"], "batch_id": bid, "kind": a["kind"],
+                    "message": a["message"], "created_at": now})
             if res["alerts"]:
                 message = (f"batch {bid}" + (f" ({wlabel})" if wlabel else "") + ": "
                            + "; ".join(a["message"] for a in res["alerts"]))
                 registry.mark_attention(store, version["id"], message[:1000])
-            out.append(batch_view(store.query_one("SELECT * FROM batches WHERE id = ?", (bid,)),
-                                  version))
+            out.append(batch_view(store.row(monitor_sql.BATCH_BY_ID, id=bid), version))
     step(1.0, f"Ingested {len(out)} batch{'es' if len(out) != 1 else ''}")
     return out
 
@@ -868,8 +868,7 @@ def attach_labels(store: Store, version: dict[str, Any], labels: pd.DataFrame, l
     if lab.duplicated(keys).any():
         raise LabliftError(f"{path}: {', '.join(keys)} repeats; each logged row can have one "
                            f"label (add a 'row' column for requests that scored several rows)")
-    rows = store.query("SELECT * FROM batches WHERE version_id = ? ORDER BY id",
-                       (version["id"],))
+    rows = store.rows(monitor_sql.BATCHES_OF, version_id=version["id"])
     logs = [r for r in rows if ((r.get("result") or {}).get("source") or {}).get("format")
             == "log"]
     reference = Reference(store, version) if logs else None
@@ -905,21 +904,21 @@ def attach_labels(store: Store, version: dict[str, Any], labels: pd.DataFrame, l
                            "alerts": res["alerts"],
                            "labels": {"path": str(path), "sha256": source_sha,
                                       "matched_rows": matched, "keys": keys}})
-            store.update("batches", {"id": r["id"]}, {"artifact": sha, "label_column": label,
-                                                      "result": _jsonable(result)})
+            monitor_sql.SET_LABELS.execute(store.conn, store.engine, {
+                "id": r["id"], "artifact": sha, "label_column": label,
+                "result": encode(_jsonable(result))})
             audit.append(store, "monitor.labels", f"batch:{r['id']}", {
                 "version": version["ref"], "source": str(path), "sha256": source_sha,
                 "matched_rows": matched, "alerts": [a["kind"] for a in res["alerts"]]})
             new_alerts = [a for a in res["alerts"] if a["kind"] == "metric"]
             for a in new_alerts:
-                store.insert("alerts", {"version_id": version["id"], "batch_id": r["id"],
-                                        "kind": a["kind"], "message": a["message"],
-                                        "created_at": now})
+                monitor_sql.INSERT_ALERT.execute(store.conn, store.engine, {
+                    "version_id": version["id"], "batch_id": r["id"], "kind": a["kind"],
+                    "message": a["message"], "created_at": now})
             if new_alerts:
                 registry.mark_attention(store, version["id"], (
                     f"batch {r['id']}: " + "; ".join(a["message"] for a in new_alerts))[:1000])
-            out.append(batch_view(store.query_one("SELECT * FROM batches WHERE id = ?",
-                                                  (r["id"],)), version))
+            out.append(batch_view(store.row(monitor_sql.BATCH_BY_ID, id=r["id"]), version))
     return out
 
 
@@ -968,7 +967,7 @@ def batch_view(row: dict[str, Any], version: dict[str, Any] | None = None) -> di
 
 
 def get_batch(store: Store, batch_id: int) -> dict[str, Any]:
-    row = store.query_one("SELECT * FROM batches WHERE id = ?", (int(batch_id),))
+    row = store.row(monitor_sql.BATCH_BY_ID, id=int(batch_id))
     if row is None:
         raise LabliftError(f"batch {batch_id} not found")
     return row
@@ -983,14 +982,9 @@ def load_batch_frame(store: Store, batch: dict[str, Any] | int) -> pd.DataFrame:
 
 def list_alerts(store: Store, ref: str | int | None = None) -> list[dict[str, Any]]:
     from . import registry
-    sql = ("SELECT a.*, v.model, v.version FROM alerts a JOIN model_versions v "
-           "ON v.id = a.version_id")
-    args: tuple = ()
-    if ref is not None:
-        version = registry.resolve_version(store, ref)
-        sql += " WHERE a.version_id = ?"
-        args = (version["id"],)
-    return store.query(sql + " ORDER BY a.id", args)
+    if ref is None:
+        return store.rows(monitor_sql.ALL_ALERTS)
+    return store.rows(monitor_sql.ALERTS_OF, version_id=registry.resolve_version(store, ref)["id"])
 
 
 def acknowledge(store: Store, alert_id: int, note: str = "") -> dict[str, Any]:
@@ -998,25 +992,23 @@ def acknowledge(store: Store, alert_id: int, note: str = "") -> dict[str, Any]:
     "attention needed" flag is cleared (both audited)."""
     from . import registry
     store.require_role("acknowledging alerts", "ops", "analyst", "reviewer")
-    alert = store.query_one("SELECT * FROM alerts WHERE id = ?", (int(alert_id),))
+    alert = store.row(monitor_sql.ALERT_BY_ID, id=int(alert_id))
     if alert is None:
         raise LabliftError(f"alert {alert_id} not found")
     if alert["acknowledged_by"]:
         raise LabliftError(f"alert {alert_id} was already acknowledged by "
                            f"{alert['acknowledged_by']} at {alert['acknowledged_at']}")
     with store.transaction():
-        store.update("alerts", {"id": alert["id"]},
-                     {"acknowledged_by": store.user, "acknowledged_at": utcnow()})
+        monitor_sql.ACKNOWLEDGE.execute(store.conn, store.engine, {
+            "id": alert["id"], "acknowledged_by": store.user, "acknowledged_at": utcnow()})
         audit.append(store, "monitor.acknowledge", f"alert:{alert['id']}",
                      {"version_id": alert["version_id"], "kind": alert["kind"], "note": note})
-        left = store.query_one("SELECT COUNT(*) AS n FROM alerts WHERE version_id = ? AND "
-                               "acknowledged_by IS NULL", (alert["version_id"],))["n"]
+        left = store.value(monitor_sql.OPEN_ALERTS, version_id=alert["version_id"])
         version = registry.get_version(store, alert["version_id"])
         if left == 0 and version.get("attention"):
             registry.clear_attention(store, alert["version_id"],
                                      note or f"alerts acknowledged by {store.user}")
-    return {**store.query_one("SELECT * FROM alerts WHERE id = ?", (alert["id"],)),
-            "open_alerts": left}
+    return {**store.row(monitor_sql.ALERT_BY_ID, id=alert["id"]), "open_alerts": left}
 
 
 def report(store: Store, ref: str | int) -> dict[str, Any]:
@@ -1026,8 +1018,7 @@ def report(store: Store, ref: str | int) -> dict[str, Any]:
     from .training import get_run
     version = registry.resolve_version(store, ref)
     run = get_run(store, version["run_id"])
-    rows = store.query("SELECT * FROM batches WHERE version_id = ? ORDER BY id",
-                       (version["id"],))
+    rows = store.rows(monitor_sql.BATCHES_OF, version_id=version["id"])
     batches = [batch_view(r, version) for r in rows]
     features: list[str] = []
     for b in batches:
@@ -1097,8 +1088,7 @@ def retrain(store: Store, ref: str | int, progress: Progress | None = None,
     run = training.get_run(store, version["run_id"])
     spec = run["spec"]
     target = spec["target"]
-    labelled = store.query("SELECT * FROM batches WHERE version_id = ? AND label_column IS NOT "
-                           "NULL ORDER BY id", (version["id"],))
+    labelled = store.rows(monitor_sql.LABELLED_BATCHES_OF, version_id=version["id"])
     if not labelled:
         raise LabliftError(f"{version['ref']} has no labelled batches to learn from; ingest "
                            f"one with `lablift monitor ingest {version['ref']} FILE --label COL`")
@@ -1165,8 +1155,9 @@ def retrain(store: Store, ref: str | int, progress: Progress | None = None,
         lineage["batches"] = batch_ids
         lineage["retrain_dataset"] = {"id": new_ds["id"], "name": new_ds["name"],
                                       "version": new_ds["version"], "rows": new_ds["rows"]}
-        store.update("model_versions", {"id": challenger["id"]},
-                     {"lineage": lineage, "challenger_of": version["id"]})
+        monitor_sql.SET_LINEAGE.execute(store.conn, store.engine, {
+            "id": challenger["id"], "lineage": encode(lineage),
+            "challenger_of": version["id"]})
         audit.append(store, "monitor.retrain", f"model_version:{challenger['ref']}", {
             "champion": version["ref"], "batches": batch_ids, "dataset_id": new_ds["id"],
             "run": new_run["id"]})
