@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import audit
 from .artifacts import CLAIMS_DIR, temp_prefix
+from .store import recovery as sql
 
 if TYPE_CHECKING:
     from .store import Store
@@ -54,15 +55,12 @@ def _dead(rows: list[dict], host: str) -> list[dict]:
 
 def _runs(store: "Store", host: str) -> int:
     from .store import utcnow
-    rows = store.query("SELECT id, pid, host FROM runs WHERE status = 'running' AND host = ?",
-                       (host,))
-    dead = _dead(rows, host)
+    dead = _dead(store.rows(sql.RUNNING_RUNS_ON, host=host), host)
     for r in dead:
         with store.transaction():
             now = utcnow()
-            n = store.execute("UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? "
-                              "WHERE id = ? AND status = 'running'",
-                              (now, INTERRUPTED, r["id"])).rowcount
+            n = sql.INTERRUPT_RUN.execute(store.conn, store.engine, {
+                "id": r["id"], "finished_at": now, "error": INTERRUPTED}).rowcount
             if n:
                 audit.append(store, "run.interrupted", f"run:{r['id']}",
                              {"pid": r["pid"], "host": host, "reason": INTERRUPTED}, ts=now)
@@ -71,31 +69,23 @@ def _runs(store: "Store", host: str) -> int:
 
 def _sweeps(store: "Store", host: str) -> int:
     from .store import utcnow
-    rows = store.query("SELECT id, pid, host FROM sweeps WHERE status = 'running'")
+    rows = store.rows(sql.RUNNING_SWEEPS)
     if not rows:
         return 0
     dead = _dead(rows, host)
     # Sweeps from before they named their process: dead when no run of theirs still runs
     # and one was interrupted.
-    legacy = [r["id"] for r in rows if r.get("host") is None]
-    if legacy:
-        marks = ",".join("?" for _ in legacy)
-        orphaned = store.query(
-            f"SELECT id FROM sweeps WHERE id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM runs "
-            f"WHERE runs.sweep_id = sweeps.id AND runs.status = 'running') AND EXISTS "
-            f"(SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id AND "
-            f"runs.status = 'interrupted')", legacy)
-        dead += [{"id": r["id"], "pid": None} for r in orphaned]
+    dead += [{"id": r["id"], "pid": None} for r in rows if r.get("host") is None
+             and store.value(sql.ORPHANED_LEGACY_SWEEP, id=r["id"]) is not None]
     for r in dead:
         with store.transaction():
             now = utcnow()
-            runs = [x["id"] for x in store.query(
-                "SELECT id FROM runs WHERE sweep_id = ? AND status = 'running'", (r["id"],))]
+            runs = [x["id"] for x in store.rows(sql.RUNNING_RUNS_OF_SWEEP, sweep_id=r["id"])]
             for run_id in runs:  # its runs ran in the same process (or its workers)
-                store.execute("UPDATE runs SET status = 'interrupted', finished_at = ?, "
-                              "error = ? WHERE id = ?", (now, INTERRUPTED, run_id))
-            n = store.execute("UPDATE sweeps SET status = 'interrupted', finished_at = ? "
-                              "WHERE id = ? AND status = 'running'", (now, r["id"])).rowcount
+                sql.INTERRUPT_RUN.execute(store.conn, store.engine, {
+                    "id": run_id, "finished_at": now, "error": INTERRUPTED})
+            n = sql.INTERRUPT_SWEEP.execute(store.conn, store.engine, {
+                "id": r["id"], "finished_at": now}).rowcount
             if n or runs:
                 audit.append(store, "sweep.interrupted", f"sweep:{r['id']}",
                              {"pid": r.get("pid"), "host": host, "runs": runs,
@@ -106,8 +96,7 @@ def _sweeps(store: "Store", host: str) -> int:
 def _exports(store: "Store", host: str) -> int:
     from . import bundles
     from .store import utcnow
-    rows = store.query("SELECT * FROM bundles WHERE status = 'exporting'")
-    dead = _dead(rows, host)
+    dead = _dead(store.rows(sql.EXPORTING), host)
     for r in dead:
         path = Path(r["path"])
         written = path.is_dir() and bundles.matches_manifest(path, r["manifest_sha256"])
@@ -116,8 +105,8 @@ def _exports(store: "Store", host: str) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
         with store.transaction():
             status = "exported" if written else "abandoned"
-            n = store.execute("UPDATE bundles SET status = ? WHERE id = ? AND "
-                              "status = 'exporting'", (status, r["id"])).rowcount
+            n = sql.SETTLE_EXPORT.execute(store.conn, store.engine,
+                                          {"id": r["id"], "status": status}).rowcount
             if n:
                 audit.append(store, "bundle.written" if written else "bundle.abandoned",
                              f"bundle:{r['id']}",
@@ -190,10 +179,7 @@ def _live_claims(store: "Store", host: str) -> set[str]:
 
 
 def _referenced(store: "Store", sha: str) -> bool:
-    return store.execute(
-        "SELECT 1 FROM datasets WHERE artifact = ? UNION ALL SELECT 1 FROM batches WHERE "
-        "artifact = ? UNION ALL SELECT 1 FROM runs WHERE instr(artifacts, ?) > 0 LIMIT 1",
-        (sha, sha, sha)).fetchone() is not None
+    return store.value(sql.ARTIFACT_NAMED, sha=sha) is not None
 
 
 def _remove_unclaimed(store: "Store", sha: str, host: str) -> int:
