@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import witness
+from .store import audit as audit_sql
 
 if TYPE_CHECKING:
     from .store import Store
@@ -132,8 +133,7 @@ def _walk(store: "Store", head: str | None = None) -> tuple[VerifyResult, Expect
     expected: Expected = {}
     wanted = head.lower().strip() if head else None
     found_head = wanted is None
-    for row in store.execute("SELECT seq, ts, user, action, entity, details, prev_hash, hash "
-                             "FROM audit_log ORDER BY seq"):
+    for row in audit_sql.CHAIN.execute(store.conn, store.engine):
         seq, ts, user, action, entity, details, prev_hash, h = tuple(row)
         if seq != expected_seq:
             return VerifyResult(False, count, prev, expected_seq,
@@ -234,7 +234,7 @@ def verify_version(store: "Store", version: dict[str, Any]) -> VerifyResult:
     result, expected = _walk(store)
     if not result.ok:
         return result
-    run = store.query_one("SELECT id, dataset_id FROM runs WHERE id = ?", (version["run_id"],))
+    run = store.row(audit_sql.RUN_DATASET, id=version["run_id"])
     vid = version["id"]
     where = {"settings": ("key != 'audit_head'", ()),  # the policy a decision follows
              "model_versions": ("id = ?", (vid,)),
@@ -258,7 +258,7 @@ def verify_version(store: "Store", version: dict[str, Any]) -> VerifyResult:
 
 
 def head(store: "Store") -> dict[str, Any]:
-    row = store.execute(_HEAD_SQL).fetchone()
+    row = audit_sql.HEAD.execute(store.conn, store.engine).fetchone()
     return {"seq": row[0], "hash": row[1]} if row else {"seq": 0, "hash": GENESIS}
 
 
@@ -266,10 +266,9 @@ def entries(store: "Store", entity: str | None = None, limit: int = 1000,
             witnesses: bool = False) -> list[dict[str, Any]]:
     """The latest entries, newest first; `witnesses` keeps the row hashes in details."""
     if entity:
-        rows = store.query("SELECT * FROM audit_log WHERE entity = ? ORDER BY seq DESC LIMIT ?",
-                           (entity, limit))
+        rows = store.rows(audit_sql.LATEST_OF, entity=entity, limit=limit)
     else:
-        rows = store.query("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?", (limit,))
+        rows = store.rows(audit_sql.LATEST, limit=limit)
     if not witnesses:
         for r in rows:
             if isinstance(r.get("details"), dict):

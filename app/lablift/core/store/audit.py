@@ -1,0 +1,17 @@
+"""The audit chain's reads, for both engines (an embedded store appends in core/audit.py;
+a team store appends only through the server's lablift_audit function)."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select
+
+from .schema import audit_log as t, runs
+from .sql import Statement
+
+HEAD = Statement(select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1))
+CHAIN = Statement(select(t.c.seq, t.c.ts, t.c.user, t.c.action, t.c.entity, t.c.details,
+                         t.c.prev_hash, t.c.hash).order_by(t.c.seq))
+LATEST = Statement(select(t).order_by(t.c.seq.desc()).limit(bindparam("limit")))
+LATEST_OF = Statement(select(t).where(t.c.entity == bindparam("entity"))
+                      .order_by(t.c.seq.desc()).limit(bindparam("limit")))
+RUN_DATASET = Statement(select(runs.c.id, runs.c.dataset_id).where(runs.c.id == bindparam("id")))
