@@ -20,7 +20,9 @@ from typing import Any, Callable
 
 from . import audit
 from .errors import LabliftError, NotFound
-from .store import Store, utcnow
+from .store import Store, encode, utcnow
+from .store import bundles as bundle_sql
+from .store.sql import inserted_id
 from ..bundle_runtime import serve as runtime
 
 BUNDLE_FORMAT = "lablift-bundle/1"
@@ -96,11 +98,13 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
         step(0.9, "recording the export")
         with store.transaction():
             _require_exportable(store, registry.get_version(store, v["id"]))
-            bundle_id = store.insert("bundles", {
-                "version_id": v["id"], "path": str(out), "manifest_sha256": manifest_sha,
-                "created_by": store.user, "created_at": now, "status": "exporting",
-                "files": shipped, "tmp_path": str(tmp), "host": socket.gethostname(),
-                "pid": os.getpid()})
+            row = {"version_id": v["id"], "path": str(out), "manifest_sha256": manifest_sha,
+                   "created_by": store.user, "created_at": now, "status": "exporting",
+                   "files": shipped, "tmp_path": str(tmp), "host": socket.gethostname(),
+                   "pid": os.getpid()}
+            bundle_id = inserted_id(bundle_sql.RECORD_EXPORT.execute(
+                store.conn, store.engine, {k: encode(val) for k, val in row.items()}),
+                store.engine)
             audit.append(store, "bundle.export", f"model_version:{v['ref']}", {
                 "bundle_id": bundle_id, "path": str(out), "manifest_sha256": manifest_sha,
                 "model_sha256": pipeline_sha, "run": run["id"], "files": len(shipped)})
@@ -133,7 +137,8 @@ def _require_exportable(store: Store, v: dict[str, Any]) -> None:
 
 def _mark(store: Store, bundle_id: int, status: str, details: dict[str, Any]) -> None:
     with store.transaction():
-        store.execute("UPDATE bundles SET status = ? WHERE id = ?", (status, bundle_id))
+        bundle_sql.SET_STATUS.execute(store.conn, store.engine,
+                                      {"id": bundle_id, "status": status})
         audit.append(store, "bundle.written" if status == "exported" else f"bundle.{status}",
                      f"bundle:{bundle_id}", details)
 
@@ -399,10 +404,8 @@ def _check_lineage(store: Store, folder: Path, manifest: dict, result: dict,
     if v["status"] != "approved":
         warnings.append(f"{v['ref']} is now {v['status']} in the store")
     manifest_sha = runtime.sha256_file(folder / "lablift.json")
-    row = store.query_one(
-        "SELECT id, files FROM bundles WHERE version_id = ? AND manifest_sha256 = ? AND "
-        "(status IS NULL OR status = 'exported') ORDER BY id DESC LIMIT 1",
-        (v["id"], manifest_sha))
+    row = store.row(bundle_sql.RECORDED_EXPORT, version_id=v["id"],
+                    manifest_sha256=manifest_sha)
     result["recorded"] = row is not None
     if not result["recorded"]:
         # the store knows the version but exported no bundle with this manifest: a changed
@@ -448,11 +451,8 @@ def list_bundles(store: Store, ref: str | None = None) -> list[dict[str, Any]]:
     from . import registry
     if ref:
         v = registry.resolve_version(store, ref)
-        return store.query("SELECT b.*, v.model AS name, v.version FROM bundles b JOIN "
-                           "model_versions v ON v.id = b.version_id WHERE b.version_id = ? "
-                           "ORDER BY b.id", (v["id"],))
-    return store.query("SELECT b.*, v.model AS name, v.version FROM bundles b JOIN model_versions "
-                       "v ON v.id = b.version_id ORDER BY b.id")
+        return store.rows(bundle_sql.LIST_OF_VERSION, version_id=v["id"])
+    return store.rows(bundle_sql.LIST)
 
 
 def manifest_sha256(folder: str | os.PathLike) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from . import audit
 from .errors import LabliftError
 from .store import Store
+from .store import registry as registry_sql
 
 NARRATIVE_FIELDS = {
     "intended_use": "Intended use",
@@ -46,7 +47,7 @@ def set_card_fields(store: Store, ref: str, fields: dict[str, str]) -> dict[str,
                                f"characters")
     with store.transaction():
         # Re-read inside the write so a decision made meanwhile freezes the card.
-        row = store.query_one("SELECT status, card FROM model_versions WHERE id = ?", (v["id"],))
+        row = store.row(registry_sql.CARD_OF, id=v["id"])
         if row["status"] != "pending":
             raise LabliftError(f"the model card of {v['ref']} is frozen: the version is "
                                f"{row['status']}")
@@ -56,7 +57,8 @@ def set_card_fields(store: Store, ref: str, fields: dict[str, str]) -> dict[str,
         for k, text in fields.items():
             card[k] = text.strip()
         if changes:  # an unchanged card writes nothing (and needs no audit entry)
-            store.update("model_versions", {"id": v["id"]}, {"card": json.dumps(card)})
+            registry_sql.SET_CARD.execute(store.conn, store.engine,
+                                          {"id": v["id"], "card": json.dumps(card)})
             audit.append(store, "version.card", f"model_version:{v['ref']}",
                          {"fields": changes})
     return card

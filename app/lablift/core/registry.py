@@ -21,7 +21,10 @@ from typing import Any
 
 from . import audit, gates as gates_mod
 from .errors import LabliftError, NotFound, PermissionDenied
-from .store import Store, utcnow
+from .store import Store, encode, utcnow
+from .store import bundles as bundle_sql
+from .store import registry as sql
+from .store.sql import inserted_id
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
@@ -49,6 +52,12 @@ def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return row
 
 
+def _run(store: Store, statement, **params):
+    """Run a write statement (core/store/registry.py) with JSON values encoded; the cursor."""
+    return statement.execute(store.conn, store.engine,
+                             {k: encode(v) for k, v in params.items()})
+
+
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if not NAME_RE.match(name):
@@ -58,14 +67,14 @@ def check_name(name: str) -> str:
 
 
 def get_version(store: Store, version_id: int) -> dict[str, Any]:
-    row = _decode(store.query_one("SELECT * FROM model_versions WHERE id = ?", (version_id,)))
+    row = _decode(store.row(sql.VERSION_BY_ID, id=version_id))
     if row is None:
         raise NotFound(f"model version id {version_id} not found")
     return row
 
 
 def _known_models(store: Store) -> str:
-    names = [r["name"] for r in store.query("SELECT name FROM models ORDER BY name")]
+    names = [r["name"] for r in store.rows(sql.MODEL_NAMES)]
     return ", ".join(names) or "none yet"
 
 
@@ -77,69 +86,55 @@ def resolve_version(store: Store, ref: str | int) -> dict[str, Any]:
     if ref_s.isdigit():
         return get_version(store, int(ref_s))
     name, sep, tail = ref_s.partition(":")
-    if not store.query_one("SELECT name FROM models WHERE name = ?", (name,)):
+    if not store.row(sql.MODEL_EXISTS, name=name):
         raise NotFound(f"model {name!r} not found (models: {_known_models(store)})")
     if not sep:
-        row = store.query_one("SELECT * FROM model_versions WHERE model = ? "
-                              "ORDER BY version DESC LIMIT 1", (name,))
+        row = store.row(sql.LATEST_VERSION_OF, model=name)
         if row is None:
             raise NotFound(f"model {name!r} has no versions yet")
         return _decode(row)
     if tail.isdigit():
-        row = store.query_one("SELECT * FROM model_versions WHERE model = ? AND version = ?",
-                              (name, int(tail)))
+        row = store.row(sql.VERSION_BY_NUMBER, model=name, version=int(tail))
         if row is None:
-            have = [str(r["version"]) for r in store.query(
-                "SELECT version FROM model_versions WHERE model = ? ORDER BY version", (name,))]
+            have = [str(r["version"]) for r in store.rows(sql.VERSION_NUMBERS_OF, model=name)]
             raise NotFound(f"model version {ref_s!r} not found (versions of {name}: "
                            f"{', '.join(have) or 'none'})")
         return _decode(row)
-    alias = store.query_one("SELECT version_id FROM aliases WHERE model = ? AND alias = ?",
-                            (name, tail.lower()))
+    alias = store.row(sql.ALIAS_TARGET, model=name, alias=tail.lower())
     if alias is None:
-        have = [r["alias"] for r in store.query(
-            "SELECT alias FROM aliases WHERE model = ? ORDER BY alias", (name,))]
+        have = [r["alias"] for r in store.rows(sql.ALIAS_NAMES_OF_MODEL, model=name)]
         raise NotFound(f"model {name!r} has no version {tail!r} and no alias {tail!r} "
                        f"(aliases: {', '.join(have) or 'none'})")
     return get_version(store, alias["version_id"])
 
 
 def get_run(store: Store, run_id: int) -> dict[str, Any]:
-    run = store.query_one("SELECT * FROM runs WHERE id = ?", (int(run_id),))
+    run = store.row(sql.RUN_BY_ID, id=int(run_id))
     if run is None:
         raise NotFound(f"run {run_id} not found")
     return run
 
 
 def list_models(store: Store) -> list[dict[str, Any]]:
-    models = store.query("SELECT * FROM models ORDER BY name")
+    models = store.rows(sql.MODELS)
     for m in models:
-        vs = store.query("SELECT version, status FROM model_versions WHERE model = ? "
-                         "ORDER BY version", (m["name"],))
+        vs = store.rows(sql.VERSION_STATUSES_OF, model=m["name"])
         m["versions"] = len(vs)
         m["latest_version"] = vs[-1]["version"] if vs else None
         m["latest_status"] = vs[-1]["status"] if vs else None
-        m["aliases"] = {r["alias"]: r["version"] for r in store.query(
-            "SELECT a.alias, v.version FROM aliases a JOIN model_versions v ON v.id = "
-            "a.version_id WHERE a.model = ? ORDER BY a.alias", (m["name"],))}
+        m["aliases"] = {r["alias"]: r["version"]
+                        for r in store.rows(sql.ALIASES_OF_MODEL, model=m["name"])}
     return models
 
 
 def aliases_of(store: Store, version_id: int) -> list[str]:
-    return [r["alias"] for r in store.query(
-        "SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (version_id,))]
+    return [r["alias"] for r in store.rows(sql.ALIASES_OF_VERSION, version_id=version_id)]
 
 
 def list_versions(store: Store, name: str | None = None,
                   status: str | None = None) -> list[dict[str, Any]]:
-    sql, params = "SELECT * FROM model_versions WHERE 1 = 1", []
-    if name:
-        sql += " AND model = ?"
-        params.append(name)
-    if status:
-        sql += " AND status = ?"
-        params.append(status)
-    rows = [_decode(r) for r in store.query(sql + " ORDER BY model, version", params)]
+    statement = sql.VERSIONS[(bool(name), bool(status))]
+    rows = [_decode(r) for r in store.rows(statement, model=name, status=status)]
     for r in rows:
         r["aliases"] = aliases_of(store, r["id"])
         last = _last_decision(store, r["id"])
@@ -150,8 +145,7 @@ def list_versions(store: Store, name: str | None = None,
 
 def approval_queue(store: Store, user: str | None = None) -> list[dict[str, Any]]:
     """Pending versions, oldest first, each with `blockers`: why `user` may not decide it."""
-    rows = store.query("SELECT * FROM model_versions WHERE status = 'pending' "
-                       "ORDER BY created_at, id")
+    rows = store.rows(sql.PENDING_VERSIONS)
     out = []
     for r in rows:
         v = _decode(r)
@@ -170,7 +164,7 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def checks_of(store: Store, version_id: int) -> list[dict[str, Any]]:
-    rows = store.query("SELECT * FROM checks WHERE version_id = ? ORDER BY id", (version_id,))
+    rows = store.rows(sql.CHECKS_OF, version_id=version_id)
     for r in rows:
         r["passed"] = bool(r["passed"])
         r["informational"] = bool((r.get("details") or {}).get("informational"))
@@ -182,23 +176,21 @@ def failed_checks(store: Store, version_id: int) -> list[dict[str, Any]]:
 
 
 def approvals_of(store: Store, version_id: int) -> list[dict[str, Any]]:
-    return store.query("SELECT * FROM approvals WHERE version_id = ? ORDER BY id", (version_id,))
+    return store.rows(sql.APPROVALS_OF, version_id=version_id)
 
 
 def _last_decision(store: Store, version_id: int) -> dict[str, Any] | None:
-    return store.query_one("SELECT * FROM approvals WHERE version_id = ? ORDER BY id DESC "
-                           "LIMIT 1", (version_id,))
+    return store.row(sql.LAST_DECISION, version_id=version_id)
 
 
 def production_version(store: Store, name: str) -> dict[str, Any] | None:
-    row = store.query_one("SELECT version_id FROM aliases WHERE model = ? AND alias = "
-                          "'production'", (name,))
+    row = store.row(sql.ALIAS_TARGET, model=name, alias="production")
     return get_version(store, row["version_id"]) if row else None
 
 
 # -- gates ----------------------------------------------------------------------------------------
 def get_gates(store: Store, name: str) -> list[dict[str, Any]]:
-    row = store.query_one("SELECT gates FROM models WHERE name = ?", (name,))
+    row = store.row(sql.MODEL_GATES, name=name)
     return list(row["gates"] or []) if row else []
 
 
@@ -209,13 +201,13 @@ def set_gates(store: Store, name: str, gates: list[dict[str, Any]]) -> list[dict
     name = check_name(name)
     clean = [gates_mod.validate_gate(g) for g in gates]
     with store.transaction():
-        old = store.query_one("SELECT gates FROM models WHERE name = ?", (name,))
+        old = store.row(sql.MODEL_GATES, name=name)
         if old is None:
-            store.insert("models", {"name": name, "gates": clean, "created_at": utcnow(),
-                                    "created_by": store.user})
+            _run(store, sql.CREATE_MODEL_WITH_GATES, name=name, gates=clean,
+                 created_at=utcnow(), created_by=store.user)
             audit.append(store, "model.create", f"model:{name}", {"by": "set_gates"})
         else:
-            store.update("models", {"name": name}, {"gates": clean})
+            _run(store, sql.SET_GATES, name=name, gates=clean)
         audit.append(store, "model.gates", f"model:{name}",
                      {"old": old["gates"] if old else [], "new": clean})
     return clean
@@ -282,35 +274,31 @@ def register(store: Store, run_id: int, name: str, description: str = "",
     if production is not None:
         production["run"] = get_run(store, production["run_id"])
     checks = gates_mod.run_checks(store, run, name, get_gates(store, name), production)
-    dataset = store.query_one("SELECT id, name, version, sha256 FROM datasets WHERE id = ?",
-                              (run["dataset_id"],))
+    dataset = store.row(sql.DATASET_LINEAGE, id=run["dataset_id"])
     now = utcnow()
     with store.transaction():
         # again inside the write: two processes registering the same run make one version
         _refuse_registered(store, name, run["id"])
-        if not store.query_one("SELECT name FROM models WHERE name = ?", (name,)):
-            store.insert("models", {"name": name, "description": description or "",
-                                    "created_at": now, "created_by": store.user})
+        if not store.row(sql.MODEL_EXISTS, name=name):
+            _run(store, sql.CREATE_MODEL, name=name, description=description or "",
+                 created_at=now, created_by=store.user)
             audit.append(store, "model.create", f"model:{name}", {"by": "register"})
-        version = store.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions "
-                                "WHERE model = ?", (name,)).fetchone()[0]
-        previous = store.query_one("SELECT version, status FROM model_versions WHERE model = ? "
-                                   "ORDER BY version DESC LIMIT 1", (name,))
+        version = store.value(sql.NEXT_VERSION, model=name)
+        previous = store.row(sql.LATEST_STATUS_OF, model=name)
         supersedes = (f"{name}:{previous['version']}"
                       if previous and previous["status"] == "rejected" else None)
         lineage = {"dataset": dataset, "run": {"id": run["id"], "algorithm": run["algorithm"],
                                                "created_by": run["created_by"],
                                                "created_at": run["created_at"]},
                    "supersedes": supersedes}
-        vid = store.insert("model_versions", {
-            "model": name, "version": version, "run_id": run["id"], "status": "pending",
-            "description": description or "", "tags": tags, "card": json.dumps({}),
-            "challenger_of": challenger_of, "lineage": lineage, "created_at": now,
-            "created_by": store.user})
+        vid = inserted_id(_run(
+            store, sql.ADD_VERSION, model=name, version=version, run_id=run["id"],
+            status="pending", description=description or "", tags=tags, card=json.dumps({}),
+            challenger_of=challenger_of, lineage=lineage, created_at=now,
+            created_by=store.user), store.engine)
         for c in checks:
-            store.insert("checks", {"version_id": vid, "kind": c["kind"], "name": c["name"],
-                                    "passed": int(bool(c["passed"])), "details": c["details"],
-                                    "created_at": now})
+            _run(store, sql.ADD_CHECK, version_id=vid, kind=c["kind"], name=c["name"],
+                 passed=int(bool(c["passed"])), details=c["details"], created_at=now)
         failed = [c["name"] for c in checks if not c["passed"]]
         audit.append(store, "version.register", f"model_version:{name}:{version}", {
             "run": run["id"], "dataset": dataset, "description": description, "tags": tags,
@@ -323,9 +311,7 @@ def register(store: Store, run_id: int, name: str, description: str = "",
 
 
 def _refuse_registered(store: Store, name: str, run_id: int) -> None:
-    existing = store.query_one(
-        "SELECT model, version, status FROM model_versions WHERE model = ? AND run_id = ? AND "
-        "status IN ('pending', 'approved') ORDER BY version DESC LIMIT 1", (name, run_id))
+    existing = store.row(sql.REGISTERED_RUN, model=name, run_id=run_id)
     if existing:
         raise LabliftError(f"run {run_id} is already version {name}:{existing['version']} "
                            f"({existing['status']}); a run is registered again only after its "
@@ -387,13 +373,11 @@ def approve(store: Store, ref: str, comment: str = "", override: str | None = No
     now = utcnow()
     with store.transaction():
         require_verified(store, v, "approving")
-        n = store.execute("UPDATE model_versions SET status = 'approved' WHERE id = ? AND "
-                          "status = 'pending'", (v["id"],)).rowcount
+        n = _run(store, sql.APPROVE_PENDING, id=v["id"]).rowcount
         if n != 1:
             raise LabliftError(f"version {v['ref']} is no longer pending (decided meanwhile)")
-        store.insert("approvals", {"version_id": v["id"], "decision": "approved",
-                                   "user": store.user, "comment": comment,
-                                   "override_reason": override, "at": now})
+        _run(store, sql.RECORD_APPROVAL, version_id=v["id"], decision="approved",
+             user=store.user, comment=comment, override_reason=override, at=now)
         audit.append(store, "version.approve", f"model_version:{v['ref']}", {
             "comment": comment, "override_reason": override,
             "overridden_checks": [c["name"] for c in failed] if override else [],
@@ -428,12 +412,11 @@ def reject(store: Store, ref: str, comment: str) -> dict[str, Any]:
     if not comment:
         raise LabliftError(f"rejecting {v['ref']} needs a comment saying why (--comment TEXT)")
     with store.transaction():
-        n = store.execute("UPDATE model_versions SET status = 'rejected' WHERE id = ? AND "
-                          "status = 'pending'", (v["id"],)).rowcount
+        n = _run(store, sql.REJECT_PENDING, id=v["id"]).rowcount
         if n != 1:
             raise LabliftError(f"version {v['ref']} is no longer pending (decided meanwhile)")
-        store.insert("approvals", {"version_id": v["id"], "decision": "rejected",
-                                   "user": store.user, "comment": comment, "at": utcnow()})
+        _run(store, sql.RECORD_APPROVAL, version_id=v["id"], decision="rejected",
+             user=store.user, comment=comment, at=utcnow())
         audit.append(store, "version.reject", f"model_version:{v['ref']}",
                      {"comment": comment, "run": v["run_id"]})
     return get_version(store, v["id"])
@@ -461,7 +444,7 @@ def archive(store: Store, ref: str) -> dict[str, Any]:
         if names:
             raise LabliftError(f"version {v['ref']} is aliased as {', '.join(names)}: move or "
                                f"remove the alias before archiving it")
-        store.update("model_versions", {"id": v["id"]}, {"status": "archived", "archived": 1})
+        _run(store, sql.ARCHIVE_VERSION, id=v["id"])
         audit.append(store, "version.archive", f"model_version:{v['ref']}",
                      {"previous_status": v["status"]})
     return get_version(store, v["id"])
@@ -490,17 +473,12 @@ def set_alias(store: Store, ref: str, alias: str) -> dict[str, Any]:
             raise LabliftError(f"alias {alias!r} may only point at an approved version; "
                                f"{v['ref']} is {v['status']}")
         require_verified(store, v, f"pointing {alias!r} at")
-        old = store.query_one("SELECT a.version_id, v.version FROM aliases a JOIN model_versions "
-                              "v ON v.id = a.version_id WHERE a.model = ? AND a.alias = ?",
-                              (v["model"], alias))
+        old = store.row(sql.ALIAS_WITH_VERSION, model=v["model"], alias=alias)
         if old and old["version_id"] == v["id"]:
             return {"model": v["model"], "alias": alias, "version": v["version"],
                     "previous": v["version"], "changed": False}
-        store.execute("INSERT INTO aliases (model, alias, version_id, set_by, set_at) "
-                      "VALUES (?,?,?,?,?) ON CONFLICT(model, alias) DO UPDATE SET "
-                      "version_id = excluded.version_id, set_by = excluded.set_by, "
-                      "set_at = excluded.set_at",
-                      (v["model"], alias, v["id"], store.user, utcnow()))
+        _run(store, sql.SET_ALIAS, model=v["model"], alias=alias, version_id=v["id"],
+             set_by=store.user, set_at=utcnow())
         previous = old["version"] if old else None
         audit.append(store, "alias.set", f"model:{v['model']}", {
             "alias": alias, "old": f"{v['model']}:{previous}" if previous else None,
@@ -513,12 +491,10 @@ def remove_alias(store: Store, name: str, alias: str) -> dict[str, Any]:
     store.require_role("removing an alias", "ops")
     alias = (alias or "").strip().lower()
     with store.transaction():
-        old = store.query_one("SELECT a.version_id, v.version FROM aliases a JOIN model_versions "
-                              "v ON v.id = a.version_id WHERE a.model = ? AND a.alias = ?",
-                              (name, alias))
+        old = store.row(sql.ALIAS_WITH_VERSION, model=name, alias=alias)
         if old is None:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
-        store.execute("DELETE FROM aliases WHERE model = ? AND alias = ?", (name, alias))
+        _run(store, sql.REMOVE_ALIAS, model=name, alias=alias)
         audit.append(store, "alias.remove", f"model:{name}",
                      {"alias": alias, "old": f"{name}:{old['version']}"})
     return {"model": name, "alias": alias, "previous": old["version"]}
@@ -528,7 +504,7 @@ def remove_alias(store: Store, name: str, alias: str) -> dict[str, Any]:
 def mark_attention(store: Store, version_id: int | str, message: str) -> dict[str, Any]:
     v = resolve_version(store, version_id)
     with store.transaction():
-        store.update("model_versions", {"id": v["id"]}, {"attention": message})
+        _run(store, sql.SET_ATTENTION, id=v["id"], attention=message)
         audit.append(store, "version.attention", f"model_version:{v['ref']}",
                      {"message": message})
     return get_version(store, v["id"])
@@ -537,7 +513,7 @@ def mark_attention(store: Store, version_id: int | str, message: str) -> dict[st
 def clear_attention(store: Store, version_id: int | str, note: str = "") -> dict[str, Any]:
     v = resolve_version(store, version_id)
     with store.transaction():
-        store.update("model_versions", {"id": v["id"]}, {"attention": None})
+        _run(store, sql.SET_ATTENTION, id=v["id"], attention=None)
         audit.append(store, "version.attention_cleared", f"model_version:{v['ref']}",
                      {"previous": v.get("attention"), "note": note})
     return get_version(store, v["id"])
@@ -559,8 +535,7 @@ def _run_summary(store: Store, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dataset_summary(store: Store, dataset_id: int) -> dict[str, Any] | None:
-    return store.query_one("SELECT id, name, version, sha256, rows, columns, source_path, "
-                           "created_at, created_by FROM datasets WHERE id = ?", (dataset_id,))
+    return store.row(sql.DATASET_SUMMARY, id=dataset_id)
 
 
 def diff_runs(candidate: dict[str, Any], production: dict[str, Any]) -> dict[str, Any]:
@@ -602,8 +577,7 @@ def version_detail(store: Store, ref: str | int, card: bool = True) -> dict[str,
     dataset = _dataset_summary(store, run["dataset_id"])
     checks = checks_of(store, v["id"])
     approvals = approvals_of(store, v["id"])
-    bundles = store.query("SELECT id, path, manifest_sha256, created_by, created_at FROM bundles "
-                          "WHERE version_id = ? ORDER BY id", (v["id"],))
+    bundles = store.rows(bundle_sql.SUMMARIES_OF_VERSION, version_id=v["id"])
     last = approvals[-1] if approvals else None
     fairness_report = next((c["details"]["report"] for c in checks
                             if c["kind"] == "fairness_report"), None)

@@ -164,7 +164,7 @@ bundles = Table(
     Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
     Column("path", Text, nullable=False),
     Column("manifest_sha256", Text, nullable=False),
-    *_created(),
+    Column("created_by", Text, nullable=False), Column("created_at", Text, nullable=False),
     Column("status", Text), Column("files", Text), Column("tmp_path", Text),
     Column("host", Text), Column("pid", Integer))
 
