@@ -110,12 +110,12 @@ def test_run_listing_and_sweep_statements_on_both_engines(engine_conn):
                                             "best_run_id": 3, "finished_at": "t2"})
 
     def ids(filters=(), full=False, **params):
-        statement = run_sql.listing(tuple(filters), full, "limit" in params)
+        statement = run_sql.LISTING[(tuple(filters), full, "limit" in params)]
         return [r[0] for r in statement.execute(conn, engine, params).fetchall()]
 
     assert ids() == [3, 2, 1]
     assert ids(("algorithm",), algorithm="tree") == [3, 2]
-    assert ids(("sweep_id", "status"), sweep_id=sweep, status="running", limit=1) == [3]
+    assert ids(("status", "sweep_id"), sweep_id=sweep, status="running", limit=1) == [3]
     assert ids(full=True, limit=2) == [3, 2]
     row = sweep_sql.BY_ID.execute(conn, engine, {"id": sweep}).fetchone()
     assert tuple(row)[:5] == (1, 1, "{}", "finished", 3)
@@ -173,3 +173,25 @@ def test_monitoring_statements_on_both_engines(engine_conn):
                                                                {"version_id": 1}).fetchall()]
     assert [(a[4], a[-2], a[-1]) for a in alerts] == [("drift", "m", 1), ("metric", "m", 1)]
     assert first(monitor_sql.SAME_SOURCE, version_id=1, sha256="x")[0] == bid
+
+
+def test_compiled_sqlite_is_current():
+    """core/store/compiled_sqlite.py is what the constructs compile to: regenerate it with
+    `python -m lablift.core.store.sql` after changing a repository statement."""
+    from pathlib import Path
+
+    from lablift.core.store import sql
+    current = (Path(sql.__file__).with_name("compiled_sqlite.py")).read_text(encoding="utf-8")
+    assert current == sql.render_compiled_sqlite()
+
+
+def test_lazy_repository_statements_are_the_repository_modules():
+    from lablift.core import training
+    from lablift.core.store import sql
+    from lablift.core.store import runs as real
+    lazy = sql.repository("runs")
+    assert lazy.START.sql("sqlite") == real.START.sql("sqlite")
+    assert lazy.START.sql("postgresql") == real.START.sql("postgresql")
+    key = (("status",), False, True)
+    assert lazy.LISTING[key].sql("sqlite") == real.LISTING[key].sql("sqlite")
+    assert training.RUN_SUMMARY_COLUMNS == ", ".join(real.SUMMARY_COLUMNS)

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import witness
-from .store import audit as audit_sql
+from .store.sql import repository
+
+audit_sql = repository("audit")
+
 
 if TYPE_CHECKING:
     from .store import Store

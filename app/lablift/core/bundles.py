@@ -21,9 +21,10 @@ from typing import Any, Callable
 from . import audit
 from .errors import LabliftError, NotFound
 from .store import Store, encode, utcnow
-from .store import bundles as bundle_sql
-from .store.sql import inserted_id
+from .store.sql import inserted_id, repository
 from ..bundle_runtime import serve as runtime
+
+bundle_sql = repository("bundles")  # statements: core/store/bundles.py
 
 BUNDLE_FORMAT = "lablift-bundle/1"
 RUNTIME_DIR = Path(runtime.__file__).resolve().parent

@@ -16,8 +16,9 @@ from .errors import Cancelled, LabliftError, NotFound
 from .profiling import canonical_sha256, profile_table
 from .readers import read_table
 from .store import Store, encode, utcnow
-from .store import datasets as dataset_sql
-from .store.sql import inserted_id
+from .store.sql import inserted_id, repository
+
+dataset_sql = repository("datasets")  # statements: core/store/datasets.py
 
 Progress = Callable[[float, str], None]
 IsCancelled = Callable[[], bool]

@@ -15,7 +15,9 @@ from typing import Any
 from . import audit
 from .errors import LabliftError
 from .store import Store
-from .store import registry as registry_sql
+from .store.sql import repository
+
+registry_sql = repository("registry")  # statements: core/store/registry.py
 
 NARRATIVE_FIELDS = {
     "intended_use": "Intended use",

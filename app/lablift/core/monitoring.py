@@ -43,8 +43,9 @@ from .artifacts import sha256_file
 from .errors import Cancelled, LabliftError
 from .readers import BadInput, check_file, read_table
 from .store import Store, encode, utcnow
-from .store import monitoring as monitor_sql
-from .store.sql import inserted_id
+from .store.sql import inserted_id, repository
+
+monitor_sql = repository("monitoring")  # statements: core/store/monitoring.py
 
 Progress = Callable[[float, str], None]
 IsCancelled = Callable[[], bool]

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 from . import audit
 from .artifacts import CLAIMS_DIR, temp_prefix
-from .store import recovery as sql
+from .store.sql import repository
+
+sql = repository("recovery")  # statements: core/store/recovery.py
 
 if TYPE_CHECKING:
     from .store import Store

@@ -22,9 +22,10 @@ from typing import Any
 from . import audit, gates as gates_mod
 from .errors import LabliftError, NotFound, PermissionDenied
 from .store import Store, encode, utcnow
-from .store import bundles as bundle_sql
-from .store import registry as sql
-from .store.sql import inserted_id
+from .store.sql import inserted_id, repository
+
+bundle_sql = repository("bundles")  # statements: core/store/bundles.py
+sql = repository("registry")  # statements: core/store/registry.py
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")

@@ -21,8 +21,9 @@ import numpy as np
 from . import audit, catalogue, evaluation, training
 from .errors import Cancelled, LabliftError
 from .store import Store, encode, utcnow
-from .store import sweeps as sweep_sql
-from .store.sql import inserted_id
+from .store.sql import inserted_id, repository
+
+sweep_sql = repository("sweeps")  # statements: core/store/sweeps.py
 
 MAX_CONFIGS = 10000
 BACKENDS = ("local", "dask")

@@ -27,13 +27,17 @@ import pandas as pd
 from . import audit, catalogue, datasets, evaluation
 from .errors import Cancelled, LabliftError, NotFound
 from .store import Store, utcnow
-from .store import runs as run_sql
-from .store.sql import inserted_id
+from .store.sql import inserted_id, repository
+
+run_sql = repository("runs")  # statements: core/store/runs.py
 
 Progress = Callable[[float, str], None]
 IsCancelled = Callable[[], bool]
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "pyarrow", "joblib")
-RUN_SUMMARY_COLUMNS = ", ".join(run_sql.SUMMARY_COLUMNS)  # what `run list` shows
+# what `run list` shows; core/store/runs.py selects the same (tests/test_store_sql.py checks)
+RUN_SUMMARY_COLUMNS = ("id, dataset_id, sweep_id, reproduces, status, task, algorithm, target, "
+                       "seed, params, metrics, error, created_by, created_at, finished_at, "
+                       "duration_s")
 MAX_CLASSES = 200
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -560,7 +564,7 @@ def list_runs(store: Store, dataset_id: int | None = None, status: str | None = 
     params = {k: v for k, v in (("dataset_id", dataset_id), ("status", status),
                                  ("sweep_id", sweep_id), ("algorithm", algorithm))
               if v is not None}
-    statement = run_sql.listing(tuple(params), full, bool(limit))
+    statement = run_sql.LISTING[(tuple(params), full, bool(limit))]
     if limit:
         params["limit"] = int(limit)
     if full:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from sqlalchemy import Integer, bindparam, insert, select, update
 
 from .schema import runs
@@ -31,13 +29,18 @@ SUMMARY_COLUMNS = ("id", "dataset_id", "sweep_id", "reproduces", "status", "task
 FILTERS = ("dataset_id", "status", "sweep_id", "algorithm")
 
 
-@functools.lru_cache(maxsize=64)
-def listing(filters: tuple[str, ...], full: bool, limited: bool) -> Statement:
-    """Runs newest first, WHERE each named filter column = :column, LIMIT :limit if limited;
-    one Statement per combination (there are few), each compiled once."""
+def _listing(filters: tuple[str, ...], full: bool, limited: bool) -> Statement:
     columns = [runs] if full else [runs.c[name] for name in SUMMARY_COLUMNS]
     query = select(*columns).where(*(runs.c[f] == bindparam(f) for f in filters)) \
         .order_by(runs.c.id.desc())
     if limited:
         query = query.limit(bindparam("limit", type_=Integer))
     return Statement(query)
+
+
+# Runs newest first, WHERE each named filter column = :column (filters in FILTERS order),
+# LIMIT :limit if limited: one statement per combination, keyed (filters, full, limited).
+LISTING = {(tuple(f for i, f in enumerate(FILTERS) if mask >> i & 1), full, limited):
+           _listing(tuple(f for i, f in enumerate(FILTERS) if mask >> i & 1), full, limited)
+           for mask in range(1 << len(FILTERS)) for full in (False, True)
+           for limited in (False, True)}
