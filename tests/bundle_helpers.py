@@ -55,16 +55,19 @@ def start_server(bundle: Path, *extra: str, timeout: float = 60):
     raise AssertionError(f"serve.py did not start: {line}{proc.stderr.read()}")
 
 
-def stop_server(proc) -> None:
+def stop_server(proc) -> str:
+    """Stop it; returns what it wrote on stderr that start_server did not read."""
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    err = proc.stderr.read() if proc.stderr else ""
     for f in (proc.stdout, proc.stderr):
         if f:
             f.close()
+    return err
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body=None,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from bundle_helpers import (make_bundle, raw_exchange, read_raw_response, request, run_serve,
-                            start_server)
+                            start_server, stop_server)
 
 from lablift.bundle_runtime import serve
 from lablift.cli import main
@@ -62,15 +62,7 @@ def server(bundle, tmp_path_factory):
                               "--log", str(log))
     yield {"port": port, "log": log, "proc": proc}
     alive = proc.poll() is None
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    err = proc.stderr.read()
-    proc.stdout.close()
-    proc.stderr.close()
+    err = stop_server(proc)
     assert alive, f"the server died during the tests: {err}"
     assert "Traceback" not in err, err  # nothing a client sent made it print one
 
