@@ -30,14 +30,30 @@ def test_init_then_info_on_a_team_store(pg_database, capsys):
     assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
-def test_working_in_a_team_store_is_refused_in_one_line(pg_database, capsys, tmp_path,
-                                                        monkeypatch):
+def test_a_database_that_is_not_a_team_store_is_refused_in_one_line(pg_database, capsys,
+                                                                    tmp_path, monkeypatch):
     code, _, err = _run(capsys, "--store", pg_database, "dataset", "list")
-    assert code == 1 and "not built yet" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "is not a Lablift team store" in err and "store init" in err
+    assert len(err.strip().splitlines()) == 1
     monkeypatch.setenv("LABLIFT_STORE", pg_database)
     code, _, err = _run(capsys, "dataset", "list")
-    assert code == 1 and "not built yet" in err
+    assert code == 1 and "is not a Lablift team store" in err
     assert not any(tmp_path.iterdir())  # no folder named after the URL
+
+
+def test_commands_work_in_a_team_store_as_the_server_s_user(pg_database, capsys):
+    assert _run(capsys, "store", "init", pg_database)[0] == 0
+    code, out, err = _run(capsys, "--store", pg_database, "dataset", "list", "--json")
+    assert code == 0, err
+    assert json.loads(out) == []
+    code, out, err = _run(capsys, "--store", pg_database, "store", "info", "--json")
+    me = json.loads(out)["user"]
+    assert json.loads(out)["authenticated"] is True
+    # the same name is no claim at all; another one is refused, saying how identity works
+    assert _run(capsys, "--store", pg_database, "--user", me, "dataset", "list")[0] == 0
+    code, _, err = _run(capsys, "--store", pg_database, "--user", "somebody", "dataset", "list")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "you are who the database server says" in err and repr(me) in err
 
 
 def test_an_unreachable_server_is_one_line_without_the_password(capsys):

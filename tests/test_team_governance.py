@@ -199,7 +199,7 @@ def check_chain(conn) -> list[dict]:
 # -- init and info --------------------------------------------------------------------------------
 def test_init_prepares_an_empty_database_and_records_its_admin(pg_database):
     info = team.init(pg_database)
-    assert info["engine"] == "postgresql" and info["schema_version"] == migrate.HEAD == 4
+    assert info["engine"] == "postgresql" and info["schema_version"] == migrate.HEAD == 5
     assert info["user"] == "postgres" and info["role"] == "admin"
     assert info["database"] == pg.dbname_of(pg_database)
     assert info["server_version"].split(".")[0].isdigit()
@@ -215,7 +215,7 @@ def test_init_prepares_an_empty_database_and_records_its_admin(pg_database):
             (1, "store.create", "postgres")]
         assert json.loads(entries[0]["details"])["admin"] == "postgres"
         assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")
-                ] == [1, 2, 3, 4]
+                ] == list(range(1, migrate.HEAD + 1))
 
 
 def test_group_roles_are_nologin_and_admin_holds_the_other_three(t):
@@ -258,7 +258,7 @@ def test_a_password_never_appears_in_messages_or_results(t):
     with psycopg.connect(t.url, autocommit=True) as c:
         c.execute("SELECT lablift_set_role(%s, 'analyst')", (name,))
     got = team.info(url)
-    assert got["user"] == name and got["role"] == "analyst" and got["schema_version"] == 4
+    assert got["user"] == name and got["role"] == "analyst" and got["schema_version"] == migrate.HEAD
     assert "s@cret" not in repr(got) and "s%40cret" not in repr(got)
     masked = team.mask_url(url)
     assert "***" in masked and "s%40cret" not in masked and name in masked

@@ -37,7 +37,7 @@ def cmd_info(store, args):
     from ..core.store import Store, default_store_dir, is_url, team
     target = args.store or os.environ.get("LABLIFT_STORE") or str(default_store_dir())
     if is_url(target):
-        result = {**team.info(target), "store": team.mask_url(target)}
+        result = {**team.info(target), "store": team.mask_url(target), "authenticated": True}
     else:
         s = Store(target, user=args.user)
         result = {"engine": "sqlite", "store": str(s.root), "schema_version": s.schema_version(),
@@ -46,6 +46,9 @@ def cmd_info(store, args):
     if args.json:
         return result
     lines = [f"{k}: {v}" for k, v in result.items()]
+    if result["engine"] == "postgresql":
+        lines.append("identity: the database server's (the session user it authenticated); "
+                     "--user and LABLIFT_USER cannot change it")
     if result["engine"] == "sqlite":
         lines.append("identity: claimed (--user, LABLIFT_USER or the login name); every audit "
                      "entry also records the OS login and host")

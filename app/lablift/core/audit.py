@@ -25,6 +25,7 @@ from . import witness
 from .store.sql import repository
 
 audit_sql = repository("audit")
+settings_sql = repository("settings")
 
 
 if TYPE_CHECKING:
@@ -40,11 +41,6 @@ ORIGIN_KEY = "origin"  # details[ORIGIN_KEY]: {login, host} of the process that 
 _body_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _details_json = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False).encode
 _str_json = json.encoder.encode_basestring  # what ensure_ascii=False uses for a str
-_HEAD_SQL = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-_INSERT_SQL = ("INSERT INTO audit_log (seq, ts, user, action, entity, details, prev_hash, hash)"
-               " VALUES (?,?,?,?,?,?,?,?)")
-_HEAD_SETTING_SQL = ("INSERT INTO settings (key, value) VALUES ('audit_head', ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
 
 
 def entry_hash(prev_hash: str, seq: int, ts: str, user: str, action: str, entity: str,
@@ -64,6 +60,14 @@ def append(store: "Store", action: str, entity: str, details: dict[str, Any] | N
 
     `ts` lets a caller reuse the timestamp it already wrote on the changed row.
     """
+    if store.engine != "sqlite":
+        # The server appends (lablift_audit): it hashes the chain under its lock, takes the
+        # row witnesses and names the session user; `ts` is the server's clock.
+        with store.transaction() as conn:
+            return audit_sql.APPEND_TEAM.execute(conn, store.engine, {
+                "action": action, "entity": entity,
+                "details": _details_json({**(details or {}), ORIGIN_KEY: origin()})
+            }).fetchone()[0]
     with store.transaction() as conn:
         rows = witness.take_pending(conn)
         details = {**(details or {}), ORIGIN_KEY: origin()}
@@ -94,13 +98,16 @@ def write_entry(conn, user: str, action: str, entity: str, details: dict[str, An
     details_json = _details_json(details or {})
     # The head is read inside the write transaction (BEGIN IMMEDIATE holds the write lock),
     # so two processes appending at once cannot fork the chain.
-    head = conn.execute(_HEAD_SQL).fetchone()
+    head = audit_sql.HEAD.execute(conn, "sqlite").fetchone()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     ts = ts or utcnow()
     h = entry_hash(prev, seq, ts, user, action, entity, details_json)
-    conn.execute(_INSERT_SQL, (seq, ts, user, action, entity, details_json, prev, h))
+    audit_sql.APPEND_EMBEDDED.execute(conn, "sqlite", {
+        "seq": seq, "ts": ts, "user": user, "action": action, "entity": entity,
+        "details": details_json, "prev_hash": prev, "hash": h})
     # the value json.dumps({"seq": seq, "hash": h}) would give (seq: int, h: hex)
-    conn.execute(_HEAD_SETTING_SQL, (f'{{"seq": {seq}, "hash": "{h}"}}',))
+    settings_sql.UPSERT.execute(conn, "sqlite", {
+        "key": "audit_head", "value": f'{{"seq": {seq}, "hash": "{h}"}}'})
     return seq
 
 
@@ -184,7 +191,10 @@ def _walk(store: "Store", head: str | None = None) -> tuple[VerifyResult, Expect
 
 def _schema_problems(store: "Store") -> list[dict[str, Any]]:
     """Lablift keeps no trigger or view in lineage.db (its witnesses are TEMP triggers of
-    its own connections): one found there can change rows behind the log's back."""
+    its own connections): one found there can change rows behind the log's back. (A team
+    store's triggers are the server's rules; its tables can be altered only by their owner.)"""
+    if store.engine != "sqlite":
+        return []
     return [{"key": f"schema:{kind}:{name}", "problem": "foreign", "seq": None, "action": None,
              "message": f"{kind} {name!r} in lineage.db is not Lablift's: it could change "
                         f"rows behind the audit log's back"}
@@ -225,7 +235,7 @@ def verify(store: "Store", head: str | None = None) -> VerifyResult:
                                                   "head` printed")
     result, expected = _walk(store, head)
     if result.ok:
-        result.problems = _schema_problems(store) + _compare(witness.current_rows(store.conn),
+        result.problems = _schema_problems(store) + _compare(witness.current_rows(store.conn, engine=store.engine),
                                                              expected)
         result.ok = not result.problems
     return result
@@ -255,7 +265,7 @@ def verify_version(store: "Store", version: dict[str, Any]) -> VerifyResult:
     must |= {k for k, want in expected.items()
              if want[3] == entity or k.startswith((f"aliases:{version['model']}/", "settings:"))}
     result.problems = _schema_problems(store) + _compare(
-        witness.current_rows(store.conn, where, where), expected, must)
+        witness.current_rows(store.conn, where, where, engine=store.engine), expected, must)
     result.ok = not result.problems
     return result
 

@@ -571,8 +571,7 @@ def list_runs(store: Store, dataset_id: int | None = None, status: str | None = 
         return store.rows(statement, **params)
     # Fast path for the 10,000-run table: plain tuples, decode only the two JSON columns
     # (store.query's per-key decode made listing ~2x slower).
-    cur = store.conn.cursor()
-    cur.row_factory = None
+    cur = store.tuple_cursor()
     rows = statement.execute(cur, store.engine, params).fetchall()
     names = [d[0] for d in cur.description]
     i_params, i_metrics = names.index("params"), names.index("metrics")

@@ -122,11 +122,13 @@ def take_pending(conn: sqlite3.Connection) -> dict[str, str | None]:
 
 
 def current_rows(conn: sqlite3.Connection, tables: Iterable[str] | None = None,
-                 where: dict[str, tuple[str, tuple]] | None = None
+                 where: dict[str, tuple[str, tuple]] | None = None, engine: str = "sqlite"
                  ) -> Iterator[tuple[str, str]]:
-    """(key, digest) of every governed row now in the tables (or those `where` selects)."""
+    """(key, digest) of every governed row now in the tables (or those `where` selects;
+    its clauses use ? placeholders, on either engine)."""
+    schema = "main" if engine == "sqlite" else "public"
     for table in tables or GOVERNED:
-        sql = f"SELECT * FROM main.{table}"
+        sql = f"SELECT * FROM {schema}.{table}"
         params: tuple = ()
         if where and table in where:
             clause, params = where[table]
@@ -134,6 +136,8 @@ def current_rows(conn: sqlite3.Connection, tables: Iterable[str] | None = None,
         elif table == "settings":
             sql += f" WHERE key NOT IN ({', '.join('?' for _ in UNWITNESSED_SETTINGS)})"
             params = UNWITNESSED_SETTINGS
+        if engine != "sqlite":
+            sql = sql.replace("?", "%s")
         cur = conn.execute(sql, params)
         names = [d[0] for d in cur.description]
         idx = [names.index(c) for c in GOVERNED[table]]

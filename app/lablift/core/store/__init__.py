@@ -25,6 +25,10 @@ from .. import witness
 from . import migrate
 from ..artifacts import ArtifactStore
 from ..errors import LabliftError, NotFound, PermissionDenied
+from .sql import repository
+
+settings_sql = repository("settings")
+users_sql = repository("users")
 
 ROLES = ("analyst", "reviewer", "ops", "admin")
 BUSY_TIMEOUT_S = 30.0
@@ -70,18 +74,21 @@ class Store:
     (the CLI prints it); `note` says why a store opened read-only.
     """
 
+    engine = "sqlite"  # which dialect core/store/sql.py compiles statements for
+
+    def __new__(cls, root: str | os.PathLike | None = None, *args, **kwargs):
+        # Store(URL) is a team store (server.py); Store(folder) this embedded one.
+        if cls is Store and is_url(root if root is not None
+                                   else os.environ.get("LABLIFT_STORE", "")):
+            from .server import TeamStore
+            return super().__new__(TeamStore)
+        return super().__new__(cls)
+
     def __init__(self, root: str | os.PathLike | None = None, user: str | None = None,
                  journal: str | None = None, on_wait: Callable[[str], None] | None = None):
-        if is_url(root if root is not None else os.environ.get("LABLIFT_STORE", "")):
-            # Not built yet: the team store's server side exists (`lablift store init`),
-            # the client that works in one does not. Refuse rather than make a folder.
-            raise LabliftError("working in a team store (postgresql://...) is not built yet "
-                               "in this release: `lablift store init URL` prepares one and "
-                               "`lablift --store URL store info` describes it")
         self.root = Path(root).expanduser() if root is not None else default_store_dir()
         self.user = current_user(user)
         self.on_wait = on_wait
-        self.engine = "sqlite"  # which dialect core/store/sql.py compiles statements for
         self.note = ""
         self.read_only = False
         if self.root.exists() and not self.root.is_dir():
@@ -184,13 +191,13 @@ class Store:
             witness.install_triggers(self.conn)
         if self.read_only:
             return
-        if self.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+        if self.value(users_sql.COUNT) == 0:
             with self.transaction():
                 # The user who creates the store is its admin.
-                if self.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+                if self.value(users_sql.COUNT) == 0:
                     self.set_setting("journal_mode", mode)
-                    self.execute("INSERT INTO users (name, role, created_at, created_by) "
-                                 "VALUES (?, 'admin', ?, ?)", (self.user, utcnow(), self.user))
+                    self.run(users_sql.UPSERT, name=self.user, role="admin",
+                             created_at=utcnow(), created_by=self.user)
                     from ..audit import append
                     append(self, "store.create", f"store:{self.root}",
                            {"admin": self.user, "journal_mode": mode})
@@ -302,6 +309,16 @@ class Store:
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
+    def run(self, statement, **params):
+        """Execute a repository Statement on this thread's connection; returns the cursor."""
+        return statement.execute(self.conn, self.engine, params)
+
+    def tuple_cursor(self):
+        """A cursor whose rows are plain tuples (the fast path of long listings)."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return cur
+
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
@@ -341,19 +358,15 @@ class Store:
 
     # -- settings -----------------------------------------------------------
     def setting(self, key: str, default: Any = None) -> Any:
-        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        row = self.run(settings_sql.GET, key=key).fetchone()
         return json.loads(row[0]) if row else default
 
     def set_setting(self, key: str, value: Any) -> None:
-        self.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                     (key, json.dumps(value)))
+        self.run(settings_sql.UPSERT, key=key, value=json.dumps(value))
 
     # -- users and roles ----------------------------------------------------
     def role(self, user: str | None = None) -> str | None:
-        row = self.conn.execute("SELECT role FROM users WHERE name = ?",
-                                (user or self.user,)).fetchone()
-        return row[0] if row else None
+        return self.value(users_sql.ROLE_OF, name=user or self.user)
 
     def require_role(self, action: str, *roles: str) -> str:
         """Refuse `action` unless the current user has one of `roles` (admin always may)."""
@@ -377,8 +390,7 @@ class Store:
             raise LabliftError("a user name cannot be empty")
         self.require_role("adding users", "admin")
         with self.transaction():
-            twin = self.query_one("SELECT name FROM users WHERE lower(name) = lower(?) AND "
-                                  "name != ?", (name, name))
+            twin = self.row(users_sql.TWIN, name=name)
             if twin:
                 # four-eyes compares names without case: 'Ann' and 'ann' are one person
                 raise LabliftError(f"user {name!r} would be the same person as {twin['name']!r}"
@@ -386,13 +398,12 @@ class Store:
             existing = self.role(name)
             if existing == role:
                 return
-            self.execute("INSERT INTO users (name, role, created_at, created_by) VALUES (?,?,?,?) "
-                         "ON CONFLICT(name) DO UPDATE SET role = excluded.role",
-                         (name, role, utcnow(), self.user))
+            self.run(users_sql.UPSERT, name=name, role=role, created_at=utcnow(),
+                     created_by=self.user)
             append(self, "user.role", f"user:{name}", {"role": role, "previous": existing})
 
     def users(self) -> list[dict[str, Any]]:
-        return self.query("SELECT name, role, created_at, created_by FROM users ORDER BY name")
+        return self.rows(users_sql.ALL)
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()

@@ -1,9 +1,10 @@
-"""The audit chain's reads, for both engines (an embedded store appends in core/audit.py;
-a team store appends only through the server's lablift_audit function)."""
+"""The audit chain's statements. An embedded store appends with APPEND_EMBEDDED (core/audit.py
+computes the hash); a team store only through the server's lablift_audit function, which
+computes it under the chain's lock and adds the row witnesses itself."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, insert, select
 
 from .schema import audit_log as t, runs
 from .sql import Statement
@@ -15,3 +16,7 @@ LATEST = Statement(select(t).order_by(t.c.seq.desc()).limit(bindparam("limit")))
 LATEST_OF = Statement(select(t).where(t.c.entity == bindparam("entity"))
                       .order_by(t.c.seq.desc()).limit(bindparam("limit")))
 RUN_DATASET = Statement(select(runs.c.id, runs.c.dataset_id).where(runs.c.id == bindparam("id")))
+
+APPEND_EMBEDDED = Statement(insert(t).values(**{c.name: bindparam(c.name) for c in t.c}))
+APPEND_TEAM = Statement(select(func.lablift_audit(bindparam("action"), bindparam("entity"),
+                                                  bindparam("details"))))

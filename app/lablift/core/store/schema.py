@@ -9,8 +9,9 @@ store must give the same hashes on either engine.
 
 from __future__ import annotations
 
-from sqlalchemy import (CheckConstraint, Column, Double, ForeignKey, Index, Integer, MetaData,
-                        PrimaryKeyConstraint, Table, Text, UniqueConstraint, text)
+from sqlalchemy import (BigInteger, CheckConstraint, Column, Double, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, PrimaryKeyConstraint, Table, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.dialects import sqlite
 
 # 8-byte floats on both engines, spelled REAL in SQLite as the stores always were
@@ -189,6 +190,22 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Column("created_at", Text, nullable=False),
     Column("acknowledged_by", Text), Column("acknowledged_at", Text))
+
+# Artifacts of a team store (core/store/blobs.py): content-addressed, in 1 MiB chunks. An
+# embedded store keeps its artifacts as files and leaves these empty.
+blobs = Table(
+    "blobs", metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    *_created())
+
+blob_chunks = Table(
+    "blob_chunks", metadata,
+    Column("sha256", Text, ForeignKey("blobs.sha256"), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("sha256", "n"))
 
 # Stores made before Alembic number their schema here (1..3); kept so an old Lablift
 # opening a newer store still refuses it by number.

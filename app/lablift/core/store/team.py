@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import LabliftError
-from . import migrate
+from . import migrate as migrate_mod
 
 ROLES = ("admin", "reviewer", "ops", "analyst")  # strongest first, for `info`
 INIT_LOCK = 4242000000  # pg_advisory_xact_lock key: two inits of one database wait in turn
@@ -91,8 +91,20 @@ def _connect(url: str):
 
 
 # -- init ----------------------------------------------------------------------------------------
-def init(url: str) -> dict[str, Any]:
-    """Prepare the EMPTY database at `url` as a team store; returns `info(url)`."""
+def init(url: str, artifacts_dir: str | None = None) -> dict[str, Any]:
+    """Prepare the EMPTY database at `url` as a team store; returns `info(url)`.
+    Artifacts are kept in the database unless `artifacts_dir` names a shared folder."""
+    _in_transaction(url, "store init", lambda conn: _init(conn, url, artifacts_dir))
+    return info(url)
+
+
+def migrate(url: str) -> dict[str, Any]:
+    """Bring the team store at `url` to this release's schema (its owner runs it);
+    returns {"from": N, "to": HEAD}."""
+    return _in_transaction(url, "store migrate", lambda conn: _migrate(conn, url))
+
+
+def _in_transaction(url: str, what: str, work):
     import psycopg
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
@@ -101,19 +113,72 @@ def init(url: str) -> dict[str, Any]:
                               poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            _init(conn, url)
+            return work(conn)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # raw: the migration's own statements
-        raise LabliftError(f"store init on {mask_url(url)} failed: "
+        raise LabliftError(f"{what} on {mask_url(url)} failed: "
                            f"{_scrub(str(getattr(exc, 'orig', None) or exc), url)}") from None
     finally:
         engine.dispose()
-    return info(url)
 
 
-def _init(conn, url: str) -> None:
-    import sqlalchemy as sa
+def _upgrade(conn, to: int) -> None:
+    """Alembic's upgrade on `conn` (inside its transaction), each revision also numbered
+    in schema_version (as on SQLite: an older Lablift refuses a newer store by number)."""
     from alembic import command
     from alembic.config import Config
+
+    from . import schema, utcnow
+
+    def applied(ctx, step, heads, run_args) -> None:
+        schema.schema_version.create(conn, checkfirst=True)
+        conn.execute(schema.schema_version.insert().values(
+            version=int(step.up_revision_id), applied_at=utcnow()))
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate_mod.MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    config.attributes["on_version_apply"] = applied
+    command.upgrade(config, f"{to:04d}")
+
+
+def _migrate(conn, url: str) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    from .. import audit
+    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(INIT_LOCK)))
+    database, user = conn.execute(sa.text("SELECT current_database(), session_user")).one()
+    where = f"database {database!r} on {mask_url(url)}"
+    found = None
+    if conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar():
+        found = conn.execute(sa.text("SELECT version_num FROM public.alembic_version")).scalar()
+    if not found or not str(found).isdigit():
+        raise LabliftError(f"{where} is not a Lablift team store: `lablift store init URL` "
+                           f"prepares an empty database")
+    current = int(found)
+    if current > migrate_mod.HEAD:
+        raise LabliftError(f"{where} has schema {current}, newer than this Lablift "
+                           f"understands ({migrate_mod.HEAD}): upgrade Lablift")
+    if current == migrate_mod.HEAD:
+        return {"from": current, "to": current}
+    owner = conn.execute(sa.text(
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'public.runs'::regclass"
+    )).scalar()
+    superuser = conn.execute(sa.text(
+        "SELECT rolsuper FROM pg_roles WHERE rolname = session_user")).scalar()
+    if user != owner and not superuser:
+        raise LabliftError(f"{user!r} cannot migrate {where}: its tables belong to {owner!r}, "
+                           f"who (or a superuser) runs `lablift store migrate`")
+    _upgrade(conn, migrate_mod.HEAD)
+    details = audit._details_json({"from": current, "to": migrate_mod.HEAD})
+    conn.execute(sa.select(sa.func.lablift_audit("store.migrate", f"store:{database}",
+                                                 details)))
+    return {"from": current, "to": migrate_mod.HEAD}
+
+
+def _init(conn, url: str, artifacts_dir: str | None = None) -> None:
+    import json
+
+    import sqlalchemy as sa
     from psycopg import sql
 
     from .. import audit
@@ -145,17 +210,7 @@ def _init(conn, url: str) -> None:
                            f"{'s' if len(tables) != 1 else ''}: {shown}): `store init` "
                            f"prepares an empty database only; create one with CREATE DATABASE")
 
-    def applied(ctx, step, heads, run_args) -> None:
-        # as on SQLite: an older Lablift refuses a newer store by number
-        schema.schema_version.create(conn, checkfirst=True)
-        conn.execute(schema.schema_version.insert().values(
-            version=int(step.up_revision_id), applied_at=utcnow()))
-
-    config = Config()
-    config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
-    config.attributes["connection"] = conn
-    config.attributes["on_version_apply"] = applied
-    command.upgrade(config, f"{migrate.HEAD:04d}")
+    _upgrade(conn, migrate_mod.HEAD)
     # schema_version was made after the grants of 0004 ran: readable like the rest
     raw.execute("GRANT SELECT ON schema_version TO PUBLIC")
 
@@ -163,8 +218,14 @@ def _init(conn, url: str) -> None:
     raw.execute(sql.SQL("GRANT lablift_admin TO {}").format(sql.Identifier(user)))
     conn.execute(schema.users.insert().values(name=user, role="admin", created_at=utcnow(),
                                               created_by=user))
+    if artifacts_dir:
+        from .blobs import ARTIFACTS_SETTING
+        conn.execute(schema.settings.insert().values(key=ARTIFACTS_SETTING,
+                                                     value=json.dumps(str(artifacts_dir))))
     details = audit._details_json({"admin": user, "engine": "postgresql",
-                                   "schema": migrate.HEAD})
+                                   "schema": migrate_mod.HEAD,
+                                   "artifacts": str(artifacts_dir) if artifacts_dir
+                                   else "database"})
     conn.execute(sa.select(sa.func.lablift_audit("store.create", f"store:{database}", details)))
 
 
