@@ -110,6 +110,10 @@ class ArtifactStore:
     def exists(self, sha: str) -> bool:
         return self.path(sha).exists()
 
+    def discard(self, sha: str) -> None:
+        """Remove an artifact the caller knows no row names (a cancelled import's)."""
+        _unlink_quietly(self.path(sha))
+
     def put_bytes(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
         self.claim(sha)  # before the existence check: a sweep then keeps it (recovery.py)

@@ -121,7 +121,7 @@ def _discard_unreferenced(store: Store, artifact: str) -> None:
     """Nothing half-imported stays behind: drop a Parquet file that no dataset row names."""
     named = store.value(dataset_sql.NAMES_ARTIFACT, artifact=artifact)
     if named is None:
-        _remove_quietly(store.artifacts.path(artifact))
+        store.artifacts.discard(artifact)
 
 
 def _discard_when_written(store: Store, writing) -> None:
@@ -130,13 +130,6 @@ def _discard_when_written(store: Store, writing) -> None:
     except BaseException:  # the write failed too: nothing to discard
         return
     _discard_unreferenced(store, artifact)
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
 
 
 def list_datasets(store: Store) -> list[dict[str, Any]]:

@@ -382,7 +382,6 @@ class Store:
         return role
 
     def add_user(self, name: str, role: str) -> None:
-        from ..audit import append
         if role not in ROLES:
             raise LabliftError(f"role {role!r} is not one of: {', '.join(ROLES)}")
         name = name.strip()
@@ -398,9 +397,13 @@ class Store:
             existing = self.role(name)
             if existing == role:
                 return
-            self.run(users_sql.UPSERT, name=name, role=role, created_at=utcnow(),
-                     created_by=self.user)
-            append(self, "user.role", f"user:{name}", {"role": role, "previous": existing})
+            self._write_user(name, role, existing)
+
+    def _write_user(self, name: str, role: str, existing: str | None) -> None:
+        from ..audit import append
+        self.run(users_sql.UPSERT, name=name, role=role, created_at=utcnow(),
+                 created_by=self.user)
+        append(self, "user.role", f"user:{name}", {"role": role, "previous": existing})
 
     def users(self) -> list[dict[str, Any]]:
         return self.rows(users_sql.ALL)

@@ -7,9 +7,9 @@ and verified against its name on every read. Reads that need a file (Parquet is 
 path) are materialised once into the user's cache folder, named by the hash and checked
 again on every use, so a cached copy can be shared by every store without trust.
 
-A blob is written in the caller's transaction when there is one (it commits with the row
-that names it), otherwise in its own; `ON CONFLICT DO NOTHING` on the header makes two
-writers of the same content agree. A team store created with a shared folder for its
+A blob is uploaded by the next commit of the store, in the transaction of the row that names
+it (see put_bytes); `ON CONFLICT DO NOTHING` on the header makes two writers of the same
+content agree. A team store created with a shared folder for its
 artifacts (`store init URL --artifacts DIR`) uses the folder store there instead.
 """
 
@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
@@ -68,52 +70,99 @@ class DatabaseArtifacts:
     def __init__(self, store: "TeamStore"):
         self.store = store
         self.root = cache_dir()  # where verified copies for reading by path are kept
+        self._lock = threading.Lock()
+        self._pending: dict[str, bytes | Path] = {}  # put, not yet uploaded (see put_bytes)
+        self._owner: dict[str, int] = {}  # sha -> the thread that put it
 
     # -- writing ------------------------------------------------------------
+    # A put keeps the bytes locally (in memory, or in the cache folder for a file) and the
+    # next COMMIT of this store uploads them in the same transaction as the row that names
+    # them (TeamStore.transaction calls upload_pending): a cancelled import or a killed
+    # process leaves nothing in the database, and a row never names a blob not yet there.
     def put_bytes(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        view = memoryview(data)
-        self._put(sha, len(data), (view[i:i + CHUNK] for i in range(0, len(data), CHUNK)))
+        with self._lock:
+            self._pending[sha] = data
+            self._owner[sha] = threading.get_ident()
         return sha
 
     def put_writer(self, write: Callable[[BinaryIO], None]) -> str:
-        """Let `write` fill a local temporary file; hash it; stream it in."""
+        """Let `write` fill a temporary file in the cache; hash it; keep it there."""
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=temp_prefix(), suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
-            return self.put_file(tmp)
+            return self._keep(tmp)
         finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            _unlink_quietly(tmp)
 
     def put_file(self, source: str | os.PathLike) -> str:
-        sha = sha256_file(source)
-        size = os.path.getsize(source)
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=temp_prefix(), suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            return self._keep(tmp)
+        finally:
+            _unlink_quietly(tmp)
 
-        def chunks():
-            with open(source, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    yield chunk
-        self._put(sha, size, chunks())
+    def _keep(self, tmp: str) -> str:
+        sha = sha256_file(tmp)
+        target = self.path(sha)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)  # a cache entry: checked by its hash on every use
+        with self._lock:
+            self._pending[sha] = target
+            self._owner[sha] = threading.get_ident()
         return sha
 
-    def _put(self, sha: str, size: int, chunks) -> None:
+    def upload_pending(self, conn) -> dict:
+        """Write what was put since the last commit, in `conn`'s open transaction; returns
+        what it wrote (for keep_pending if that transaction fails)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._owner = {}
+        try:
+            for sha, held in pending.items():
+                if isinstance(held, bytes):
+                    view = memoryview(held)
+                    self._upload(conn, sha, len(held),
+                                 (view[i:i + CHUNK] for i in range(0, len(held), CHUNK)))
+                else:
+                    self._upload(conn, sha, os.path.getsize(held), _file_chunks(held, sha))
+        except BaseException:
+            self.keep_pending(pending)
+            raise
+        return pending
+
+    def keep_pending(self, pending: dict) -> None:
+        """The COMMIT that uploaded them failed: upload them with the next one."""
+        with self._lock:
+            self._pending = {**pending, **self._pending}
+
+    def drop_own_pending(self) -> None:
+        """This thread's transaction rolled back: what this thread put was for it, so it is
+        not uploaded later (what other threads put is theirs to record, e.g. an import's
+        Parquet written by a worker thread for the row the importing thread commits)."""
+        me = threading.get_ident()
+        with self._lock:
+            for sha in [s for s, t in self._owner.items() if t == me]:
+                self._pending.pop(sha, None)
+                self._owner.pop(sha, None)
+
+    def _upload(self, conn, sha: str, size: int, chunks) -> None:
         from . import utcnow
         store = self.store
-        with store.transaction() if store._local.__dict__.get("depth") else _own(store) as conn:
-            claimed = CLAIM.execute(conn, store.engine, {
-                "sha256": sha, "size": size, "chunks": -(-size // CHUNK) if size else 0,
-                "created_at": utcnow(), "created_by": store.user}).fetchone()
-            if claimed is None:
-                return  # stored already (or by a writer that just committed it)
-            text = CHUNK_INSERT.sql(store.engine)[0]
-            with conn.raw.cursor() as cur:
-                for n, chunk in enumerate(chunks):
-                    cur.execute(text, {"sha256": sha, "n": n, "data": bytes(chunk)})
+        claimed = CLAIM.execute(conn, store.engine, {
+            "sha256": sha, "size": size, "chunks": -(-size // CHUNK) if size else 0,
+            "created_at": utcnow(), "created_by": store.user}).fetchone()
+        if claimed is None:
+            return  # stored already (or by a writer that just committed it)
+        text = CHUNK_INSERT.sql(store.engine)[0]
+        with conn.cursor() as cur:
+            for n, chunk in enumerate(chunks):
+                cur.execute(text, {"sha256": sha, "n": n, "data": bytes(chunk)})
 
     def claim(self, sha: str | None = None) -> None:
         """Nothing to claim: a blob is written in one transaction, so a killed writer leaves
@@ -129,8 +178,17 @@ class DatabaseArtifacts:
             raise LabliftError(f"{sha!r} is not an artifact hash")
         return self.root / sha[:2] / sha
 
+    def discard(self, sha: str) -> None:
+        """Forget an artifact put but not to be recorded (a cancelled import's): it is not
+        uploaded, and its cached copy goes. One already in the database stays (another
+        row may name it; blobs are never deleted)."""
+        with self._lock:
+            self._pending.pop(sha, None)
+            self._owner.pop(sha, None)
+        _unlink_quietly(self.path(sha))
+
     def exists(self, sha: str) -> bool:
-        return self._header(sha) is not None
+        return sha in self._pending or self._header(sha) is not None
 
     def _header(self, sha: str):
         self.path(sha)
@@ -150,6 +208,9 @@ class DatabaseArtifacts:
             yield row[0]
 
     def read_bytes(self, sha: str, verify: bool = True) -> bytes:
+        held = self._pending.get(sha)
+        if isinstance(held, bytes):
+            return held
         cached = self.path(sha)
         if cached.exists() and sha256_file(cached) == sha:
             return cached.read_bytes()
@@ -164,6 +225,10 @@ class DatabaseArtifacts:
         chunks, to the cache folder)."""
         target = self.path(sha)
         if target.exists() and sha256_file(target) == sha:
+            return target
+        held = self._pending.get(sha)
+        if isinstance(held, bytes):
+            atomic_write_bytes(target, held)
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(), suffix=".tmp")
@@ -188,21 +253,21 @@ class DatabaseArtifacts:
         atomic_write_bytes(self.path(sha), data)
 
 
-class _own:
-    """A transaction of its own for a blob written outside any (no write lock: a large
-    blob must not hold up everyone else's writes)."""
+def _file_chunks(path: Path, sha: str):
+    """A cached file's bytes in chunks, checked against its name as they pass (the cache is
+    the user's folder: what goes into the team store must be what was hashed)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            yield chunk
+    if h.hexdigest() != sha:
+        raise ArtifactCorrupt(f"the local copy {path} changed before it was stored: not "
+                              f"recorded")
 
-    def __init__(self, store: "TeamStore"):
-        self.store = store
 
-    def __enter__(self):
-        self.conn = self.store.conn
-        self.store._run(self.conn.raw, "BEGIN")
-        return self.conn
-
-    def __exit__(self, kind, exc, tb):
-        if kind is None:
-            self.store._run(self.conn.raw, "COMMIT")
-        else:
-            self.conn.raw.execute("ROLLBACK")
-        return False
+def _unlink_quietly(path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from ..errors import LabliftError, NotFound, PermissionDenied
-from . import ROLES, Store, is_url, migrate
+from . import ROLES, Store, decode_row, encode, is_url, migrate
 from .sql import repository
 from .team import _check_url, _scrub, mask_url
 
@@ -70,7 +71,7 @@ class Connection:
     """The psycopg connection with every driver error turned into the line a user reads
     (translate), so no core module handles psycopg's exceptions itself."""
 
-    __slots__ = ("raw", "store")
+    __slots__ = ("raw", "store", "__weakref__")
 
     def __init__(self, raw, store: "TeamStore"):
         self.raw, self.store = raw, store
@@ -78,6 +79,13 @@ class Connection:
     def execute(self, sql: str, params: Any = None):
         try:
             return self.raw.execute(sql, params)
+        except Exception as exc:
+            raise translate(self.store, exc) from None
+
+    def executemany(self, sql: str, params_seq) -> None:
+        try:
+            with self.raw.cursor() as cur:
+                cur.executemany(sql, params_seq)
         except Exception as exc:
             raise translate(self.store, exc) from None
 
@@ -90,6 +98,14 @@ class Connection:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __del__(self):
+        # The connection of a thread that ended goes with the thread's locals: hang up
+        # (a short-lived worker per import would otherwise hold a server backend each).
+        try:
+            self.raw.close()
+        except Exception:  # at interpreter exit the driver may already be gone
+            pass
 
 
 class Cursor:
@@ -137,9 +153,10 @@ class TeamStore(Store):
         self.on_wait = on_wait
         self.note = ""
         self.read_only = False
+        self.artifacts = None
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list = []
+        self._connections = weakref.WeakSet()  # every thread's, for close()
         conn = self.conn
         self.database, self.user, self.server_version = conn.execute(
             "SELECT current_database(), session_user, current_setting('server_version')"
@@ -149,6 +166,7 @@ class TeamStore(Store):
             self.close()
             raise LabliftError(identity_message(asked, self.user, self.root))
         self._check_schema()
+        self._check_member()
         from .blobs import open_artifacts
         self.artifacts = open_artifacts(self)
         from .. import recovery
@@ -165,7 +183,7 @@ class TeamStore(Store):
                                ) from None
         conn = Connection(raw, self)
         with self._lock:
-            self._connections.append(conn)
+            self._connections.add(conn)
         return conn
 
     @property
@@ -187,13 +205,21 @@ class TeamStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            connections, self._connections = self._connections, []
+            connections, self._connections = list(self._connections), weakref.WeakSet()
         for conn in connections:
             try:
                 conn.close()
             except Exception:  # closing a connection another thread broke: nothing to keep
                 pass
         self._local = threading.local()
+
+    def __del__(self):
+        # A store dropped without close() still hangs up: the server holds a backend per
+        # connection, and every worker thread that touched the store opened one.
+        try:
+            self.close()
+        except Exception:  # at interpreter exit the driver may already be gone
+            pass
 
     def _check_schema(self) -> None:
         current = self.schema_version()
@@ -211,6 +237,20 @@ class TeamStore(Store):
             raise LabliftError(f"team store {self.root} has schema {current} and this Lablift "
                                f"needs {migrate.HEAD}: an admin runs `lablift store migrate "
                                f"URL` (every workstation then needs this release)")
+
+    def _check_member(self) -> None:
+        """Someone the server lets in but who holds no Lablift role can read nothing: say so
+        once, at open, instead of with the first permission error."""
+        member = self.conn.execute(
+            "SELECT pg_has_role('lablift_analyst', 'MEMBER') OR pg_has_role('lablift_reviewer',"
+            " 'MEMBER') OR pg_has_role('lablift_ops', 'MEMBER') OR "
+            "pg_has_role('lablift_admin', 'MEMBER')").fetchone()[0]
+        if not member:
+            self.close()
+            raise PermissionDenied(
+                f"user {self.user!r} is not registered in team store {self.root}: the server "
+                f"let you in, but you hold no Lablift role; an admin adds you with `lablift "
+                f"users add {self.user} --role analyst` (or reviewer, ops, admin)")
 
     def schema_version(self) -> int:
         conn = self.conn
@@ -240,13 +280,22 @@ class TeamStore(Store):
             self._local.depth = depth
             if depth == 0:
                 _rollback(conn)
+                drop = getattr(self.artifacts, "drop_own_pending", None)
+                if drop is not None:
+                    drop()
             raise
         self._local.depth = depth
         if depth == 0:
+            uploaded = None
             try:
+                upload = getattr(self.artifacts, "upload_pending", None)
+                if upload is not None:
+                    uploaded = upload(conn)
                 self._run(conn, "COMMIT")
             except BaseException:
                 _rollback(conn)
+                if uploaded:
+                    self.artifacts.keep_pending(uploaded)
                 raise
 
     def _run(self, conn, sql: str):
@@ -260,21 +309,31 @@ class TeamStore(Store):
     def execute(self, sql: str, params: Any = ()):
         return self.conn.execute(sql.replace("?", "%s"), params or None)
 
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return [decode_row(r) for r in self.execute(sql, params).fetchall()]
+
+    def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        row = self.execute(sql, params).fetchone()
+        return decode_row(row) if row is not None else None
+
     def insert(self, table: str, row: dict[str, Any]) -> int:
-        raise LabliftError("Store.insert is the embedded store's; use a repository statement")
+        cols = list(row)
+        sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+               f"({', '.join('%s' for _ in cols)}) RETURNING *")
+        found = self.conn.execute(sql, [encode(row[c]) for c in cols]).fetchone()
+        return found["id"] if "id" in found.keys() else found[0]
 
     def update(self, table: str, where: dict[str, Any], values: dict[str, Any]) -> int:
-        raise LabliftError("Store.update is the embedded store's; use a repository statement")
+        sets = ", ".join(f"{c} = %s" for c in values)
+        conds = " AND ".join(f"{c} = %s" for c in where)
+        params = [encode(v) for v in values.values()] + list(where.values())
+        return self.conn.execute(f"UPDATE {table} SET {sets} WHERE {conds}", params).rowcount
 
     # -- users and roles ----------------------------------------------------
-    def add_user(self, name: str, role: str) -> None:
-        """Create (or grant) the database login role NAME with Lablift role ROLE. Its
-        password is the DBA's business (ALTER ROLE ... PASSWORD), never Lablift's."""
-        if role not in ROLES:
-            raise LabliftError(f"role {role!r} is not one of: {', '.join(ROLES)}")
-        self.require_role("adding users", "admin")
-        with self.transaction() as conn:
-            users_sql.SET_ROLE.execute(conn, self.engine, {"name": name, "role": role})
+    def _write_user(self, name: str, role: str, existing: str | None) -> None:
+        """The server creates (or grants) the database login role NAME with ROLE and audits
+        it (lablift_set_role); its password is the DBA's business, never Lablift's."""
+        users_sql.SET_ROLE.execute(self.conn, self.engine, {"name": name, "role": role})
 
 
 def _rollback(conn) -> None:
