@@ -175,15 +175,10 @@ def _migrate(conn, url: str) -> dict[str, Any]:
     return {"from": current, "to": migrate_mod.HEAD}
 
 
-def _init(conn, url: str, artifacts_dir: str | None = None) -> None:
-    import json
-
+def prepare_empty(conn, url: str, what: str) -> tuple[str, str]:
+    """Check the database is empty, UTF8 and ours to prepare, then build the schema (all
+    revisions) in the caller's transaction; returns (database, session user)."""
     import sqlalchemy as sa
-    from psycopg import sql
-
-    from .. import audit
-    from . import schema, utcnow
-
     raw = conn.connection.driver_connection  # the same session and transaction
     database, user, superuser, createrole, encoding = conn.execute(sa.text(
         "SELECT current_database(), session_user, r.rolsuper, r.rolcreaterole, "
@@ -207,12 +202,27 @@ def _init(conn, url: str, artifacts_dir: str | None = None) -> None:
         shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5
                                          else "")
         raise LabliftError(f"{where} is not empty ({len(tables)} table"
-                           f"{'s' if len(tables) != 1 else ''}: {shown}): `store init` "
-                           f"prepares an empty database only; create one with CREATE DATABASE")
+                           f"{'s' if len(tables) != 1 else ''}: {shown}): `{what}` "
+                           f"needs an empty database; create one with CREATE DATABASE")
 
     _upgrade(conn, migrate_mod.HEAD)
     # schema_version was made after the grants of 0004 ran: readable like the rest
     raw.execute("GRANT SELECT ON schema_version TO PUBLIC")
+
+    return database, user
+
+
+def _init(conn, url: str, artifacts_dir: str | None = None) -> None:
+    import json
+
+    import sqlalchemy as sa
+    from psycopg import sql
+
+    from .. import audit
+    from . import schema, utcnow
+
+    raw = conn.connection.driver_connection  # the same session and transaction
+    database, user = prepare_empty(conn, url, "store init")
 
     # The initialising user is the store's admin (as in an embedded store).
     raw.execute(sql.SQL("GRANT lablift_admin TO {}").format(sql.Identifier(user)))
