@@ -8,6 +8,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 from lablift.core.store import Store  # noqa: E402
+from lablift.core.store import is_url as _is_url  # noqa: E402
 from lablift.resources import SAMPLE_LOANS  # noqa: E402
 
 
@@ -18,6 +19,7 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LABLIFT_STORE", str(home / "store"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.delenv("LABLIFT_USER", raising=False)
 
 
@@ -26,13 +28,74 @@ def store_dir(tmp_path):
     return tmp_path / "store"
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "embedded_only(reason): the test is about the embedded store's folder or "
+        "SQLite file itself, so it runs on the sqlite engine only")
+
+
+def pytest_generate_tests(metafunc):
+    # One store fixture for both engines: every test that takes `store_engine` (through
+    # store, make_store, store_location or cli) runs on each, unless marked embedded_only.
+    if "store_engine" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("embedded_only")
+        metafunc.parametrize("store_engine", ("sqlite",) if only else ENGINES, indirect=True)
+
+
 @pytest.fixture
-def make_store(store_dir):
-    """make_store(user) opens the same store folder as `user` (the first opener is admin)."""
+def store_engine(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def store_location(request, store_engine, store_dir):
+    """Where the test's store lives: its folder, or (postgresql) the URL of a fresh team
+    store made from a session template, as the superuser (who is its first admin)."""
+    if store_engine == "sqlite":
+        yield store_dir
+        return
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_store_template")
+    name = _pg.unique_name("lablift_store")
+    url = _pg.create_database(server, name, template=template)
+    try:
+        yield url
+    finally:
+        _pg.drop_database(server, name)
+
+
+def open_as(location, user: str) -> Store:
+    """Store at `location` as `user`: a claimed name in a folder; in a team store, that
+    database user (made a Lablift admin when nobody has made it anything yet, as the first
+    opener of an embedded store is)."""
+    if not _is_url(str(location)):
+        return Store(location, user=user)
+    return Store(_team_url_for(str(location), user), user=user)
+
+
+def _team_url_for(location: str, user: str) -> str:
+    """The team store's URL as database user `user`, who exists as a login role (and is
+    made the admin when nobody has been made anything yet: see open_as)."""
+    _pg.ensure_login_role(location, user)
+    owner = Store(location)
+    try:
+        if owner.role(user) is None and not owner.users()[1:]:
+            owner.add_user(user, "admin")
+    finally:
+        owner.close()
+    return _pg.with_user(location, user)
+
+
+@pytest.fixture
+def make_store(store_location):
+    """make_store(user) opens the test's store as `user` (the first opener is admin)."""
     opened = []
 
     def _make(user: str = "admin") -> Store:
-        s = Store(store_dir, user=user)
+        s = open_as(store_location, user)
         opened.append(s)
         return s
 
@@ -52,12 +115,26 @@ def sample_csv():
 
 
 @pytest.fixture
-def cli(store_dir, capsys):
-    """cli(user, *argv) runs `lablift --store STORE --user USER ...`: (exit code, stdout, stderr)."""
+def store_arg(store_location):
+    """store_arg(user): what `--store` says to work in the test's store as `user` (on a team
+    store, the URL as that database user; see open_as), for tests that run subprocesses."""
+    def arg(user: str) -> str:
+        where = str(store_location)
+        return _team_url_for(where, user) if _is_url(where) else where
+    return arg
+
+
+@pytest.fixture
+def cli(store_location, capsys):
+    """cli(user, *argv) runs `lablift --store STORE --user USER ...`: (exit code, stdout,
+    stderr). On a team store STORE is the URL as that database user (see open_as)."""
     from lablift.cli import main
 
     def run(user, *argv):
-        code = main(["--store", str(store_dir), "--user", user, *argv])
+        where = str(store_location)
+        if _is_url(where):
+            where = _team_url_for(where, user)
+        code = main(["--store", where, "--user", user, *argv])
         out, err = capsys.readouterr()
         return code, out, err
     return run
@@ -128,6 +205,20 @@ def pg_server():
         _pg.drop_created_roles(url)
         if cluster is not None:
             _pg.stop_cluster(cluster.dir)
+
+
+@pytest.fixture(scope="session")
+def pg_store_template(pg_server):
+    """Name of a database `lablift store init` prepared once: each team-store test copies it
+    (CREATE DATABASE ... TEMPLATE, ~50 ms) instead of running the migrations again."""
+    from lablift.core.store import team
+    name = _pg.unique_name("lablift_template")
+    url = _pg.create_database(pg_server, name)
+    team.init(url)
+    try:
+        yield name
+    finally:
+        _pg.drop_database(pg_server, name)
 
 
 @pytest.fixture

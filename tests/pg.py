@@ -173,6 +173,9 @@ def start_cluster() -> Cluster:
                 f"unix_socket_directories = '{base}'\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 "password_encryption = 'scram-sha-256'\n"  # PG 13 still defaults to md5
+                # GUI tests hold several connections a store (workers, the change feed) while
+                # subprocess tests run beside them: more headroom than the default 100
+                "max_connections = 300\n"
             )
         log = base / "server.log"
         for attempt, port in enumerate(_free_ports(FIRST_PORT)):
@@ -311,12 +314,13 @@ def check_server(server_url: str) -> str:
         return conn.execute("SELECT version()").fetchone()[0]
 
 
-def create_database(server_url: str, name: str) -> str:
+def create_database(server_url: str, name: str, template: str = "template0") -> str:
+    """A new UTF8 database; from template0 (guaranteed empty, whatever someone added to
+    template1) unless `template` names another."""
     from psycopg import sql
     with connect_admin(server_url) as conn:
-        # template0: guaranteed empty, whatever someone added to template1.
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'")
-                     .format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} ENCODING 'UTF8'")
+                     .format(sql.Identifier(name), sql.Identifier(template)))
     return with_database(server_url, name)
 
 
@@ -366,6 +370,18 @@ def pg_role(url: str, name: str, password: str | None = None, login: bool = True
         conn.execute(stmt)
     _created_roles.setdefault(_server_key(url), []).append(name)
     return with_user(url, name, password)
+
+
+def ensure_login_role(url: str, name: str) -> None:
+    """A login role `name` (no Lablift role yet) unless the cluster has one: a person who
+    can connect but is nobody in the store, as an unregistered user of an embedded store.
+    Dropped at the end of the session like pg_role's."""
+    from psycopg import sql
+    with connect_admin(url) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+            return
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+    _created_roles.setdefault(_server_key(url), []).append(name)
 
 
 def drop_created_roles(server_url: str) -> list[str]:

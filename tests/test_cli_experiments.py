@@ -18,9 +18,9 @@ from lablift.cli import main
 
 
 @pytest.fixture
-def cli(store_dir, capsys):
+def cli(store_arg, capsys):
     def run(*argv, user="admin"):
-        code = main(["--store", str(store_dir), "--user", user, *map(str, argv)])
+        code = main(["--store", store_arg(user), "--user", user, *map(str, argv)])
         out, err = capsys.readouterr()
         return code, out, err
     return run

@@ -25,14 +25,14 @@ def logged(store, store_dir, sample_csv, tmp_path):
     return log
 
 
-def test_cli_ingest_and_report_show_the_error_rate(logged, store_dir, capsys):
-    code = main(["--store", str(store_dir), "--user", "admin", "monitor", "ingest", "loans:1",
+def test_cli_ingest_and_report_show_the_error_rate(logged, store_arg, capsys):
+    code = main(["--store", store_arg("admin"), "--user", "admin", "monitor", "ingest", "loans:1",
                  str(logged)])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "requests 25, errors 5 (20.0%)" in out
     assert "ALERT errors: error rate 20.0% (5 of 25 requests failed)" in out
-    code = main(["--store", str(store_dir), "--user", "admin", "monitor", "report", "loans:1"])
+    code = main(["--store", store_arg("admin"), "--user", "admin", "monitor", "report", "loans:1"])
     out, err = capsys.readouterr()
     assert code == 0, err
     header, row = next((line, nxt) for line, nxt in zip(out.splitlines(), out.splitlines()[1:])

@@ -295,9 +295,10 @@ def _insert_runs(store, dataset_id: int, n: int) -> list[dict]:
         rows.append({"algorithm": algo, "auc": auc, "cv_auc": cv_auc, "depth": depth,
                      "status": "failed" if i % 50 == 0 else "finished"})
     with store.transaction():
+        mark = "?" if store.engine == "sqlite" else "%s"
         store.conn.executemany(
             "INSERT INTO runs (dataset_id, status, task, algorithm, target, spec, params, metrics,"
-            " seed, created_by, created_at, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f" seed, created_by, created_at, duration_s) VALUES ({', '.join([mark] * 12)})",
             [(dataset_id, r["status"], "classification", r["algorithm"], "approved", "{}",
               json.dumps({"max_depth": r["depth"], "n_estimators": 100}),
               json.dumps({"holdout": {"roc_auc": r["auc"], "accuracy": 0.7},

@@ -122,7 +122,7 @@ def test_dask_backend_with_local_cluster(store, cancer):
     assert result["best_run_id"] in {r["id"] for r in result["runs"]}
 
 
-def test_sweep_left_by_a_dead_process_reads_interrupted(store, store_dir, cancer):
+def test_sweep_left_by_a_dead_process_reads_interrupted(store, store_arg, cancer):
     import subprocess
     import sys
     result = sweeps.sweep(store, SPEC, grid={"max_depth": ["1", "2"]}, n_jobs=1)
@@ -134,7 +134,7 @@ def test_sweep_left_by_a_dead_process_reads_interrupted(store, store_dir, cancer
         store.execute("UPDATE runs SET status = 'running', pid = ? WHERE id = ?",
                       (dead.pid, result["runs"][0]["id"]))
         audit.append(store, "test.setup", f"sweep:{result['id']}", {})
-    again = Store(store_dir, user="admin")
+    again = Store(store_arg("admin"), user="admin")
     assert sweeps.get_sweep(again, result["id"])["status"] == "interrupted"
     assert sweeps.list_sweeps(again)[0]["status"] == "interrupted"
     assert training.get_run(again, result["runs"][0]["id"])["status"] == "interrupted"
