@@ -214,7 +214,7 @@ def test_failing_estimator_recorded_failed(store, cancer):
     assert store.query_one("SELECT details FROM audit_log WHERE action='run.finish'")
 
 
-def test_dead_process_run_marked_interrupted(store, store_dir, cancer):
+def test_dead_process_run_marked_interrupted(store, store_arg, cancer):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     import socket
@@ -223,16 +223,16 @@ def test_dead_process_run_marked_interrupted(store, store_dir, cancer):
                               "created_by": "admin", "created_at": "2026-01-01T00:00:00",
                               "host": socket.gethostname(), "pid": dead.pid})
         audit.append(store, "run.start", "run:2", {})
-    again = Store(store_dir, user="admin")
+    again = Store(store_arg("admin"), user="admin")
     (run,) = training.list_runs(again, full=True)
     assert run["status"] == "interrupted" and "ended" in run["error"]
     again.close()
 
 
 @pytest.mark.slow
-def test_killed_training_process_leaves_interrupted_run(store, store_dir, cancer):
+def test_killed_training_process_leaves_interrupted_run(store, store_arg, cancer):
     code = ("from lablift.core.store import Store; from lablift.core import training; "
-            f"s = Store({str(store_dir)!r}, user='admin'); "
+            f"s = Store({store_arg('admin')!r}, user='admin'); "
             "training.train(s, {'dataset': 'cancer', 'target': 'target', 'cv': 5, "
             "'algorithm': 'random_forest', 'params': {'n_estimators': 3000}})")
     proc = subprocess.Popen([sys.executable, "-c", code])
@@ -242,12 +242,13 @@ def test_killed_training_process_leaves_interrupted_run(store, store_dir, cancer
     assert training.list_runs(store, status="running"), "the child never started its run"
     proc.kill()
     proc.wait()
-    again = Store(store_dir, user="admin")
+    again = Store(store_arg("admin"), user="admin")
     (run,) = training.list_runs(again)
     assert run["status"] == "interrupted"
     again.close()
 
 
+@pytest.mark.embedded_only("corrupts the dataset's artifact file (a team store's blobs: test_team_store.py)")
 def test_reproduce_identical_and_data_change(store, cancer):
     run = training.train(store, {"dataset": "cancer", "target": "target", "cv": 0,
                                  "algorithm": "random_forest", "params": {"n_estimators": 20}})
@@ -336,3 +337,32 @@ def test_permutation_importance_finds_the_signal():
     ref = sk_pi(pipe, X, y, n_repeats=3, random_state=0, scoring="r2")
     assert ours["signal"] == pytest.approx(ref.importances_mean[0], rel=0.1)
     assert abs(ours["noise"]) < 0.01 and abs(ref.importances_mean[1]) < 0.01
+
+
+def test_listing_decodes_what_json_wrote_nan_and_huge_numbers_included():
+    import json
+    from lablift.core.training import _loads_json
+    for value in ({"roc_auc": float("nan"), "n": 2 ** 70}, {"cv": {"mean": 0.1 + 0.2}},
+                  {"x": float("inf"), "s": "é\u2028"}):
+        text = json.dumps(value)
+        got, want = _loads_json(text), json.loads(text)
+        assert json.dumps(got) == json.dumps(want) == text
+
+
+def test_a_run_marked_interrupted_is_not_finished_later(store, cancer):
+    """Another process judged the run's process dead (same host name, another machine):
+    the verdict stands, the late result is refused in one line, and the chain verifies."""
+    from lablift.core.errors import LabliftError
+    from lablift.core.store.sql import repository
+    p = training.prepare(store, {"dataset": "cancer", "target": "target", "cv": 0,
+                                 "algorithm": "decision_tree"})
+    run_id = training.record_start(store, p)
+    with store.transaction() as conn:
+        repository("recovery").INTERRUPT_RUN.execute(conn, store.engine, {
+            "id": run_id, "finished_at": "t", "error": "ended"})
+        audit.append(store, "run.interrupted", f"run:{run_id}", {})
+    result = training.compute(p)
+    with pytest.raises(LabliftError, match="no longer running"):
+        training.record_finish(store, run_id, result, 0.0)
+    assert training.get_run(store, run_id)["status"] == "interrupted"
+    assert audit.verify(store).ok

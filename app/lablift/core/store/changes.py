@@ -6,7 +6,8 @@ watcher LISTENs on a connection of its own; an embedded store has no server to t
 the watcher reads the chain's head every `poll_s` (one indexed query on the last row).
 
 `wait(timeout)` blocks (call it from a worker thread, never the GUI's) and returns the new
-entries as {seq, action, entity}, oldest first, or [] when nothing changed in time.
+entries as {seq, action, entity}, oldest first, or [] when nothing new arrived (at the
+latest after `timeout`; sooner when a notice was for entries already read).
 """
 
 from __future__ import annotations

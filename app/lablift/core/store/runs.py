@@ -14,11 +14,15 @@ START = Statement(insert(runs).values(
                                  "created_at", "started_at", "host", "pid", "environment",
                                  "details")}))
 
-FINISH = Statement(update(runs).where(runs.c.id == bindparam("run_id")).values(
+# Only a run still running is finished or failed: one another process marked interrupted
+# (its process looked dead from here) keeps that verdict.
+FINISH = Statement(update(runs).where(runs.c.id == bindparam("run_id"),
+                                     runs.c.status == "running").values(
     **{c: bindparam(c) for c in ("status", "finished_at", "duration_s", "artifacts", "params",
                                  "metrics", "predictions_sha256", "details")}))
 
-FAIL = Statement(update(runs).where(runs.c.id == bindparam("run_id")).values(
+FAIL = Statement(update(runs).where(runs.c.id == bindparam("run_id"),
+                                   runs.c.status == "running").values(
     **{c: bindparam(c) for c in ("status", "finished_at", "duration_s", "error", "details")}))
 
 BY_ID = Statement(select(runs).where(runs.c.id == bindparam("id")))

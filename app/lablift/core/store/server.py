@@ -31,7 +31,6 @@ from .team import _check_url, _scrub, mask_url
 users_sql = repository("users")
 
 WRITE_LOCK = 4242000001  # pg_advisory_xact_lock key every write transaction takes first
-RETRY_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock: the server says retry
 
 
 class Row:
