@@ -57,7 +57,11 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
         if not screenshot:  # a modal dialog would hang a headless screenshot run
             QMessageBox.critical(None, "Lablift", f"Cannot open the store:\n\n{exc}")
         return 1
-    window = MainWindow(store, restore_state=not screenshot)
+    if not screenshot and store.root is not None:
+        from .connect import remember_store
+        remember_store(getattr(store, "url", None) or str(store.root))  # never a password
+    window = MainWindow(store, restore_state=not screenshot, watch=not screenshot,
+                        claimed_user=user, owns_store=True)
     if pane:
         try:
             window.select_pane(pane)

@@ -1,24 +1,47 @@
-"""The main window: navigation list of panes, a stacked area, banner, menus and status bar."""
+"""The main window: navigation list of panes, a stacked area, banner, menus and status bar.
+
+The window works on one store at a time. File → Connect to a team store… / Open a local store
+folder… / Recent stores open another one in a worker (a server may be slow), then
+`set_store` re-points the window: the old panes are cancelled and retired (deleted once their
+workers have ended), new panes are built on the new store, the status bar says who the store
+says you are, and a ChangeFeed (gui/changes.py) refreshes the visible pane when colleagues
+change the store.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 import traceback
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
-from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QMessageBox, QPushButton, QStackedWidget,
-                               QVBoxLayout, QWidget)
+import shiboken6
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QPainter
+from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel,
+                               QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+                               QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
 
 from .. import __version__
-from ..core.store import Store
+from ..core.errors import LabliftError
+from ..core.store import Store, is_url
+from . import workers
+from .changes import ChangeFeed
+from .connect import (CREDENTIALS_HINT, ConnectDialog, clear_recent_stores, has_password,
+                      recent_stores, remember_store, scrub, server_name, server_place,
+                      strip_password)
 from .panes import PANE_NAMES
-from .workers import cancel_all
+from .workers import Task, cancel_all, run_task
 
 ATTENTION_CHARS = 120  # of the reason in the banner; the whole text is in its tooltip
+CHANGE_DELAY_MS = 150  # entries arriving together are applied as one refresh
+CHANGE_RETRY_MS = 500  # while a dialog is open or the pane is loading, try again after this
+STORE_LABEL_SHARE = 0.36  # of the window's width, at most, for the store in the status bar
+RETIRE_CHECK_MS = 200  # how often retired panes look whether their workers have ended
+# Tasks a pane runs that change the store (loads are only reads): named when switching stores.
+WRITING_TASKS = {"import_task": "a dataset import", "export_task": "a bundle export",
+                 "ingest_task": "a monitoring ingest", "retrain_task": "a retraining"}
 
 
 def load_pane_class(name: str) -> type | None:
@@ -61,14 +84,69 @@ class Banner(QFrame):
             self._callback()
 
 
+class ElidedLabel(QLabel):
+    """A status-bar label that shortens its text with … when the window is narrow (text()
+    stays whole; the tooltip shows it too), so a long path or URL never widens the window."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.fontMetrics().horizontalAdvance("x" * 12)),
+                     hint.height())
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle,
+                                             rect.width())
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
+                         text)
+
+
+def is_team(store) -> bool:
+    return getattr(store, "engine", "sqlite") != "sqlite"
+
+
+def store_location(store) -> str:
+    """What opens this store again: a team store's URL (as given, password and all, kept in
+    memory only) or an embedded store's folder."""
+    return str(getattr(store, "url", None) or store.root)
+
+
 class MainWindow(QMainWindow):
-    def __init__(self, store: Store, parent=None, restore_state: bool = True):
+    store_changed = Signal(object)  # the new Store, once the panes are rebuilt on it
+    changes_applied = Signal(list)  # audit entries a live refresh has just shown
+
+    def __init__(self, store: Store, parent=None, restore_state: bool = True,
+                 watch: bool = True, claimed_user: str | None = None,
+                 owns_store: bool = False):
         super().__init__(parent)
         self.store = store
         self.setWindowTitle(f"Lablift — {store.root}")
         self.panes: dict[str, QWidget] = {}
         self.pane_errors: dict[str, str] = {}
         self._keep_settings = restore_state
+        self._watch = watch
+        # The name asked for in an embedded store (a team store's user is the server's).
+        self.claimed_user = claimed_user if claimed_user is not None else (
+            None if is_team(store) else store.user)
+        self.feed: ChangeFeed | None = None
+        self.open_task: Task | None = None
+        self.connect_dialog: ConnectDialog | None = None
+        self.last_dialog: QMessageBox | None = None
+        self._owns_store = owns_store  # a store the window owns is closed when it is done
+        self._pending_changes: list[dict[str, Any]] = []
+        self._live_tip = ""
+        self._last_change = ""
+        self._retiring: list[dict[str, Any]] = []
+        self._change_timer = QTimer(self)
+        self._change_timer.setSingleShot(True)
+        self._change_timer.timeout.connect(self._apply_changes)
+        seen = self._head_seq()  # before the panes read: nothing after it goes unseen
 
         central = QWidget()
         outer = QVBoxLayout(central)
@@ -103,6 +181,8 @@ class MainWindow(QMainWindow):
         if restore_state:
             self._restore()
         self.refresh_attention()
+        if watch:
+            self._start_feed(seen)
 
     # -- panes ------------------------------------------------------------
     def _build_panes(self) -> None:
@@ -147,9 +227,30 @@ class MainWindow(QMainWindow):
             return
         pane = self.stack.widget(row)
         self.stack.setCurrentIndex(row)
+        self._refresh_pane(pane)
+
+    def _refresh_pane(self, pane: QWidget | None) -> bool:
+        """Re-read the store into `pane`; a failure (a server gone away) is one line in the
+        status bar, never a traceback in front of the user. True if it refreshed."""
         refresh = getattr(pane, "refresh", None)
-        if callable(refresh):
+        if not callable(refresh):
+            return False
+        try:
             refresh()
+        except LabliftError as exc:
+            self.show_message(f"Could not refresh {getattr(pane, 'title', 'the pane')}: {exc}")
+            return False
+        except Exception as exc:  # a bug: the trace is for the developer, a line for the user
+            traceback.print_exc(file=sys.stderr)
+            self.show_message(f"Could not refresh {getattr(pane, 'title', 'the pane')}: "
+                              f"internal error ({type(exc).__name__}: {exc})")
+            return False
+        return True
+
+    def refresh_current(self) -> None:
+        """Re-read the visible pane and the attention banner (View → Refresh, F5)."""
+        self._refresh_pane(self.stack.currentWidget())
+        self._safe_attention()
 
     def is_busy(self) -> bool:
         pane = self.stack.currentWidget()
@@ -208,30 +309,102 @@ class MainWindow(QMainWindow):
         self.import_action.triggered.connect(self._import_dataset)
         self.sample_action = QAction("Open &sample data", self)
         self.sample_action.triggered.connect(self._open_sample)
-        has_datasets = "datasets" in self.panes and not isinstance(self.panes["datasets"], QLabel)
-        self.import_action.setEnabled(has_datasets)
-        self.sample_action.setEnabled(has_datasets)
+        self._update_dataset_actions()
         file_menu.addAction(self.import_action)
         file_menu.addAction(self.sample_action)
+        file_menu.addSeparator()
+        self.connect_action = QAction("&Connect to a team store…", self)
+        self.connect_action.setStatusTip("Work in a PostgreSQL team store shared by your team")
+        self.connect_action.triggered.connect(lambda: self.show_connect_dialog())
+        self.open_folder_action = QAction("Open a &local store folder…", self)
+        self.open_folder_action.setStatusTip("Work in an embedded store (a folder on this "
+                                             "machine or a shared drive)")
+        self.open_folder_action.triggered.connect(self.choose_store_folder)
+        file_menu.addAction(self.connect_action)
+        file_menu.addAction(self.open_folder_action)
+        self.recent_menu = file_menu.addMenu("&Recent stores")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.refresh_action = QAction("&Refresh", self)
+        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.triggered.connect(self.refresh_current)
+        view_menu.addAction(self.refresh_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Lablift", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
 
+    def _update_dataset_actions(self) -> None:
+        has_datasets = "datasets" in self.panes and not isinstance(self.panes["datasets"], QLabel)
+        self.import_action.setEnabled(has_datasets)
+        self.sample_action.setEnabled(has_datasets)
+
     def _build_status(self) -> None:
-        role = self.store.role() or "not registered"
-        self.user_label = QLabel(f"User: {self.store.user} ({role})")
-        self.store_label = QLabel(f"Store: {self.store.root}")
-        self.store_label.setToolTip(str(self.store.root))
-        for label in (self.user_label, self.store_label):
+        self.store_label = ElidedLabel()
+        self.user_label = QLabel()
+        self.identity_label = QLabel("· identity from the server")
+        self.identity_label.setStyleSheet("color: #555;")
+        self.live_label = QLabel()
+        for label in (self.store_label, self.user_label, self.identity_label, self.live_label):
             label.setContentsMargins(6, 0, 6, 0)
-        self.statusBar().addPermanentWidget(self.user_label)
-        self.statusBar().addPermanentWidget(self.store_label)
+        self.user_label.setContentsMargins(6, 0, 0, 0)  # "User: ana (reviewer) · identity…"
+        self.identity_label.setContentsMargins(4, 0, 6, 0)
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.store_label)
+        bar.addPermanentWidget(self.user_label)
+        bar.addPermanentWidget(self.identity_label)
+        bar.addPermanentWidget(self.live_label)
+        self.live_label.hide()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        """Which store, and who it says you are: a team store's user is the server's
+        authenticated session user; an embedded store's is the name claimed (--user,
+        LABLIFT_USER or the login name), taken on trust."""
+        store = self.store
+        try:
+            role = store.role() or "not registered"
+        except LabliftError as exc:
+            role = "role unknown"
+            self.show_message(f"Could not read your role: {exc}")
+        self.user_label.setText(f"User: {store.user} ({role})")
+        team = is_team(store)
+        if team:
+            version = getattr(store, "server_version", None)
+            self.store_label.setText(f"Team store: {store.root} · {server_name(version)}")
+            self.store_label.setToolTip(f"Team store {server_place(store)} (database "
+                                        f"{store.database} on PostgreSQL {version})\n"
+                                        f"{store.root}")
+            self.user_label.setToolTip(f"The database server authenticated you as "
+                                       f"{store.user}: --user and LABLIFT_USER cannot change "
+                                       f"it. Your Lablift role: {role}.")
+        else:
+            self.store_label.setText(f"Store: {store.root}")
+            self.store_label.setToolTip(f"Embedded store (SQLite) in the folder {store.root}")
+            self.user_label.setToolTip(f"The name you work under in this embedded store "
+                                       f"(--user, LABLIFT_USER or your login name), taken on "
+                                       f"trust. Your Lablift role: {role}.")
+        self.identity_label.setVisible(team)
+        self.identity_label.setToolTip(self.user_label.toolTip())
+        self.store_label.updateGeometry()
+        self.store_label.update()
+
+    def status_text(self) -> str:
+        """The status bar's store and user, as one line (what the user reads)."""
+        text = f"{self.store_label.text()} · {self.user_label.text()}"
+        return text + (f" {self.identity_label.text()}" if is_team(self.store) else "")
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # The store's name gives way (elided, whole in its tooltip) so that the status bar
+        # keeps room for messages, the user and the live indicator.
+        self.store_label.setMaximumWidth(max(160, int(self.width() * STORE_LABEL_SHARE)))
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)
@@ -249,8 +422,290 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         QMessageBox.about(self, "About Lablift",
                           f"<b>Lablift {__version__}</b><p>Datasets, experiments, approvals, "
-                          f"bundles and monitoring for scikit-learn models, recorded in a local "
+                          f"bundles and monitoring for scikit-learn models, recorded in a "
                           f"lineage store.</p><p>Store: {self.store.root}</p>")
+
+    # -- opening another store ------------------------------------------------------------
+    def show_connect_dialog(self, url: str | None = None) -> ConnectDialog:
+        """File → Connect to a team store… (window-modal, does not block the event loop)."""
+        dialog = self.connect_dialog
+        if dialog is not None and shiboken6.isValid(dialog) and dialog.isVisible():
+            dialog.raise_()
+            return dialog
+        if dialog is not None and shiboken6.isValid(dialog):
+            dialog.deleteLater()
+        dialog = self.connect_dialog = ConnectDialog(self)  # fresh: the recent URLs change
+        if url is not None:
+            dialog.set_url(url)
+        elif is_team(self.store):
+            dialog.set_url(strip_password(store_location(self.store)) or "")
+        dialog.update_work_note()
+        dialog.open()
+        return dialog
+
+    def choose_store_folder(self) -> Task | None:
+        settings = QSettings()
+        start = str(settings.value("stores/last_dir", "") or (
+            Path(self.store.root).parent if not is_team(self.store) else Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open or create a store folder", start)
+        if not folder:
+            return None
+        settings.setValue("stores/last_dir", str(Path(folder).parent))
+        return self.open_store_location(folder)
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        current = {strip_password(store_location(self.store)), str(self.store.root)}
+        items = recent_stores()
+        for location in items:
+            action = menu.addAction(location)
+            action.setToolTip(("Team store " if is_url(location) else "Store folder ")
+                              + location)
+            action.setEnabled(location not in current)  # the one open now: greyed
+            action.triggered.connect(lambda _c=False, loc=location: self.open_store_location(loc))
+        if not items:
+            menu.addAction("(none yet)").setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear the list").triggered.connect(clear_recent_stores)
+
+    def running_work(self) -> list[str]:
+        """What changes the store right now (training, imports, exports, ingests): switching
+        stores cancels it."""
+        out: list[str] = []
+        for pane in self.panes.values():
+            running = getattr(pane, "running_job", None)
+            job = running() if callable(running) else None
+            if job is not None:
+                out.append(f"training {job.label}")
+            queued = getattr(pane, "queued_jobs", None)
+            n = len(queued()) if callable(queued) else 0
+            if n:
+                out.append(f"{n} queued training job{'s' if n != 1 else ''}")
+            for attr, what in WRITING_TASKS.items():
+                task = getattr(pane, attr, None)
+                if isinstance(task, Task) and task.is_running():
+                    out.append(what)
+        return out
+
+    def open_store_location(self, location: str, report: bool = True) -> Task:
+        """Open the store at `location` (a folder or a postgresql:// URL) in a worker, then
+        switch the window to it. With `report`, a failure is a one-line dialog; the Task's
+        signals say how it went either way."""
+        location = str(location)
+        user = None if is_url(location) else self.claimed_user
+
+        def work(progress, cancelled):
+            from ..core import audit
+            store = Store(location, user=user)
+            try:
+                seq = audit.head(store)["seq"]
+            except Exception:  # the feed then starts from what it finds
+                seq = None
+            return store, seq
+
+        shown = scrub(_shown_location(location), location)
+        self.show_message(f"Opening {shown}…")
+        task = self.open_task = run_task(work)
+        task.finished.connect(lambda result, t=task, loc=location: self._on_store_opened(
+            t, loc, result))
+        task.failed.connect(lambda msg, loc=location: self._on_open_failed(loc, msg, report))
+        return task
+
+    def _on_store_opened(self, task: Task, location: str, result) -> None:
+        store, seq = result
+        if not shiboken6.isValid(self) or task.is_cancel_requested() \
+                or task is not self.open_task:
+            store.close()  # nobody wants it any more: give its connection back
+            return
+        remembered = remember_store(location)
+        self.set_store(store, seen_seq=seq, owned=True)
+        text = f"Opened {store.root}" if not is_team(store) else (
+            f"Connected to {server_place(store)} as {store.user}")
+        if is_url(location) and has_password(location):
+            text += ("; remembered without its password" if remembered else
+                     "; not remembered (its password could not be taken out)")
+            text += f": {CREDENTIALS_HINT}"
+        self.show_message(text)
+
+    def _on_open_failed(self, location: str, message: str, report: bool) -> None:
+        if not shiboken6.isValid(self):
+            return
+        line = scrub(message, location)
+        self.show_message(f"Cannot open the store: {line}")
+        if report:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Cannot open the store", line,
+                              QMessageBox.StandardButton.Ok, self)
+            box.open()  # window-modal, does not block the event loop
+            self.last_dialog = box
+
+    def set_store(self, store: Store, seen_seq: int | None = None, owned: bool = False) -> None:
+        """Re-point the window at `store`: retire the old panes (their workers are cancelled;
+        they are deleted once those end), build new ones, update the title, the status bar
+        and the banner, and listen for the new store's changes."""
+        old, old_owned = self.store, self._owns_store
+        if store is old:
+            return
+        current = self.current_pane_name()
+        self._stop_feed()
+        self._change_timer.stop()
+        self._pending_changes = []
+        holder, old_tasks = self._retire_panes()
+        self.store, self._owns_store = store, owned
+        if not is_team(store):
+            self.claimed_user = store.user
+        self.setWindowTitle(f"Lablift — {store.root}")
+        self._build_panes()
+        self._update_dataset_actions()
+        self._update_status()
+        self._attention_banner = False
+        self.clear_banner()
+        if self.nav.count():
+            if current in self.panes:
+                self.select_pane(current)
+            else:
+                self.nav.setCurrentRow(0)
+        self._safe_attention()
+        if self._watch:
+            self._start_feed(seen_seq)
+        self._retiring.append({"holder": holder, "tasks": old_tasks,
+                               "store": old if old_owned else None})
+        if not self._retire_timer_running():
+            self._retire_timer = QTimer(self)
+            self._retire_timer.timeout.connect(self._finish_retiring)
+            self._retire_timer.start(RETIRE_CHECK_MS)
+        self.store_changed.emit(store)
+
+    def _retire_panes(self) -> tuple[QWidget, set]:
+        old_tasks = set(workers._live)  # every worker now running belongs to the old store
+        holder = QWidget()  # hidden, parentless: the old panes wait here for their workers
+        holder.hide()
+        for pane in self.panes.values():
+            message = getattr(pane, "message", None)
+            if message is not None and hasattr(message, "disconnect"):
+                try:
+                    message.disconnect(self.show_message)
+                except (RuntimeError, TypeError):
+                    pass
+            stop_all = getattr(pane, "stop_all", None)
+            if callable(stop_all):
+                stop_all(0)  # drop the training queue, cancel the running job; no waiting
+            self.stack.removeWidget(pane)
+            pane.hide()
+            pane.setParent(holder)
+        for task in old_tasks:
+            if task is not self.open_task:
+                task.cancel()
+        self.nav.blockSignals(True)
+        self.nav.clear()
+        self.nav.blockSignals(False)
+        self.panes = {}
+        self.pane_errors = {}
+        return holder, old_tasks
+
+    def _retire_timer_running(self) -> bool:
+        timer = getattr(self, "_retire_timer", None)
+        return timer is not None and shiboken6.isValid(timer) and timer.isActive()
+
+    def _finish_retiring(self, force: bool = False) -> None:
+        left = []
+        for item in self._retiring:
+            if not force and item["tasks"] & workers._live:
+                left.append(item)
+                continue
+            item["holder"].deleteLater()
+            if item["store"] is not None:
+                item["store"].close()
+        self._retiring = left
+        if not left and self._retire_timer_running():
+            self._retire_timer.stop()
+
+    # -- colleagues' changes ----------------------------------------------------------------
+    def _head_seq(self) -> int | None:
+        if not self._watch:
+            return None
+        from ..core import audit
+        try:
+            return audit.head(self.store)["seq"]
+        except Exception:  # the feed then starts from whatever it finds
+            return None
+
+    def _start_feed(self, since: int | None) -> None:
+        feed = self.feed = ChangeFeed(store_location(self.store), since=since, parent=self)
+        feed.changed.connect(self._on_changes)
+        feed.state.connect(self._on_feed_state)
+        self._live_tip, self._last_change = "Starting to listen for colleagues' changes", ""
+        self.live_label.setText("○ connecting…")
+        self.live_label.setStyleSheet("color: #666;")
+        self.live_label.setToolTip(self._live_tip)
+        self.live_label.show()
+        feed.start()
+
+    def _stop_feed(self) -> None:
+        feed, self.feed = self.feed, None
+        if feed is not None:
+            feed.stop()
+            for signal, slot in ((feed.changed, self._on_changes),
+                                 (feed.state, self._on_feed_state)):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+        if hasattr(self, "live_label"):
+            self.live_label.hide()
+
+    def _on_feed_state(self, status: str, text: str) -> None:
+        if status == "live":
+            how = ("the server announces each change (LISTEN/NOTIFY)" if is_team(self.store)
+                   else "the store is checked every half second")
+            label, colour = "● live", "#0f7b3b"
+            self._live_tip = f"Colleagues' changes appear here within seconds: {how}"
+        elif status == "retrying":
+            label, colour = "● paused", "#a15c00"
+            self._live_tip = f"{text[:1].upper()}{text[1:]}. Press F5 to re-read the store."
+        else:
+            label, colour = "○ not live", "#666"
+            self._live_tip = (f"{text[:1].upper()}{text[1:]}" if text else
+                              "Live updates are off: press F5 to re-read the store")
+        self.live_label.setText(label)
+        self.live_label.setStyleSheet(f"color: {colour};")
+        self.live_label.setToolTip(self._live_tip + (f"\n{self._last_change}"
+                                                     if self._last_change else ""))
+
+    def _on_changes(self, entries: list) -> None:
+        self._pending_changes.extend(entries)
+        if not self._change_timer.isActive():
+            self._change_timer.start(CHANGE_DELAY_MS)
+
+    def _refresh_blocked(self) -> bool:
+        """A dialog is open, a popup is showing or the pane is still loading: refreshing now
+        would pull the ground from under the user (or the load)."""
+        return (QApplication.activeModalWidget() is not None
+                or QApplication.activePopupWidget() is not None or self.is_busy())
+
+    def _apply_changes(self) -> None:
+        if not self._pending_changes:
+            return
+        if self._refresh_blocked():
+            self._change_timer.start(CHANGE_RETRY_MS)
+            return
+        entries, self._pending_changes = self._pending_changes, []
+        self._refresh_pane(self.stack.currentWidget())
+        self._safe_attention()
+        if any(str(e.get("action", "")).startswith(("user.", "resync")) for e in entries):
+            self._update_status()  # a role changed (or we cannot know): re-read it
+        last = entries[-1]
+        self._last_change = (f"Last change: #{last.get('seq')} {last.get('action')} "
+                             f"{last.get('entity') or ''}").rstrip()
+        self.live_label.setToolTip(f"{self._live_tip}\n{self._last_change}")
+        self.changes_applied.emit(entries)
+
+    def _safe_attention(self) -> None:
+        try:
+            self.refresh_attention()
+        except LabliftError as exc:
+            self.show_message(f"Could not read the versions needing attention: {exc}")
 
     # -- drag and drop: files dropped anywhere go to the Datasets pane -------------
     def dragEnterEvent(self, event) -> None:
@@ -290,5 +745,20 @@ class MainWindow(QMainWindow):
             settings.setValue("main/geometry", self.saveGeometry())
             settings.setValue("main/state", self.saveState())
             settings.setValue("main/pane", self.current_pane_name())
+        feed = self.feed
+        self._stop_feed()
+        self._change_timer.stop()
         cancel_all()
+        if feed is not None:
+            feed.wait_stopped(2 * feed.wait_s + 1)  # its wait ends within wait_s
+        self._finish_retiring(force=True)
+        if self._owns_store:
+            self.store.close()
         super().closeEvent(event)
+
+
+def _shown_location(location: str) -> str:
+    if is_url(location):
+        from ..core.store import team
+        return team.mask_url(location)
+    return location
