@@ -43,6 +43,14 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
               "(`lablift --help`), or render a pane with `lablift gui --screenshot PNG`",
               file=sys.stderr)
         return 1
+    platform = os.environ.get("QT_QPA_PLATFORM") or (
+        "wayland" if os.environ.get("WAYLAND_DISPLAY") else "xcb")
+    if platform == "xcb" and os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
+        from . import system_libs
+        missing = system_libs.missing_for_xcb()
+        if missing:  # Qt would abort with a core dump, naming the wrong package
+            print(f"error: {system_libs.message(missing)}", file=sys.stderr)
+            return 1
     from PySide6.QtWidgets import QMessageBox
 
     from ..core.store import Store
