@@ -148,3 +148,13 @@ def test_running_run_of_a_dead_process_is_marked_interrupted(store, store_dir):
     store.close()
     reopened = Store(store_dir, user="admin")
     assert reopened.query("SELECT status FROM runs")[0]["status"] == "interrupted"
+
+
+def test_the_hint_for_an_unregistered_user_names_the_role_the_action_needs(make_store,
+                                                                           store_engine):
+    make_store("admin")
+    if store_engine == "postgresql":
+        return  # refused at open there (test_creator_is_admin_and_others_need_a_role)
+    stranger = make_store("olaf")
+    with pytest.raises(PermissionDenied, match="users add olaf --role ops"):
+        stranger.require_role("exporting a bundle", "ops")

@@ -374,7 +374,7 @@ class Store:
         if role is None:
             raise PermissionDenied(
                 f"user {self.user!r} is not registered in store {self.root}; an admin can add "
-                f"them with `lablift users add {self.user} --role analyst`")
+                f"them with `lablift users add {self.user} --role {roles[0]}`")
         if role != "admin" and role not in roles:
             raise PermissionDenied(
                 f"{action} needs the role {' or '.join(dict.fromkeys(roles + ('admin',)))}; "
