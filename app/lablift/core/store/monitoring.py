@@ -1,4 +1,4 @@
-"""Monitoring batches and alerts: the statements core/monitoring.py records and reads them
+"""Monitoring batches and alerts: the statements core/monitoring/ records and reads them
 with."""
 
 from __future__ import annotations
