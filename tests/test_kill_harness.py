@@ -162,7 +162,9 @@ def _check(case: Path, op: str, base: dict) -> list[str]:
     root = case / "store"
     for pid in map(int, (case / "children").read_text().split() or []) \
             if (case / "children").exists() else []:
-        deadline = time.monotonic() + 10
+        # A worker still importing scikit-learn when its parent died notices only once it
+        # reads its queue: on a loaded 2-core machine that took over 10 s once.
+        deadline = time.monotonic() + 30
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _alive(pid):
