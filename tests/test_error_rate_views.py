@@ -80,7 +80,7 @@ def test_pane_draws_a_day_where_every_request_failed(qtbot, store, logged):
     pane.resize(1120, 720)
     pane.show()
     qtbot.waitUntil(lambda: not pane.is_busy(), timeout=60000)
-    lat_ax, volume_ax = pane.latency_chart.figure.axes
+    lat_ax, volume_ax = pane.performance_tab.latency_chart.figure.axes
     assert [p.get_height() for p in volume_ax.patches] == [25, 3, 5, 3]
     labels = [t.get_text() for t in lat_ax.get_legend().get_texts()]
     assert "requests (28.6% failed)" in labels  # 8 of 28 requests

@@ -11,7 +11,10 @@ from lablift.cli import main
 from lablift.core import audit, registry, training
 from lablift.gui.panes import approvals as apane
 
+from gui_helpers import notices, pane_opener, settled  # noqa: F401  (a fixture)
 from registry_gui_helpers import Stores, build_template
+
+TIMEOUT_MS = 60000
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +31,16 @@ def stores(template, tmp_path):
 
 @pytest.fixture
 def open_pane(qtbot):
-    def _open(store):
-        pane = apane.Pane(store)
-        qtbot.addWidget(pane)
-        pane.resize(1120, 740)
-        pane.show()
-        return pane
-    return _open
+    opened = []
+    yield pane_opener(qtbot, apane.Pane, opened)
+    for p in opened:
+        settled(qtbot, p)
 
 
 def _click(qtbot, button):
     assert button.isEnabled(), button.toolTip()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    settled(qtbot, button.window())  # the decision is recorded in a worker
 
 
 def _table(table) -> list[list[str]]:
@@ -134,6 +135,8 @@ def test_reject_needs_a_comment_then_rejects(qtbot, stores, open_pane):
     pane = open_pane(bob)
     assert pane.queue_refs() == ["loan:1", "loan:2"]
     assert pane.select_version("loan:2")
+    settled(qtbot, pane)
+    assert pane.detail["ref"] == "loan:2"
     before = len(audit.entries(bob))
 
     _click(qtbot, pane.decision.reject_button)  # empty comment
@@ -207,13 +210,15 @@ def test_analyst_who_did_not_train_is_refused_by_role(stores, open_pane):
     assert "four-eyes" not in box.reason.text()
 
 
-def test_version_decided_meanwhile_is_refused_with_a_dialog(qtbot, stores, open_pane):
+def test_version_decided_meanwhile_is_refused_with_a_dialog(qtbot, stores, open_pane,
+                                                            notices):
     registry.register(stores("alice"), 1, "loan")
     bob = stores("bob")
     pane = open_pane(bob)
     registry.approve(stores("rita"), "loan:1", comment="rita was faster")
     _click(qtbot, pane.decision.approve_button)
-    assert pane.last_dialog is not None and "approve" in pane.last_dialog.text()
+    assert [(n.level, n.title) for n in notices] == [("warning", "Approval refused")]
+    assert "approve" in notices[0].text
     assert registry.version_detail(bob, "loan:1")["approver"] == "rita"
     assert pane.queue_refs() == []  # the queue re-read the store
 
@@ -263,6 +268,7 @@ def test_empty_queue_links_to_the_registry(qtbot, stores):
     window.resize(1280, 800)
     window.show()
     pane = window.select_pane("approvals")
+    settled(qtbot, pane)
     qtbot.mouseClick(pane.empty.go_button, Qt.MouseButton.LeftButton)
     assert window.current_pane_name() == "registry"
     for p in window.panes.values():  # let every pane's first load end before teardown
@@ -307,7 +313,8 @@ def test_history_tab_lists_the_versions_audit_entries(stores, open_pane):
     assert "run: 1" in rows[0][4]
 
 
-def test_refresh_rereads_the_evidence_and_keeps_the_reviewers_comment(stores, open_pane):
+def test_refresh_rereads_the_evidence_and_keeps_the_reviewers_comment(qtbot, stores,
+                                                                       open_pane):
     alice = stores("alice")
     registry.register(alice, 1, "loan")
     pane = open_pane(stores("bob"))
@@ -316,6 +323,36 @@ def test_refresh_rereads_the_evidence_and_keeps_the_reviewers_comment(stores, op
     from lablift.core import modelcard
     modelcard.set_card_fields(alice, "loan:1", {"caveats": "Not for small-business loans."})
     pane.refresh()  # what the main window does when the pane is shown again
+    settled(qtbot, pane)
     assert "Not for small-business loans." in pane.evidence.card_browser.toPlainText()
     assert pane.decision.comment.toPlainText() == "half written"
     assert pane.evidence.tabs.currentIndex() == pane.evidence.tab_index["card"]
+
+
+def test_open_data_and_run_ask_the_main_window_through_navigate(qtbot, stores):
+    from lablift.gui.main_window import MainWindow
+    registry.register(stores("alice"), 1, "loan")
+    window = MainWindow(stores("bob"), restore_state=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    pane = settled(qtbot, window.select_pane("approvals"))
+    with qtbot.waitSignal(pane.navigate, timeout=TIMEOUT_MS) as asked:
+        qtbot.mouseClick(pane.evidence.lineage.data_button, Qt.MouseButton.LeftButton)
+    assert asked.args == ["datasets", 1]
+    assert window.current_pane_name() == "datasets"
+    datasets_pane = window.pane("datasets")
+    qtbot.waitUntil(lambda: datasets_pane.selected_id() == 1, timeout=TIMEOUT_MS)
+
+    window.select_pane("approvals")
+    settled(qtbot, pane)
+    with qtbot.waitSignal(pane.navigate, timeout=TIMEOUT_MS) as asked:
+        qtbot.mouseClick(pane.evidence.lineage.run_button, Qt.MouseButton.LeftButton)
+    assert asked.args == ["experiments", 1]
+    assert window.current_pane_name() == "experiments"
+    experiments = window.pane("experiments")
+    if hasattr(experiments, "selected_run_ids"):
+        qtbot.waitUntil(lambda: experiments.selected_run_ids() == [1], timeout=TIMEOUT_MS)
+    for p in window.panes.values():  # let every pane's loads end before teardown
+        if hasattr(p, "is_busy"):
+            qtbot.waitUntil(lambda p=p: not p.is_busy(), timeout=TIMEOUT_MS)

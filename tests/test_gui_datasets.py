@@ -18,6 +18,8 @@ from lablift.gui.panes import datasets as dpane
 from lablift.gui.tablemodels import (MISSING, RAW_ROLE, ArrowTableModel, Column,
                                      RecordsTableModel, make_sort_proxy)
 
+from gui_helpers import notices, settled  # noqa: F401  (notices is a fixture)
+
 TIMEOUT_MS = 20000
 
 
@@ -29,6 +31,12 @@ def pane(qtbot, store):
     p.show()
     yield p
     qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT_MS)
+
+
+def _refreshed(qtbot, pane):
+    """Re-read the store as the pane does when shown, and wait for it like a user would."""
+    pane.refresh()
+    return settled(qtbot, pane, TIMEOUT_MS)
 
 
 def _audit_count(store) -> int:
@@ -78,8 +86,7 @@ def test_empty_store_shows_sample_button_and_imports_sample(qtbot, pane, store):
 def test_new_version_is_selected_and_profile_selection_plots(qtbot, pane, store, sample_csv,
                                                            tmp_path):
     core_datasets.import_dataset(store, sample_csv, name="loans")
-    pane.refresh()
-    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT_MS)
+    _refreshed(qtbot, pane)
     first = pane.selected_id()
     changed = tmp_path / "loans.csv"
     lines = sample_csv.read_text().splitlines()
@@ -138,8 +145,9 @@ def test_drop_of_non_files_is_refused(pane):
 
 def test_cancel_import_leaves_store_unchanged(qtbot, pane, store, sample_csv, monkeypatch):
     core_datasets.import_dataset(store, sample_csv, name="kept")
-    pane.refresh()
+    _refreshed(qtbot, pane)
     before_ids, before_audit = pane.version_ids(), _audit_count(store)
+    assert before_ids
     before_artifacts = sorted(p.name for p in store.artifacts.root.rglob("*") if p.is_file())
     real = dpane.import_dataset
 
@@ -176,22 +184,40 @@ def test_cancel_import_leaves_store_unchanged(qtbot, pane, store, sample_csv, mo
 
 
 def test_bad_file_shows_error_and_changes_nothing(qtbot, pane, store, sample_csv, tmp_path,
-                                                  monkeypatch):
+                                                  notices):
     core_datasets.import_dataset(store, sample_csv, name="kept")
-    pane.refresh()
+    _refreshed(qtbot, pane)
     before_ids, before_audit = pane.version_ids(), _audit_count(store)
-    calls = []
-    monkeypatch.setattr(dpane.QMessageBox, "critical",
-                        lambda parent, title, text, *a, **k: calls.append((title, text)))
+    assert before_ids
     bad = tmp_path / "header_only.csv"
     bad.write_text("a,b,c\n")
     pane.import_file(str(bad))
     _wait_import(qtbot, pane, "failed")
-    assert len(calls) == 1
-    title, text = calls[0]
-    assert title == "Import failed" and str(bad) in text and "no data rows" in text
+    assert len(notices) == 1
+    notice = notices[0]
+    assert notice.level == "error"
+    assert notice.title == "Import failed" and str(bad) in notice.text
+    assert "no data rows" in notice.text
     assert pane.version_ids() == before_ids
     assert _audit_count(store) == before_audit
+
+
+def test_a_role_that_may_not_import_sees_import_disabled_with_the_reason(
+        qtbot, make_store, sample_csv, notices):
+    make_store("admin").add_user("rita", "reviewer")
+    rita = make_store("rita")
+    pane = dpane.Pane(rita)
+    qtbot.addWidget(pane)
+    pane.show()
+    qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT_MS)
+    reason = "importing datasets needs the role analyst or admin; user 'rita' is reviewer"
+    for button in (pane.import_button, pane.empty.import_button, pane.empty.sample_button):
+        assert not button.isEnabled() and button.toolTip() == reason
+    pane.import_file(str(sample_csv))  # a drop, or the File menu: refused before any work
+    assert pane.import_task is None and pane.import_bar.isHidden()
+    assert [(n.level, n.title, n.text) for n in notices] == [("warning", "Import refused",
+                                                              reason)]
+    assert core_datasets.list_datasets(rita) == []
 
 
 def test_file_menu_import_uses_the_file_dialog(qtbot, store, sample_csv, monkeypatch):

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QInputDialog, QSpinBox
 
 from lablift.core import audit, catalogue, datasets, training
 from lablift.core.store import utcnow
@@ -20,6 +20,8 @@ from lablift.gui.hyperform import HyperparameterForm
 from lablift.gui.main_window import MainWindow
 from lablift.gui.panes import experiments as xpane
 from lablift.gui.tablemodels import RAW_ROLE
+
+from gui_helpers import notices  # noqa: F401  (a fixture: what the pane tells its user)
 
 TIMEOUT_MS = 60000
 
@@ -47,17 +49,6 @@ def pane(qtbot, store, loans):
             job.task.cancel()
             qtbot.waitUntil(lambda t=job.task: not t.is_running(), timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT_MS)
-
-
-@pytest.fixture
-def dialogs(monkeypatch):
-    """Every message box the pane opens, recorded instead of shown (a modal would block)."""
-    seen = []
-    for kind in ("warning", "critical", "information"):
-        monkeypatch.setattr(xpane.QMessageBox, kind,
-                            lambda parent, title, text, *a, _k=kind, **kw:
-                            seen.append((_k, title, text)))
-    return seen
 
 
 def _quick_form(pane, algorithm="logistic_regression", cv=2):
@@ -135,7 +126,7 @@ def test_train_from_the_pane_off_the_gui_thread(qtbot, pane, store, monkeypatch)
     assert rec["m.roc_auc"] == pytest.approx(run["metrics"]["holdout"]["roc_auc"])
     assert pane.selected_run_ids() == [run["id"]] and pane.current_run_id() == run["id"]
     assert f"Run {run['id']}" in pane.detail_header.text()
-    assert pane.metrics_table.rowCount() == 7
+    assert pane.metrics_model.rowCount() == 7
     titles = [ax.get_title(loc="left") for ax in pane.detail_canvas.figure.axes]
     assert titles[:3] == ["Confusion matrix (holdout)", "ROC (holdout)",
                           "Precision-recall (holdout)"]
@@ -199,23 +190,23 @@ def test_queued_runs_train_one_after_another(qtbot, pane, store):
     assert pane.queue_list.count() == 2
 
 
-def test_bad_input_opens_a_dialog_and_trains_nothing(qtbot, pane, store, dialogs):
+def test_bad_input_opens_a_dialog_and_trains_nothing(qtbot, pane, store, notices):
     _quick_form(pane)
     pane.set_features([])
     qtbot.mouseClick(pane.train_button, Qt.MouseButton.LeftButton)
-    assert dialogs and dialogs[-1][0] == "warning"
-    assert "Check at least one feature column" in dialogs[-1][2]
+    assert notices and notices[-1].level == "warning"
+    assert "Check at least one feature column" in notices[-1].text
     assert pane.jobs == [] and training.list_runs(store) == []
 
     # Regression on a categorical target is refused before any work, too.
     pane.set_target("purpose")
     pane.task_combo.setCurrentIndex(pane.task_combo.findData("regression"))
     assert pane.train() is None
-    assert "Regression needs a numeric target; purpose is categorical" in dialogs[-1][2]
+    assert "Regression needs a numeric target; purpose is categorical" in notices[-1].text
     assert training.list_runs(store) == []
 
 
-def test_core_refusal_is_shown_and_nothing_recorded(qtbot, pane, store, dialogs, monkeypatch):
+def test_core_refusal_is_shown_and_nothing_recorded(qtbot, pane, store, notices, monkeypatch):
     # A data-dependent refusal (here: too few rows for the folds) comes from core in the worker.
     _quick_form(pane)
     real_prepare = training.prepare
@@ -224,7 +215,7 @@ def test_core_refusal_is_shown_and_nothing_recorded(qtbot, pane, store, dialogs,
     job = pane.train()
     with qtbot.waitSignal(job.task.failed, timeout=TIMEOUT_MS):
         pass
-    assert dialogs[-1][0] == "critical" and "too few rows for 5000-fold" in dialogs[-1][2]
+    assert notices[-1].level == "error" and "too few rows for 5000-fold" in notices[-1].text
     assert training.list_runs(store) == [] and job.state == "failed"
 
 
@@ -365,24 +356,32 @@ def test_compare_two_runs_side_by_side(qtbot, pane, store, loans):
     assert sorted(pane.selected_run_ids()) == [a["id"], b["id"]]
     assert pane.compare_button.isEnabled()
     qtbot.mouseClick(pane.compare_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(pane.task("compare").done, timeout=TIMEOUT_MS):
+        pass  # the runs and their plots are read in a worker
 
     assert pane.tabs.currentIndex() == 1 and pane.compare_stack.currentIndex() == 1
-    table = pane.compare_metrics
-    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    table = pane.compare_metrics_model
+    headers = [table.headerData(c, Qt.Orientation.Horizontal)
+               for c in range(table.columnCount())]
     assert headers == ["Metric", f"#{a['id']}\nlogistic_regres…", f"#{b['id']}\ndecision_tree"]
-    assert table.horizontalHeaderItem(1).toolTip() == f"#{a['id']} logistic_regression"
-    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert table.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == \
+        f"#{a['id']} logistic_regression"
+    names = [table.index(r, 0).data() for r in range(table.rowCount())]
+
+    def background(row, col):
+        return table.index(row, col).data(Qt.ItemDataRole.BackgroundRole)
+
     auc_row = names.index("roc_auc")
     values = [a["metrics"]["holdout"]["roc_auc"], b["metrics"]["holdout"]["roc_auc"]]
     best = 1 + int(np.argmax(values))
-    assert table.item(auc_row, best).background() == xpane.BEST_BRUSH
-    assert table.item(auc_row, 3 - best).background() != xpane.BEST_BRUSH
+    assert background(auc_row, best) == xpane.BEST_BRUSH
+    assert background(auc_row, 3 - best) != xpane.BEST_BRUSH
     loss_row = names.index("log_loss")  # lower is better
     losses = [a["metrics"]["holdout"]["log_loss"], b["metrics"]["holdout"]["log_loss"]]
-    assert table.item(loss_row, 1 + int(np.argmin(losses))).background() == xpane.BEST_BRUSH
+    assert background(loss_row, 1 + int(np.argmin(losses))) == xpane.BEST_BRUSH
     assert "CV roc_auc" in names
-    params = pane.compare_params
-    diff = [params.item(r, 0).text() for r in range(params.rowCount())]
+    params = pane.compare_params_model
+    diff = [params.index(r, 0).data() for r in range(params.rowCount())]
     assert "algorithm" in diff and "max_depth" in diff
     roc, pr = pane.compare_canvas.figure.axes[:2]
     labels = [t.get_text() for t in roc.get_legend().get_texts()]
@@ -398,13 +397,14 @@ def test_regression_run_detail_and_compare_plots(qtbot, pane, store, loans):
     assert pane.current_run_id() == b["id"]
     titles = [ax.get_title(loc="left") for ax in pane.detail_canvas.figure.axes]
     assert "Residuals (holdout)" in titles and "Actual vs predicted (holdout)" in titles
-    pane.compare([a["id"], b["id"]])
+    with qtbot.waitSignal(pane.compare([a["id"], b["id"]]).done, timeout=TIMEOUT_MS):
+        pass
     ax = pane.compare_canvas.figure.axes[0]
     assert len(ax.collections) == 2  # one residual scatter per run
     assert ax.get_xlabel() == "predicted income"
 
 
-def test_reproduce_from_the_pane_reports_identical(qtbot, pane, store, loans, dialogs):
+def test_reproduce_from_the_pane_reports_identical(qtbot, pane, store, loans, notices):
     run = _train_core(store, loans, "logistic_regression")
     with qtbot.waitSignal(pane.runs_loaded, timeout=TIMEOUT_MS):
         pane.reload_runs()
@@ -414,28 +414,28 @@ def test_reproduce_from_the_pane_reports_identical(qtbot, pane, store, loans, di
     assert job.kind == "reproduce"
     with qtbot.waitSignal(job.task.finished, timeout=TIMEOUT_MS):
         pass
-    assert dialogs[-1][0] == "information" and "reproduced exactly" in dialogs[-1][2]
+    assert notices[-1].level == "info" and "reproduced exactly" in notices[-1].text
     assert job.result["identical"] is True
     assert len(training.list_runs(store)) == 2
 
 
-def test_register_from_the_pane(qtbot, pane, store, loans, dialogs, monkeypatch):
+def test_register_from_the_pane(qtbot, pane, store, loans, notices, monkeypatch):
     registry = pytest.importorskip("lablift.core.registry")
     run = _train_core(store, loans, "logistic_regression")
     with qtbot.waitSignal(pane.runs_loaded, timeout=TIMEOUT_MS):
         pane.reload_runs()
-    monkeypatch.setattr(xpane.QInputDialog, "getText", lambda *a, **k: ("loans", True))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("loans", True))
     qtbot.mouseClick(pane.register_button, Qt.MouseButton.LeftButton)
-    with qtbot.waitSignal(pane.side_task.done, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(pane.task("register").done, timeout=TIMEOUT_MS):
         pass
     versions = registry.list_versions(store, "loans")
     assert [(v["version"], v["run_id"]) for v in versions] == [(1, run["id"])]
-    assert "Registered run" in dialogs[-1][2] and "loans:1" in dialogs[-1][2]
+    assert "Registered run" in notices[-1].text and "loans:1" in notices[-1].text
     # Registering the same run again is refused by core and shown as a dialog.
     pane.register(run["id"], "loans")
-    with qtbot.waitSignal(pane.side_task.done, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(pane.task("register").done, timeout=TIMEOUT_MS):
         pass
-    assert dialogs[-1][0] == "critical" and "already version loans:1" in dialogs[-1][2]
+    assert notices[-1].level == "error" and "already version loans:1" in notices[-1].text
 
 
 # -- empty states ---------------------------------------------------------------------------

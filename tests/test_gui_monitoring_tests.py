@@ -101,7 +101,7 @@ def test_chosen_tests_reach_the_stored_batch(qtbot, alice, batch_csv, monkeypatc
         return QDialog.DialogCode.Accepted
     monkeypatch.setattr(mpane.IngestOptionsDialog, "exec", fake_exec)
     with qtbot.waitSignal(pane.loaded, timeout=TIMEOUT_MS):
-        qtbot.mouseClick(pane.ingest_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(pane.top.ingest_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not pane.is_busy(), timeout=TIMEOUT_MS)
 
     assert seen["collapsed"] and seen["expanded"]
@@ -126,8 +126,9 @@ def test_chosen_tests_reach_the_stored_batch(qtbot, alice, batch_csv, monkeypatc
     for c in others:  # left at the default: the test drift.py picks on its own
         assert c["test"] == drift.default_test(c["n_reference"], c["n_values"], c["kind"]), c
     # the pane's feature list names the chosen test
-    texts = {pane.feature_list.item(i).data(Qt.ItemDataRole.UserRole):
-             pane.feature_list.item(i).text() for i in range(pane.feature_list.count())}
+    features = pane.drift_tab.feature_list
+    texts = {features.item(i).data(Qt.ItemDataRole.UserRole): features.item(i).text()
+             for i in range(features.count())}
     assert "PSI " in texts["income"].split("income", 1)[1]
     assert "chi²" in texts["purpose"]
 

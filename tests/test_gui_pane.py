@@ -8,16 +8,8 @@ import threading
 import pytest
 
 from lablift.core.errors import LabliftError
-from lablift.gui import notifications
+from gui_helpers import notices  # noqa: F401  (fixture)
 from lablift.gui.pane import PaneBase
-
-
-@pytest.fixture
-def notices():
-    seen = []
-    remove = notifications.add_handler(lambda n: seen.append(n) or True)
-    yield seen
-    remove()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from lablift.core import audit, bundles, registry
 from lablift.gui.main_window import MainWindow
 from lablift.gui.panes import registry as rpane
 
+from gui_helpers import notices, pane_opener, settled  # noqa: F401  (a fixture)
 from registry_gui_helpers import Stores, build_template
 
 TIMEOUT_MS = 60000
@@ -45,17 +46,9 @@ def world(stores):
 @pytest.fixture
 def open_pane(qtbot):
     opened = []
-
-    def _open(store):
-        pane = rpane.Pane(store)
-        qtbot.addWidget(pane)
-        pane.resize(1120, 740)
-        pane.show()
-        opened.append(pane)
-        return pane
-    yield _open
+    yield pane_opener(qtbot, rpane.Pane, opened)
     for p in opened:
-        qtbot.waitUntil(lambda: not p.is_busy(), timeout=TIMEOUT_MS)
+        settled(qtbot, p)
 
 
 def _tree(pane) -> dict[str, list[list[str]]]:
@@ -67,7 +60,7 @@ def _tree(pane) -> dict[str, list[list[str]]]:
     return out
 
 
-def test_lists_models_versions_status_aliases_and_attention(world, open_pane):
+def test_lists_models_versions_status_aliases_and_attention(qtbot, world, open_pane):
     olga = world("olga")
     registry.mark_attention(olga, registry.resolve_version(olga, "loan:1")["id"],
                             "drift in income")
@@ -84,7 +77,8 @@ def test_lists_models_versions_status_aliases_and_attention(world, open_pane):
     assert "href='run:2'" in pane.evidence.header.text()
     assert "href='dataset:1'" in pane.evidence.header.text()
     assert pane.evidence.tabs.currentIndex() == pane.evidence.tab_index["lineage"]
-    assert pane.select_version("loan:production") and pane.detail["ref"] == "loan:1"
+    assert pane.select_version("loan:production")
+    qtbot.waitUntil(lambda: pane.detail["ref"] == "loan:1", timeout=TIMEOUT_MS)
     chain = pane.evidence.lineage.text()
     assert "loans:1" in chain and "run #1" in chain
     assert "approved by bob" in chain and "“fine”" in chain
@@ -96,6 +90,7 @@ def test_set_alias_production_on_approved_through_the_dialog(qtbot, world, open_
     olga = world("olga")
     pane = open_pane(olga)
     assert pane.select_version("loan:1")
+    settled(qtbot, pane)
     asked = []
 
     def fake_get_item(parent, title, label, items, current=0, editable=True):
@@ -105,6 +100,7 @@ def test_set_alias_production_on_approved_through_the_dialog(qtbot, world, open_
     messages = []
     pane.message.connect(messages.append)
     qtbot.mouseClick(pane.alias_button, Qt.MouseButton.LeftButton)
+    settled(qtbot, pane)
     assert "production" in asked[0]
     assert registry.resolve_version(olga, "loan:staging")["version"] == 1
     assert messages[-1] == "loan:staging now points at loan:1"
@@ -115,20 +111,24 @@ def test_set_alias_production_on_approved_through_the_dialog(qtbot, world, open_
     assert _tree(pane)["loan"][1][2] == "production, staging"
 
 
-def test_production_on_pending_is_refused_with_the_core_message(world, open_pane):
+def test_production_on_pending_is_refused_with_the_core_message(qtbot, world, open_pane,
+                                                                notices):
     olga = world("olga")
     pane = open_pane(olga)
     assert pane.detail["ref"] == "loan:2" and pane.alias_button.isEnabled()
     before = len(audit.entries(olga))
-    assert not pane.set_alias("production")
-    assert pane.last_dialog is not None and pane.last_dialog.isVisible()
-    assert pane.last_dialog.text() == ("alias 'production' may only point at an approved "
-                                       "version; loan:2 is pending")
+    task = pane.set_alias("production")
+    with qtbot.waitSignal(task.failed, timeout=TIMEOUT_MS):
+        pass
+    assert [(n.level, n.title, n.text) for n in notices] == [
+        ("warning", "Alias refused", "alias 'production' may only point at an approved "
+                                     "version; loan:2 is pending")]
+    settled(qtbot, pane)
     assert registry.resolve_version(olga, "loan:production")["version"] == 1
     assert len(audit.entries(olga)) == before
 
 
-def test_buttons_disabled_with_the_reason_for_role_and_status(world, open_pane):
+def test_buttons_disabled_with_the_reason_for_role_and_status(qtbot, world, open_pane):
     alice = open_pane(world("alice"))  # analyst, on pending loan:2
     for button in (alice.alias_button, alice.archive_button, alice.export_button):
         assert not button.isEnabled()
@@ -141,7 +141,7 @@ def test_buttons_disabled_with_the_reason_for_role_and_status(world, open_pane):
     assert not olga.export_button.isEnabled()
     assert "only an approved version can be exported" in olga.export_button.toolTip()
     olga.select_version("loan:1")
-    assert olga.export_button.isEnabled()
+    qtbot.waitUntil(olga.export_button.isEnabled, timeout=TIMEOUT_MS)
     assert not olga.archive_button.isEnabled()  # production points at it
     assert "aliased as production" in olga.archive_button.toolTip()
     assert "Archive:" in olga.reason_label.text()
@@ -153,6 +153,7 @@ def test_archive_from_the_pane(qtbot, world, open_pane, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question",
                         staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
     qtbot.mouseClick(pane.archive_button, Qt.MouseButton.LeftButton)
+    settled(qtbot, pane)
     assert registry.resolve_version(olga, "loan:2")["status"] == "archived"
     assert _tree(pane)["loan"][0][1] == "archived"
     assert not pane.archive_button.isEnabled() and not pane.alias_button.isEnabled()
@@ -162,6 +163,7 @@ def test_export_bundle_from_the_pane(qtbot, world, open_pane, monkeypatch, tmp_p
     olga = world("olga")
     pane = open_pane(olga)
     pane.select_version("loan:1")
+    settled(qtbot, pane)
     target = tmp_path / "exports"
     target.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory",
@@ -191,23 +193,25 @@ def test_export_bundle_from_the_pane(qtbot, world, open_pane, monkeypatch, tmp_p
     assert pane.bundle_path(target) == target / "loan-v1-2"
 
 
-def test_export_refusal_is_shown_in_a_dialog(qtbot, world, open_pane, tmp_path):
+def test_export_refusal_is_shown_in_a_dialog(qtbot, world, open_pane, tmp_path, notices):
     pane = open_pane(world("olga"))
     pane.select_version("loan:1")
+    settled(qtbot, pane)
     existing = tmp_path / "taken"
     existing.mkdir()
     task = pane.export_bundle(existing)
     with qtbot.waitSignal(task.failed, timeout=TIMEOUT_MS):
         pass
-    qtbot.waitUntil(lambda: pane.last_dialog is not None, timeout=TIMEOUT_MS)
-    assert pane.last_dialog.windowTitle() == "Export failed"
-    assert "already exists" in pane.last_dialog.text()
+    qtbot.waitUntil(lambda: bool(notices), timeout=TIMEOUT_MS)
+    assert [(n.level, n.title) for n in notices] == [("error", "Export failed")]
+    assert "already exists" in notices[0].text
     assert pane.store.query("SELECT * FROM bundles") == []
 
 
 def test_open_run_dialog_without_experiments_pane(qtbot, world, open_pane):
     pane = open_pane(world("bob"))
     qtbot.mouseClick(pane.evidence.lineage.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: pane.run_dialog is not None, timeout=TIMEOUT_MS)
     dialog = pane.run_dialog
     assert dialog is not None and dialog.isVisible()
     text = dialog.browser.toPlainText()
@@ -220,10 +224,11 @@ def test_open_data_and_run_in_the_main_window(qtbot, world):
     qtbot.addWidget(window)
     window.resize(1280, 800)
     window.show()
-    pane = window.select_pane("registry")
+    pane = settled(qtbot, window.select_pane("registry"))
     qtbot.mouseClick(pane.evidence.lineage.data_button, Qt.MouseButton.LeftButton)
     assert window.current_pane_name() == "datasets"
-    assert window.pane("datasets").selected_id() == pane.detail["dataset"]["id"]
+    datasets_pane = settled(qtbot, window.pane("datasets"))
+    assert datasets_pane.selected_id() == pane.detail["dataset"]["id"]
     window.select_pane("registry")
     pane.evidence.header.linkActivated.emit("run:2")  # the "run #2" link in the header
     experiments = window.pane("experiments")
@@ -237,11 +242,12 @@ def test_open_data_and_run_in_the_main_window(qtbot, world):
             qtbot.waitUntil(lambda p=p: not p.is_busy(), timeout=TIMEOUT_MS)
 
 
-def test_empty_registry_and_screenshot(tmp_path, stores, open_pane):
+def test_empty_registry_and_screenshot(qtbot, tmp_path, stores, open_pane):
     pane = open_pane(stores("olga"))
     assert pane.pages.currentWidget() is pane.empty
     registry.register(stores("alice"), 1, "loan")
     pane.refresh()
+    settled(qtbot, pane)
     assert pane.pages.currentWidget() is pane.splitter and pane.detail["ref"] == "loan:1"
     png = tmp_path / "registry.png"
     assert main(["--store", str(stores.root), "--user", "olga", "gui", "--screenshot",
@@ -262,6 +268,7 @@ def test_analyst_writes_the_model_card_until_the_version_is_decided(qtbot, world
         "intended_use", "factors", "ethical_considerations", "caveats"}
     dialog.fields["intended_use"].setPlainText("Pre-screening of consumer loan applications.")
     dialog.accept()
+    settled(qtbot, pane)
     assert registry.resolve_version(alice, "loan:2")["card"]["intended_use"] == (
         "Pre-screening of consumer loan applications.")
     assert "Pre-screening of consumer loan applications." in (
@@ -269,6 +276,8 @@ def test_analyst_writes_the_model_card_until_the_version_is_decided(qtbot, world
     assert audit.entries(alice)[0]["action"] == "version.card"
 
     pane.select_version("loan:1")  # approved: the card is frozen
+    settled(qtbot, pane)
+    assert pane.detail["ref"] == "loan:1"
     assert not pane.card_button.isEnabled()
     assert "frozen" in pane.card_button.toolTip() and "Edit card" in pane.reason_label.text()
     olga = open_pane(world("olga"))

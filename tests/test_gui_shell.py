@@ -215,3 +215,35 @@ def test_gui_without_a_display_says_so_instead_of_aborting(monkeypatch, tmp_path
     assert main(["--store", str(tmp_path / "s"), "gui"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: no display") and err.count("\n") == 1
+
+
+def test_keyboard_shortcuts_switch_panes_find_and_help_and_are_shown_in_menus(qtbot, window):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QKeySequence
+    window.show()
+    qtbot.waitExposed(window)
+    for number, name in enumerate(("datasets", "experiments", "registry", "approvals",
+                                   "monitoring"), start=1):
+        qtbot.keyClick(window, Qt.Key(Qt.Key.Key_0 + number),
+                       Qt.KeyboardModifier.ControlModifier)
+        assert window.current_pane_name() == name
+        assert window.pane_actions[name].shortcut() == QKeySequence(f"Ctrl+{number}")
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert "Nothing to search in this pane" in messages  # no dataset yet: no runs to filter
+    from lablift.core import datasets
+    from lablift.resources import SAMPLE_LOANS
+    datasets.import_dataset(window.store, SAMPLE_LOANS, name="loans")
+    pane = window.pane("experiments")
+    window.refresh_current()
+    qtbot.waitUntil(lambda: pane.filter_edit.isVisible(), timeout=10000)
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.focusWidget() is pane.filter_edit, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    qtbot.waitUntil(lambda: getattr(window, "help_box", None) is not None
+                    and window.help_box.isVisible(), timeout=2000)
+    assert "Reviewer" in window.help_box.text() and "Ctrl+4" in window.help_box.text()
+    assert window.find_action.shortcut() == QKeySequence(QKeySequence.StandardKey.Find)
+    window.help_box.close()

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderVi
 from ..core.gates import LOWER_IS_BETTER
 from .charts import SMALL_FONT, ChartCanvas, _style
 from .tablemodels import CellsModel
-from .panes.datasets import short_time
+from .format import short_time
 
 PASS_BG, PASS_FG = QColor("#d4edda"), QColor("#1e5c2e")
 FAIL_BG, FAIL_FG = QColor("#f8d7da"), QColor("#842029")

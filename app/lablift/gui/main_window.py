@@ -117,6 +117,21 @@ def store_location(store) -> str:
     return str(getattr(store, "url", None) or store.root)
 
 
+HELP_HTML = """<h3>The lifecycle, by role</h3>
+<p><b>Analyst</b>: <i>Datasets</i> (Ctrl+1) — import a CSV, Parquet or Excel file (Ctrl+O)
+or the sample; <i>Experiments</i> (Ctrl+2) — pick a dataset, target and algorithm, Train,
+compare runs, register the best as a model version.</p>
+<p><b>Reviewer</b>: <i>Approvals</i> (Ctrl+4) — each pending version with its checks,
+fairness and lineage; approve or reject with a comment. Nobody approves what they trained or
+registered.</p>
+<p><b>Ops</b>: <i>Registry</i> (Ctrl+3) — set the production alias on an approved version,
+export its bundle; <i>Monitoring</i> (Ctrl+5) — ingest live batches, watch drift and
+alerts.</p>
+<p>F5 re-reads the store, Ctrl+F finds in the current pane. Every change is recorded in the
+audit log (<code>lablift audit verify</code>). In a team store who you are is the database
+server's; in a local one it is the name you started with.</p>"""
+
+
 class MainWindow(QMainWindow):
     store_changed = Signal(object)  # the new Store, once the panes are rebuilt on it
     changes_applied = Signal(list)  # audit entries a live refresh has just shown
@@ -207,6 +222,33 @@ class MainWindow(QMainWindow):
             message = getattr(pane, "message", None)
             if message is not None and hasattr(message, "connect"):
                 message.connect(self.show_message)
+            navigate = getattr(pane, "navigate", None)
+            if navigate is not None and hasattr(navigate, "connect"):
+                navigate.connect(self._navigate)
+
+    def _navigate(self, name: str, ref: Any) -> None:
+        """A pane's `navigate(name, ref)`: switch to pane `name` and ask it to show `ref` (a run
+        id, a version ref, a dataset id; None for the pane as it is). A pane says how with
+        `show_ref(ref)`; the Experiments pane selects the run, reloading its runs when the run
+        is not listed yet; other panes `select_version(ref)`."""
+        pane = self.panes.get(name)
+        if pane is None or isinstance(pane, QLabel):  # not built, or it failed to open
+            self.show_message(f"The {name} pane is not available")
+            return
+        self.select_pane(name)  # its refresh re-reads the store in a worker
+        if ref is None:
+            return
+        show = getattr(pane, "show_ref", None)
+        select_run = getattr(pane, "select_run", None)
+        select_version = getattr(pane, "select_version", None)
+        if callable(show):
+            show(ref)
+        elif callable(select_run):
+            reload = getattr(pane, "reload_runs", None)
+            if select_run(ref) is False and callable(reload):
+                reload(select=ref)  # not listed yet: selected once loaded
+        elif callable(select_version):
+            select_version(ref)
 
     def pane(self, name: str) -> QWidget | None:
         return self.panes.get(name)
@@ -335,10 +377,61 @@ class MainWindow(QMainWindow):
         self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.refresh_action.triggered.connect(self.refresh_current)
         view_menu.addAction(self.refresh_action)
+        self.find_action = QAction("&Find…", self)
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.find_action.triggered.connect(self.find_in_pane)
+        view_menu.addAction(self.find_action)
+        view_menu.addSeparator()
+        self.pane_actions: dict[str, QAction] = {}
+        for number, name in enumerate(PANE_NAMES, start=1):
+            action = QAction(f"&{number} {name.capitalize()}", self)
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.triggered.connect(lambda _=False, n=name: self._go_to(n))
+            view_menu.addAction(action)
+            self.pane_actions[name] = action
         help_menu = self.menuBar().addMenu("&Help")
+        self.help_action = QAction("Lablift &help", self)
+        self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
+        self.help_action.triggered.connect(self.show_help)
+        help_menu.addAction(self.help_action)
         about = QAction("&About Lablift", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
+
+    def _go_to(self, name: str) -> None:
+        if name in self.panes:
+            self.select_pane(name)
+
+    def find_in_pane(self) -> None:
+        """Ctrl+F: the current pane's search or filter box (a pane names it `focus_find`, or
+        its line edit is called filter/find/search)."""
+        pane = self.stack.currentWidget()
+        focus = getattr(pane, "focus_find", None)
+        if callable(focus):
+            focus()
+            return
+        named = getattr(pane, "filter_edit", None)
+        if named is not None and named.isVisible():
+            named.setFocus()
+            named.selectAll()
+            return
+        from PySide6.QtWidgets import QLineEdit
+        for edit in pane.findChildren(QLineEdit) if pane is not None else []:
+            name = edit.objectName().lower() + " " + type(edit).__name__.lower()
+            if edit.isVisible() and any(w in name for w in ("filter", "find", "search")):
+                edit.setFocus()
+                edit.selectAll()
+                return
+        self.show_message("Nothing to search in this pane")
+
+    def show_help(self) -> None:
+        """F1: what each role does here, and where (non-modal)."""
+        box = QMessageBox(QMessageBox.Icon.Information, "Lablift help", HELP_HTML,
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setModal(False)
+        box.show()
+        self.help_box = box
 
     def _update_dataset_actions(self) -> None:
         has_datasets = "datasets" in self.panes and not isinstance(self.panes["datasets"], QLabel)

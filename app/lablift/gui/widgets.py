@@ -67,6 +67,13 @@ class ProgressStrip(QFrame):
         self.hide()
 
 
+class ImportBar(ProgressStrip):
+    """Progress of the running import, with Cancel (the Monitoring pane uses it too)."""
+
+    def __init__(self, parent=None):
+        super().__init__("importBar", cancellable=True, parent=parent)
+
+
 def side_by_side(left: QWidget, right: QWidget, sizes: list[int]) -> QSplitter:
     """`left` and `right` in a splitter; the right side takes the spare width, neither collapses."""
     splitter = QSplitter(Qt.Orientation.Horizontal)

@@ -2,28 +2,29 @@
 Approve / Reject with a comment (and an override reason when a check failed).
 
 Who may decide comes from core.registry.decision_blockers, the rule approve/reject enforce,
-so a disabled button shows the core's own reason (role, four-eyes, status). The queue and the
-evidence are a few indexed SQLite reads (well under a millisecond here), so they run on the
-GUI thread; a decision is one short transaction.
+so a disabled button shows the core's own reason (role, four-eyes, status). The store is only
+read and written in workers: the queue, its checks and the user's role ("load"), the selected
+version's evidence ("detail") and a decision ("decide"); a refusal goes through `notify`.
+"Open run" and "Open data" ask the main window through `navigate`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QFrame, QHBoxLayout,
-                               QHeaderView,
-                               QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
+                               QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
 from ...core import registry
-from ...core.errors import LabliftError
 from ..evidence import EvidenceView
+from ..format import short_time
+from ..pane import PaneBase
 from ..tablemodels import ALIGN_LEFT, Column, RecordsTableModel, make_sort_proxy
 from ..widgets import EmptyState, empty_or_main, side_by_side
-from .datasets import short_time
+from ..workers import Task
 
 ERROR_STYLE = "color: #842029;"
 REASON_STYLE = "color: #6b4e00; background: #fff3cd; padding: 4px;"
@@ -90,15 +91,29 @@ class DecisionBox(QFrame):
         layout.addLayout(row)
 
 
-class Pane(QWidget):
+def read_queue(store, keep: int | None) -> dict[str, Any]:
+    """The worker's read for `refresh`: the queue with each version's gating checks (passed,
+    failed), the user's role, and the evidence of `keep` if queued, else of the first."""
+    rows = registry.approval_queue(store, store.user)
+    for r in rows:
+        gating = [c for c in registry.checks_of(store, r["id"]) if not c["informational"]]
+        failed = sum(not c["passed"] for c in gating)
+        r["checks"] = (len(gating) - failed, failed)
+    ids = [r["id"] for r in rows]
+    target = keep if keep in ids else (ids[0] if ids else None)
+    return {"rows": rows, "role": store.role(),
+            "detail": registry.version_detail(store, target) if target is not None else None}
+
+
+class Pane(PaneBase):
     title = "Approvals"
-    message = Signal(str)
 
     def __init__(self, store, parent=None):
-        super().__init__(parent)
-        self.store = store
-        self.detail: dict[str, Any] | None = None
-        self.last_dialog: QMessageBox | None = None
+        super().__init__(store, parent)
+        self.detail: dict[str, Any] | None = None  # the shown version's evidence
+        self.role: str | None = None
+        self._selected: int | None = None  # the version selected (its evidence may be loading)
+        self._wanted: int | str | None = None  # a version to select once the queue is loaded
         self._build()
         self.refresh()
 
@@ -146,8 +161,9 @@ class Pane(QWidget):
         rl.setContentsMargins(6, 10, 10, 0)
         rl.setSpacing(6)
         self.evidence = EvidenceView(first="checks")
-        self.evidence.open_run.connect(self._open_run)
-        self.evidence.open_dataset.connect(self._open_dataset)
+        self.evidence.open_run.connect(lambda run_id: self.navigate.emit("experiments", run_id))
+        self.evidence.open_dataset.connect(lambda dataset_id: self.navigate.emit("datasets",
+                                                                                 dataset_id))
         rl.addWidget(self.evidence, 1)
         self.decision = DecisionBox()
         self.decision.approve_button.clicked.connect(lambda: self.approve())
@@ -164,19 +180,22 @@ class Pane(QWidget):
             "A version appears here when an analyst registers a run as a model version.\n"
             "Decided versions, their approvals and bundles are in the Registry pane.",
             [("go_button", "Go to Registry")])
-        self.empty.go_button.clicked.connect(self._go_registry)
+        self.empty.go_button.clicked.connect(lambda: self.navigate.emit("registry", None))
         self.pages = empty_or_main(self, self.empty, self.splitter)
 
     # -- queue -----------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read the queue; keep the selected version if still pending, else the first."""
-        keep = self.detail["id"] if self.detail else None
-        rows = registry.approval_queue(self.store, self.store.user)
-        for r in rows:
-            gating = [c for c in registry.checks_of(self.store, r["id"])
-                      if not c["informational"]]
-            failed = sum(not c["passed"] for c in gating)
-            r["checks"] = (len(gating) - failed, failed)
+        """Re-read the queue in a worker; keep the selected version if still pending, else the
+        first. The evidence is re-read even for the same version (its card may have changed)."""
+        store = self.store
+        keep = self._wanted if self._wanted is not None else self._selected
+        self.start("load", lambda progress, cancelled: read_queue(store, keep), self._show_queue,
+                   on_failed=lambda text: self.notify(f"Could not refresh {self.title}: {text}"))
+
+    def _show_queue(self, queue: dict[str, Any]) -> None:
+        rows, self.role = queue["rows"], queue["role"]
+        wanted = self._wanted if self._wanted is not None else self._selected
+        self._wanted = None
         self.model.set_records(rows)
         self.view.resizeColumnsToContents()
         header = self.view.horizontalHeader()
@@ -184,50 +203,85 @@ class Pane(QWidget):
             header.resizeSection(c, min(header.sectionSize(c) + 6, 200))
         # The attention column only when some queued version needs attention.
         self.view.setColumnHidden(4, not any(r.get("attention") for r in rows))
-        n = len(rows)
-        self.queue_heading.setText(f"Waiting for review ({n})")
-        role = self.store.role() or "not registered"
-        self.user_note.setText(f"Signed in as {self.store.user} ({role}). Nobody may decide a "
-                               f"version they trained or registered.")
+        self.queue_heading.setText(f"Waiting for review ({len(rows)})")
+        self.user_note.setText(f"Signed in as {self.store.user} ({self.role or 'not registered'})"
+                               f". Nobody may decide a version they trained or registered.")
         self.pages.setCurrentIndex(1 if rows else 0)
         if not rows:
-            self.detail = None
+            self.detail = self._selected = None
             return
-        ids = [r["id"] for r in rows]
-        # Re-read the evidence even for the same version (an analyst may have edited its card).
-        self.select_version(keep if keep in ids else self._row_id(0), reload=True)
+        target = self._row_of(wanted)
+        target = self._record(target if target is not None else 0)["id"]
+        detail = queue["detail"]
+        self._set_current(target)
+        if detail is not None and detail["id"] == target:
+            self._show_detail(detail)
+        else:  # the first in the view's order is not the core's first
+            self._show(target)
 
-    def _row_id(self, proxy_row: int) -> int:
-        return self.model.record(self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row())["id"]
+    def _record(self, proxy_row: int) -> dict[str, Any]:
+        return self.model.record(self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row())
+
+    def _row_of(self, ref: int | str | None) -> int | None:
+        """The view row of the queued version `ref` (an id or NAME:VERSION), or None."""
+        return next((r for r in range(self.proxy.rowCount())
+                     if ref is not None and ref in (self._record(r)["id"],
+                                                    self._record(r)["ref"])), None)
+
+    def _set_current(self, version_id: int) -> None:
+        """Select `version_id`'s row without reading its evidence (the caller does)."""
+        self._selected = version_id
+        self.view.selectionModel().setCurrentIndex(  # -> _on_current: already _selected
+            self.proxy.index(self._row_of(version_id), 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
 
     def queue_refs(self) -> list[str]:
         """Refs in the queue, in view order."""
-        return [self.model.record(self.proxy.mapToSource(self.proxy.index(r, 0)).row())["ref"]
-                for r in range(self.proxy.rowCount())]
+        return [self._record(r)["ref"] for r in range(self.proxy.rowCount())]
 
     def select_version(self, ref: int | str, reload: bool = False) -> bool:
-        """Select a queued version by id or NAME:VERSION; False if it is not in the queue."""
-        for r in range(self.proxy.rowCount()):
-            rec = self.model.record(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
-            if ref in (rec["id"], rec["ref"]):
-                self.view.selectionModel().setCurrentIndex(
-                    self.proxy.index(r, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
-                    | QItemSelectionModel.SelectionFlag.Rows)
-                if reload or not self.detail or self.detail["id"] != rec["id"]:
-                    self._show(rec["id"])
-                return True
-        return False
+        """Select a queued version by id or NAME:VERSION; False if it is not in the queue.
+        While the queue is loading, the version is selected once it is loaded."""
+        if self.is_busy("load"):
+            self._wanted = ref
+            return True
+        row = self._row_of(ref)
+        if row is None:
+            return False
+        vid = self._record(row)["id"]
+        if reload or self._selected != vid:
+            self._set_current(vid)
+            self._show(vid)
+        return True
+
+    def show_ref(self, ref: Any) -> None:
+        """Show queued version `ref`: what the main window calls on `navigate`."""
+        self.select_version(ref)
 
     def _on_current(self, current, _previous=None) -> None:
         if current.isValid():
-            rec = self.model.record(self.proxy.mapToSource(current).row())
-            if not self.detail or self.detail["id"] != rec["id"]:
-                self._show(rec["id"])
+            vid = self.model.record(self.proxy.mapToSource(current).row())["id"]
+            if self._selected != vid:
+                self._show(vid)
 
     # -- evidence and decision ---------------------------------------------------------
     def _show(self, version_id: int) -> None:
-        same = self.detail is not None and self.detail["id"] == version_id
-        d = self.detail = registry.version_detail(self.store, version_id)
+        """Read version `version_id`'s evidence in a worker; the decision waits for it."""
+        self._selected = version_id
+        box = self.decision
+        for button in (box.approve_button, box.reject_button):
+            button.setEnabled(False)
+            button.setToolTip("Reading the version…")
+        store = self.store
+        self.start("detail", lambda progress, cancelled: registry.version_detail(
+            store, version_id), self._show_detail)
+
+    def _show_detail(self, d: dict[str, Any]) -> None:
+        if d["id"] != self._selected:
+            return  # another version was selected meanwhile
+        same = self.detail is not None and self.detail["id"] == d["id"]
+        self.detail = d
         tab = self.evidence.tabs.currentIndex()
         self.evidence.show_detail(d)
         box = self.decision
@@ -246,10 +300,17 @@ class Pane(QWidget):
             box.override.setPlaceholderText(f"Required to approve: {what}. Why approve anyway?")
             box.override.setToolTip(f"{what}: approving needs a reason, recorded and shown "
                                     f"with the approval")
+        self._update_decision()
+
+    def _update_decision(self) -> None:
+        """Approve / Reject enabled unless the core's rule (role, four-eyes, status) forbids
+        it, the reason as the tooltip; both disabled while a decision is being recorded."""
+        d, box = self.detail, self.decision
         approve_why = d["blockers"]["approve"]
         reject_why = d["blockers"]["reject"]
-        box.approve_button.setEnabled(not approve_why)
-        box.reject_button.setEnabled(not reject_why)
+        deciding = self.is_busy("decide")
+        box.approve_button.setEnabled(not approve_why and not deciding)
+        box.reject_button.setEnabled(not reject_why and not deciding)
         box.approve_button.setToolTip("\n".join(approve_why) or f"Approve {d['ref']}")
         box.reject_button.setToolTip("\n".join(reject_why) or f"Reject {d['ref']} (comment "
                                                                f"required)")
@@ -262,11 +323,12 @@ class Pane(QWidget):
             f"• {r}" for r in reasons) if reasons else "")
         box.reason.setVisible(bool(reasons))
 
-    def approve(self) -> bool:
-        """Approve the selected version with the comment (and override reason). True if done."""
+    def approve(self) -> Task | None:
+        """Approve the selected version with the comment (and override reason) in a worker;
+        None if the pane refused first (no override reason where a check failed)."""
         d = self.detail
         if d is None:
-            return False
+            return None
         box = self.decision
         comment = box.comment.toPlainText().strip()
         override = box.override.text().strip() if d.get("failed_checks") else ""
@@ -274,63 +336,45 @@ class Pane(QWidget):
             box.error.setText(f"{d['ref']} failed {len(d['failed_checks'])} check(s): write an "
                               f"override reason to approve it anyway, or reject it.")
             box.override.setFocus()
-            return False
-        try:
-            registry.approve(self.store, d["ref"], comment=comment, override=override or None)
-        except LabliftError as exc:
-            self._refused("Approval refused", str(exc))
-            return False
+            return None
         text = f"Approved {d['ref']}" + (" with an override of failing checks" if override
                                          else "") + (f": “{comment}”" if comment else "")
-        self._decided(text)
-        return True
+        store = self.store
+        return self._decide(lambda: registry.approve(store, d["ref"], comment=comment,
+                                                     override=override or None),
+                            text, "Approval refused")
 
-    def reject(self) -> bool:
-        """Reject the selected version; the comment is required. True if done."""
+    def reject(self) -> Task | None:
+        """Reject the selected version in a worker; the comment is required (None without)."""
         d = self.detail
         if d is None:
-            return False
+            return None
         box = self.decision
         comment = box.comment.toPlainText().strip()
         if not comment:
             box.error.setText(f"Rejecting {d['ref']} needs a comment saying why.")
             box.comment.setFocus()
-            return False
-        try:
-            registry.reject(self.store, d["ref"], comment)
-        except LabliftError as exc:
-            self._refused("Rejection refused", str(exc))
-            return False
-        self._decided(f"Rejected {d['ref']}: “{comment}”")
-        return True
+            return None
+        store = self.store
+        return self._decide(lambda: registry.reject(store, d["ref"], comment),
+                            f"Rejected {d['ref']}: “{comment}”", "Rejection refused")
+
+    def _decide(self, fn, text: str, refused_title: str) -> Task:
+        task = self.start("decide", lambda progress, cancelled: fn(),
+                          lambda _result: self._decided(text),
+                          on_failed=lambda why: self._refused(refused_title, why))
+        self._update_decision()  # no second click while it is recorded
+        return task
 
     def _decided(self, text: str) -> None:
-        self.detail = None  # the decided version left the queue: select the next one
+        self.detail = self._selected = None  # the decided version left the queue: the next
         self.refresh()
         self.message.emit(text)
 
     def _refused(self, title: str, text: str) -> None:
         self.message.emit(f"{title}: {text}")
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
-                          self)
-        box.open()  # window-modal, does not block the event loop
-        self.last_dialog = box
-        if self.detail:  # someone may have decided it meanwhile: show the store's state
-            self.refresh()
-
-    def _go_registry(self) -> None:
-        win = self.window()
-        if hasattr(win, "select_pane") and "registry" in getattr(win, "panes", {}):
-            win.select_pane("registry")
-
-    # -- one click to the run and the data ---------------------------------------------
-    def _open_run(self, run_id: int) -> None:
-        from .registry import open_run
-        open_run(self, run_id)
-
-    def _open_dataset(self, dataset_id: int) -> None:
-        from .registry import open_dataset
-        open_dataset(self, dataset_id)
+        self.notify(text, "warning", title)
+        self.refresh()  # someone may have decided it meanwhile: show the store's state
 
 
 def _one_verb(reason: str) -> str:

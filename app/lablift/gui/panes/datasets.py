@@ -1,35 +1,40 @@
 """The Datasets pane: dataset versions on the left; the selected version's data and profile on the right.
 
-Imports (button, File menu, drag and drop, sample data) and Parquet loads run in workers;
-the pane only reads rows through core.datasets.
+Everything that touches the store runs in a worker (PaneBase.start): the list of versions and
+the user's role ("load"), the selected version's row ("version") and its Parquet table
+("data"), and imports (button, File menu, drag and drop, sample data; "import", one at a time
+from a queue). Import is disabled, with the core's reason, for a role that may not import.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from PySide6.QtCore import QMimeData, QSettings, Qt, Signal
+from PySide6.QtCore import QMimeData, QSettings, Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QListWidget, QMessageBox, QPushButton, QSplitter, QStackedWidget,
+                               QListWidget, QPushButton, QSplitter, QStackedWidget,
                                QTableView, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
 from ...core import datasets
 from ...core.datasets import import_dataset
+from ...core.errors import PermissionDenied
 from ...resources import SAMPLE_LOANS
 from ..charts import ChartCanvas, plot_histogram
+from ..format import number, short_time
+from ..pane import PaneBase
 from ..tablemodels import ALIGN_RIGHT, ArrowTableModel, Column, RecordsTableModel, make_sort_proxy
-from ..widgets import EmptyState, ProgressStrip, empty_or_main, side_by_side
-from ..workers import Task, run_task, while_alive
+from ..widgets import EmptyState, ImportBar, empty_or_main, side_by_side
+from ..workers import Task, while_alive
 
 SAMPLE_NAME = "sample_loans"
 FILE_FILTER = ("Data files (*.csv *.tsv *.tab *.txt *.parquet *.pq *.parq *.xlsx *.xlsm);;"
                "All files (*)")
 ID_ROLE = Qt.ItemDataRole.UserRole
+IMPORT_TIP = "Import a CSV, TSV, Parquet or Excel file (Ctrl+O)"
 
 
 def local_files(mime: QMimeData) -> list[str]:
@@ -40,24 +45,15 @@ def local_files(mime: QMimeData) -> list[str]:
     return [p for p in paths if p and Path(p).is_file()]
 
 
-def short_time(iso: str | None) -> str:
-    """'2026-11-26T07:30:00.123+00:00' -> local '2026-11-26 08:30'."""
-    if not iso:
-        return ""
+def read_listing(store) -> dict[str, Any]:
+    """The worker's read for `refresh`: the versions, and whether this user may import (the
+    core's own refusal text, or None)."""
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if float(value).is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
-    return str(value)
+        store.require_role("importing datasets", "analyst")
+        refusal = None
+    except PermissionDenied as exc:
+        refusal = str(exc)
+    return {"rows": datasets.list_datasets(store), "import_refusal": refusal}
 
 
 def _missing_text(rows: int):
@@ -74,26 +70,17 @@ def _top_text(top: Any) -> str:
     return ", ".join(f"{t['value']} ({t['count']:,})" for t in top[:3])
 
 
-class ImportBar(ProgressStrip):
-    """Progress of the running import, with Cancel (the Monitoring pane uses it too)."""
-
-    def __init__(self, parent=None):
-        super().__init__("importBar", cancellable=True, parent=parent)
-
-
-class Pane(QWidget):
+class Pane(PaneBase):
     title = "Datasets"
-    message = Signal(str)
 
     def __init__(self, store, parent=None):
-        super().__init__(parent)
-        self.store = store
-        self.import_task: Task | None = None
-        self.load_task: Task | None = None
+        super().__init__(store, parent)
         self._queue: list[tuple[str, str | None]] = []
         self._importing: tuple[str, str | None] | None = None
         self._shown_id: int | None = None
+        self._wanted: int | None = None  # a version to select once the list is loaded
         self._profile: dict[str, Any] | None = None
+        self.import_refusal: str | None = None  # why this user may not import (None: may)
         self.setAcceptDrops(True)
         self._build()
         self.refresh()
@@ -120,7 +107,7 @@ class Pane(QWidget):
         bold.setPointSizeF(bold.pointSizeF() * 1.2)
         heading.setFont(bold)
         self.import_button = QPushButton("Import…")
-        self.import_button.setToolTip("Import a CSV, TSV, Parquet or Excel file (Ctrl+O)")
+        self.import_button.setToolTip(IMPORT_TIP)
         self.import_button.clicked.connect(self.choose_and_import)
         head.addWidget(heading)
         head.addStretch(1)
@@ -186,9 +173,9 @@ class Pane(QWidget):
         self.profile_model = RecordsTableModel([
             Column("name", "Column"), Column("kind", "Kind"),
             self._missing_col,
-            Column("unique", "Unique", fmt=_num, align=ALIGN_RIGHT), Column("min", "Min", fmt=_num, align=ALIGN_RIGHT),
-            Column("max", "Max", fmt=_num, align=ALIGN_RIGHT),
-            Column("mean", "Mean", fmt=_num, align=ALIGN_RIGHT),
+            Column("unique", "Unique", fmt=number, align=ALIGN_RIGHT), Column("min", "Min", fmt=number, align=ALIGN_RIGHT),
+            Column("max", "Max", fmt=number, align=ALIGN_RIGHT),
+            Column("mean", "Mean", fmt=number, align=ALIGN_RIGHT),
             Column("top", "Top values", fmt=_top_text,
                    tooltip="most frequent values (count)"),
         ])
@@ -228,10 +215,23 @@ class Pane(QWidget):
         return detail
 
     # -- list of versions -----------------------------------------------------
+    @property
+    def import_task(self) -> Task | None:
+        """The running (or last unfinished) import, if any."""
+        return self.task("import")
+
     def refresh(self) -> None:
-        """Re-read the dataset list; keep the selected version, else select the newest."""
-        rows = datasets.list_datasets(self.store)
-        keep = self._shown_id
+        """Re-read the dataset list in a worker; keep the selected version, else select the
+        newest."""
+        store = self.store
+        self.start("load", lambda progress, cancelled: read_listing(store), self._show_listing,
+                   on_failed=lambda text: self.notify(f"Could not refresh {self.title}: {text}"))
+
+    def _show_listing(self, listing: dict[str, Any]) -> None:
+        rows = listing["rows"]
+        self._set_import_refusal(listing["import_refusal"])
+        keep = self._wanted if self._wanted is not None else self._shown_id
+        self._wanted = None
         self.tree.blockSignals(True)
         self.tree.clear()
         by_name: dict[str, list[dict]] = {}
@@ -266,6 +266,16 @@ class Pane(QWidget):
         newest = max(rows, key=lambda r: (r["created_at"], r["id"]))["id"]
         self.select_version(keep if keep in items else newest)
 
+    def _set_import_refusal(self, refusal: str | None) -> None:
+        """Disable every way to import (with the core's reason) for a role that may not."""
+        self.import_refusal = refusal
+        for button, tip in ((self.import_button, IMPORT_TIP),
+                            (self.empty.import_button, IMPORT_TIP),
+                            (self.empty.sample_button, "Import the bundled sample: 2,000 loan "
+                                                       "applications")):
+            button.setEnabled(refusal is None)
+            button.setToolTip(refusal or tip)
+
     def version_ids(self) -> list[int]:
         """Ids of the versions listed, in tree order."""
         out = []
@@ -274,7 +284,12 @@ class Pane(QWidget):
             out += [top.child(j).data(0, ID_ROLE) for j in range(top.childCount())]
         return out
 
-    def select_version(self, dataset_id: int) -> None:
+    def select_version(self, dataset_id: int) -> bool:
+        """Select version `dataset_id`; while the list is loading, once it is loaded. False if
+        it is not listed."""
+        if self.is_busy("load"):
+            self._wanted = dataset_id
+            return True
         for i in range(self.tree.topLevelItemCount()):
             top = self.tree.topLevelItem(i)
             for j in range(top.childCount()):
@@ -282,7 +297,12 @@ class Pane(QWidget):
                     self.tree.setCurrentItem(top.child(j))
                     if self._shown_id != dataset_id:  # setCurrentItem on the same item is silent
                         self._show_version(dataset_id)
-                    return
+                    return True
+        return False
+
+    def show_ref(self, ref: Any) -> None:
+        """Show dataset version `ref` (an id): what the main window calls on `navigate`."""
+        self.select_version(int(ref))
 
     def selected_id(self) -> int | None:
         return self._shown_id
@@ -295,8 +315,18 @@ class Pane(QWidget):
     def _show_version(self, dataset_id: int) -> None:
         if dataset_id == self._shown_id:
             return
-        row = datasets.get(self.store, dataset_id)
         self._shown_id = dataset_id
+        self.cancel("data")
+        self.data_loading.setText("Loading…")
+        self.data_stack.setCurrentIndex(0)
+        self.data_model.set_table(pa.table({}))
+        store = self.store
+        self.start("version", lambda progress, cancelled: datasets.get(store, dataset_id),
+                   self._show_row)
+
+    def _show_row(self, row: dict) -> None:
+        if row["id"] != self._shown_id:
+            return  # another version was selected meanwhile
         self.header.setText(
             f"<span style='font-size:13pt'><b>{row['name']}</b> v{row['version']}</span>"
             f"&nbsp;&nbsp;<span style='color:#555'>{row['rows']:,} rows × {row['columns']} "
@@ -307,19 +337,14 @@ class Pane(QWidget):
         self._load_data(row)
 
     def _load_data(self, row: dict) -> None:
-        if self.load_task is not None and self.load_task.is_running():
-            self.load_task.cancel()
         self.data_loading.setText(f"Loading {row['rows']:,} rows…")
-        self.data_stack.setCurrentIndex(0)
-        self.data_model.set_table(pa.table({}))
         store = self.store
-        task = self.load_task = run_task(lambda progress, cancelled: datasets.load_table(store, row))
-        task.finished.connect(lambda table, t=task: self._on_data_loaded(t, table))
-        task.failed.connect(lambda msg, t=task: self._on_data_failed(t, msg))
+        self.start("data", lambda progress, cancelled: datasets.load_table(store, row),
+                   lambda table, i=row["id"]: self._on_data_loaded(i, table),
+                   on_failed=lambda msg, i=row["id"]: self._on_data_failed(i, msg))
 
-    @while_alive
-    def _on_data_loaded(self, task: Task, table) -> None:
-        if task is not self.load_task:
+    def _on_data_loaded(self, dataset_id: int, table) -> None:
+        if dataset_id != self._shown_id:
             return  # an older selection's load: its table is no longer wanted
         self.data_model.set_table(table)
         self.data_view.resizeColumnsToContents()
@@ -328,9 +353,8 @@ class Pane(QWidget):
             header.resizeSection(c, min(max(header.sectionSize(c), 70), 260))
         self.data_stack.setCurrentIndex(1)
 
-    @while_alive
-    def _on_data_failed(self, task: Task, message: str) -> None:
-        if task is self.load_task:
+    def _on_data_failed(self, dataset_id: int, message: str) -> None:
+        if dataset_id == self._shown_id:
             self.data_loading.setText(f"Could not load the data: {message}")
 
     def _show_profile(self, profile: dict) -> None:
@@ -362,9 +386,6 @@ class Pane(QWidget):
         plot_histogram(ax, column)
         self.chart.redraw()
 
-    def is_busy(self) -> bool:
-        return any(t is not None and t.is_running() for t in (self.load_task, self.import_task))
-
     # -- importing --------------------------------------------------------------
     def choose_and_import(self) -> None:
         settings = QSettings()
@@ -383,8 +404,11 @@ class Pane(QWidget):
 
     def import_file(self, path: str, name: str | None = None) -> None:
         """Queue an import; imports run one at a time in a worker."""
+        if self.import_refusal is not None:
+            self.notify(self.import_refusal, "warning", "Import refused")
+            return
         self._queue.append((str(path), name))
-        if not (self.import_task and self.import_task.is_running()):
+        if not self.is_busy("import"):
             self._start_next_import()
 
     def _start_next_import(self) -> None:
@@ -393,25 +417,27 @@ class Pane(QWidget):
             return
         path, name = self._importing = self._queue.pop(0)
         store = self.store
-        task = self.import_task = run_task(
-            lambda progress, cancelled: import_dataset(store, path, name=name,
-                                                       progress=progress, cancelled=cancelled))
-        task.progress.connect(self._on_import_progress)
-        task.finished.connect(self._on_imported)
-        task.failed.connect(self._on_import_failed)
-        task.cancelled.connect(self._on_import_cancelled)
-        task.done.connect(self._start_next_import)
+        task = self.start(
+            "import", lambda progress, cancelled: import_dataset(
+                store, path, name=name, progress=progress, cancelled=cancelled),
+            self._on_imported, progress=self._on_import_progress,
+            on_failed=self._on_import_failed, on_cancelled=self._on_import_cancelled)
+        task.done.connect(self._after_import)  # the next queued import, if any
         self.import_bar.label.setText(f"Importing {Path(path).name}…")
         self.import_bar.bar.setValue(0)
         self.import_bar.cancel_button.setEnabled(True)
         self.import_bar.cancel_button.setText("Cancel")
         self.import_bar.show()
 
+    @while_alive
+    def _after_import(self) -> None:
+        self._start_next_import()
+
     def cancel_import(self) -> None:
         """Cancel the running import and drop the queued ones."""
         self._queue.clear()
-        if self.import_task is not None and self.import_task.is_running():
-            self.import_task.cancel()
+        if self.is_busy("import"):
+            self.cancel("import")
             self.import_bar.cancel_button.setEnabled(False)
             self.import_bar.cancel_button.setText("Cancelling…")
 
@@ -429,15 +455,14 @@ class Pane(QWidget):
         if notes:
             text += " (" + "; ".join(notes) + ")"
         self.refresh()
-        self.select_version(row["id"])
+        self.select_version(row["id"])  # once the list is re-read
         self.message.emit(text)
 
     def _on_import_failed(self, message: str) -> None:
         path = self._importing[0]
         self.message.emit(f"Import of {Path(path).name} failed")
-        QMessageBox.critical(self, "Import failed",
-                             f"Could not import {path}\n\n{message}\n\nNothing was changed in "
-                             f"the store.")
+        self.notify(f"Could not import {path}\n\n{message}\n\nNothing was changed in the "
+                    f"store.", "error", "Import failed")
 
     def _on_import_cancelled(self) -> None:
         self.message.emit(f"Import of {Path(self._importing[0]).name} cancelled; nothing was "

@@ -4,7 +4,10 @@ selected version's lineage and evidence, and the ops actions: Set alias, Archive
 Whether the current user may act comes from the core's own checks (store.require_role with the
 action and roles the core uses, and the core's status rules), so a disabled button's tooltip
 and the note under the buttons give the same reason the core would refuse with.
-The export runs in a worker; the other reads and writes are short SQLite statements.
+Nothing here touches the store on the GUI thread: the list, the role checks and the selected
+version's detail are read in a worker ("load", "detail"), and every action (alias, archive,
+card, export) runs in one; a refusal goes through `notify`. "Open run" and "Open data" ask
+the main window through `navigate`; a pane shown on its own opens the run in a dialog.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QMetaMethod, QSettings, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QHeaderView, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
@@ -20,58 +23,20 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayo
                                QVBoxLayout, QWidget)
 
 from ...core import bundles, modelcard, registry, training
-from ...core.errors import LabliftError, PermissionDenied
+from ...core.errors import PermissionDenied
 from ..evidence import STATUS_COLOURS, EvidenceView, fmt
+from ..format import short_time
+from ..pane import PaneBase
 from ..widgets import EmptyState, ProgressStrip, empty_or_main, side_by_side
-from ..workers import Task, run_task
-from .datasets import short_time
+from ..workers import Task, while_alive
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COMMON_ALIASES = ("production", "staging", "champion", "challenger")
-
-
-# -- one click from a version to its run and its data (shared with the Approvals pane) ----------
-def _main_window(widget: QWidget):
-    win = widget.window()
-    return win if hasattr(win, "select_pane") and hasattr(win, "pane") else None
-
-
-def open_run(widget: QWidget, run_id: int) -> None:
-    """Show run `run_id` in the Experiments pane if it can select runs, else in a dialog."""
-    win = _main_window(widget)
-    pane = win.pane("experiments") if win else None
-    if pane is not None and callable(getattr(pane, "select_run", None)):
-        win.select_pane("experiments")  # its refresh reloads the runs in a worker
-        if pane.select_run(run_id) is not False:
-            return
-        reload = getattr(pane, "reload_runs", None)  # not listed yet: select once loaded
-        if callable(reload):
-            try:
-                reload(select=run_id)
-                return
-            except TypeError:
-                pass
-    try:
-        run = training.get_run(widget.store, run_id)
-    except LabliftError as exc:
-        QMessageBox.warning(widget, "Run", str(exc))
-        return
-    dialog = RunDialog(run, widget)
-    widget.run_dialog = dialog
-    dialog.open()
-
-
-def open_dataset(widget: QWidget, dataset_id: int) -> None:
-    """Switch to the Datasets pane and select dataset version `dataset_id`."""
-    win = _main_window(widget)
-    pane = win.pane("datasets") if win else None
-    select = getattr(pane, "select_version", None) or getattr(pane, "select_dataset", None)
-    if callable(select):
-        win.select_pane("datasets")
-        select(dataset_id)
-        return
-    if hasattr(widget, "message"):
-        widget.message.emit(f"dataset version {dataset_id}: the Datasets pane is not available")
+# (key, the action as the core names it, the roles the core lets do it besides admin)
+ROLE_CHECKS = (("alias", "setting an alias", ("ops",)),
+               ("archive", "archiving a model version", ("ops", "reviewer")),
+               ("export", "exporting a bundle", ("ops",)),
+               ("card", "editing a model card", ("analyst",)))
 
 
 def run_markdown(run: dict[str, Any]) -> str:
@@ -157,22 +122,56 @@ def _role_refusal(store, action: str, *roles: str) -> str | None:
     return None
 
 
-class Pane(QWidget):
+def resolve_listed(ref: int | str | None, versions: list[dict[str, Any]]) -> int | None:
+    """The id of the listed version `ref` names (an id, NAME:VERSION, NAME:ALIAS or NAME for
+    its latest version), or None: the registry's own resolution, on what is listed."""
+    if ref is None:
+        return None
+    text = str(ref).strip()
+    if text.isdigit():
+        return next((v["id"] for v in versions if v["id"] == int(text)), None)
+    name, sep, tail = text.partition(":")
+    mine = [v for v in versions if v["model"] == name]
+    if not sep:
+        return max(mine, key=lambda v: v["version"])["id"] if mine else None
+    if tail.isdigit():
+        return next((v["id"] for v in mine if v["version"] == int(tail)), None)
+    return next((v["id"] for v in mine if tail.lower() in (v.get("aliases") or [])), None)
+
+
+def read_registry(store, keep: int | str | None) -> dict[str, Any]:
+    """The worker's read for `refresh`: versions, models, the role checks, and the detail of
+    `keep` if listed, else of the first model's latest version."""
+    versions = registry.list_versions(store)
+    models = registry.list_models(store)
+    target = resolve_listed(keep, versions)
+    if target is None and versions:
+        first = versions[0]["model"]
+        target = [v for v in versions if v["model"] == first][-1]["id"]
+    return {"versions": versions, "models": models, "role": store.role(),
+            "refusals": {key: _role_refusal(store, action, *roles)
+                         for key, action, roles in ROLE_CHECKS},
+            "detail": registry.version_detail(store, target) if target is not None else None}
+
+
+class Pane(PaneBase):
     title = "Registry"
-    message = Signal(str)
 
     def __init__(self, store, parent=None):
-        super().__init__(parent)
-        self.store = store
-        self.detail: dict[str, Any] | None = None
-        self.export_task: Task | None = None
+        super().__init__(store, parent)
+        self.detail: dict[str, Any] | None = None  # the shown version's detail
         self.last_dialog: QMessageBox | None = None
         self.run_dialog: QDialog | None = None
         self.card_dialog: CardDialog | None = None
         self.reasons: dict[str, str | None] = {}
+        self.role: str | None = None
+        self.versions: list[dict[str, Any]] = []
+        self.models: list[dict[str, Any]] = []
+        self._role_refusals: dict[str, str | None] = {}
+        self._selected: int | None = None  # the version selected (its detail may be loading)
+        self._wanted: int | str | None = None  # a version to select once the list is loaded
         self._build()
         self.refresh()
-
     # -- layout ---------------------------------------------------------------------
     def _build(self) -> None:
         left = QWidget()
@@ -225,8 +224,8 @@ class Pane(QWidget):
         self.reason_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         rl.addWidget(self.reason_label)
         self.evidence = EvidenceView(first="lineage")
-        self.evidence.open_run.connect(lambda rid: open_run(self, rid))
-        self.evidence.open_dataset.connect(lambda did: open_dataset(self, did))
+        self.evidence.open_run.connect(self.show_run)
+        self.evidence.open_dataset.connect(self.show_dataset)
         rl.addWidget(self.evidence, 1)
 
         self.splitter = side_by_side(left, right, [450, 670])
@@ -238,23 +237,34 @@ class Pane(QWidget):
             "(or `lablift model register RUN --name NAME`).\nIts versions, aliases, "
             "lineage and bundles then appear here.",
             [("go_button", "Go to Experiments")])
-        self.empty.go_button.clicked.connect(lambda: self._go("experiments"))
+        self.empty.go_button.clicked.connect(lambda: self.navigate.emit("experiments", None))
         self.export_bar = ProgressStrip("exportBar")
         self.pages = empty_or_main(self, self.empty, self.splitter, self.export_bar)
 
     # -- tree -------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read models and versions; keep the selected version, else the first model's
-        latest version."""
-        keep = self.detail["id"] if self.detail else None
-        versions = registry.list_versions(self.store)
-        models = {m["name"]: m for m in registry.list_models(self.store)}
+        """Re-read models and versions in a worker; keep the selected version, else the first
+        model's latest version."""
+        store = self.store
+        keep = self._wanted if self._wanted is not None else self._selected
+        self.start("load", lambda progress, cancelled: read_registry(store, keep),
+                   self._show_listing,
+                   on_failed=lambda text: self.notify(f"Could not refresh {self.title}: {text}"))
+
+    def _show_listing(self, listing: dict[str, Any]) -> None:
+        versions, self.versions, self.models = (listing["versions"], listing["versions"],
+                                                listing["models"])
+        self.role, self._role_refusals = listing["role"], listing["refusals"]
+        # What to show: asked for while loading, else what is selected now (a click since
+        # the refresh began wins over the version the worker read).
+        wanted = self._wanted if self._wanted is not None else self._selected
+        self._wanted = None
+        models = {m["name"]: m for m in self.models}
         self.tree.blockSignals(True)
         self.tree.clear()
         by_model: dict[str, list[dict]] = {}
         for v in versions:
             by_model.setdefault(v["model"], []).append(v)
-        first_ids = []
         for name, vs in by_model.items():
             m = models.get(name) or {}
             alias_text = ", ".join(f"{a}→{n}" for a, n in (m.get("aliases") or {}).items())
@@ -289,16 +299,19 @@ class Pane(QWidget):
                 top.addChild(child)
             self.tree.addTopLevelItem(top)
             top.setFirstColumnSpanned(True)
-            first_ids.append(vs[-1]["id"])
         self.tree.expandAll()
-        self.tree.blockSignals(False)
         self.pages.setCurrentIndex(1 if versions else 0)
-        if not versions:
-            self.detail = None
+        detail = listing["detail"]
+        if detail is None:
+            self.tree.blockSignals(False)
+            self.detail = self._selected = None
             return
-        ids = {v["id"] for v in versions}
-        self.detail = None
-        self.select_version(keep if keep in ids else first_ids[0])
+        self._selected = detail["id"]
+        self.tree.setCurrentItem(self._item(detail["id"]))
+        self.tree.blockSignals(False)
+        self._show_detail(detail)
+        if resolve_listed(wanted, versions) not in (None, detail["id"]):
+            self.select_version(wanted)
 
     def version_items(self) -> list[QTreeWidgetItem]:
         out = []
@@ -307,19 +320,26 @@ class Pane(QWidget):
             out += [top.child(j) for j in range(top.childCount())]
         return out
 
+    def _item(self, version_id: int) -> QTreeWidgetItem | None:
+        return next((i for i in self.version_items() if i.data(0, ID_ROLE) == version_id), None)
+
     def select_version(self, ref: int | str) -> bool:
-        """Select a version by id or NAME:VERSION (or NAME:ALIAS); False if not listed."""
-        try:
-            vid = registry.resolve_version(self.store, ref)["id"]
-        except LabliftError:
+        """Select a version by id or NAME:VERSION (or NAME:ALIAS); False if not listed. While
+        the list is loading, the version is selected once it is loaded."""
+        if self.is_busy("load"):
+            self._wanted = ref
+            return True
+        item = self._item(resolve_listed(ref, self.versions))
+        if item is None:
             return False
-        for item in self.version_items():
-            if item.data(0, ID_ROLE) == vid:
-                self.tree.setCurrentItem(item)
-                if not self.detail or self.detail["id"] != vid:
-                    self._show(vid)
-                return True
-        return False
+        self.tree.setCurrentItem(item)  # -> _on_current, unless it is already current
+        if self._selected != item.data(0, ID_ROLE):
+            self._show(item.data(0, ID_ROLE))
+        return True
+
+    def show_ref(self, ref: Any) -> None:
+        """Show version `ref`: what the main window calls on `navigate`."""
+        self.select_version(ref)
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous=None) -> None:
         if current is None:
@@ -328,34 +348,46 @@ class Pane(QWidget):
             self.tree.setCurrentItem(current.child(0))  # a model: show its latest version
             return
         vid = current.data(0, ID_ROLE)
-        if not self.detail or self.detail["id"] != vid:
+        if self._selected != vid:
             self._show(vid)
 
     # -- the selected version ------------------------------------------------------------
     def _show(self, version_id: int) -> None:
-        d = self.detail = registry.version_detail(self.store, version_id)
-        self.evidence.show_detail(d)
+        """Read version `version_id`'s detail in a worker; the actions wait for it."""
+        self._selected = version_id
+        for button in (self.alias_button, self.archive_button, self.export_button,
+                       self.card_button):
+            button.setEnabled(False)
+            button.setToolTip("Reading the version…")
+        store = self.store
+        self.start("detail", lambda progress, cancelled: registry.version_detail(
+            store, version_id), self._show_detail)
+
+    def _show_detail(self, detail: dict[str, Any]) -> None:
+        if detail["id"] != self._selected:
+            return  # another version was selected meanwhile
+        self.detail = detail
+        self.evidence.show_detail(detail)
         self._update_actions()
 
     def _update_actions(self) -> None:
         d = self.detail
-        store = self.store
         status, ref = d["status"], d["ref"]
-        alias = _role_refusal(store, "setting an alias", "ops")
+        alias = self._role_refusals.get("alias")
         if alias is None and status in ("rejected", "archived"):
             alias = f"version {ref} is {status}: no alias may point at it"
-        archive = _role_refusal(store, "archiving a model version", "ops", "reviewer")
+        archive = self._role_refusals.get("archive")
         if archive is None and status == "archived":
             archive = f"version {ref} is already archived"
         if archive is None and d.get("aliases"):
             archive = (f"version {ref} is aliased as {', '.join(d['aliases'])}: move or remove "
                        f"the alias before archiving it")
-        export = _role_refusal(store, "exporting a bundle", "ops", "reviewer")
+        export = self._role_refusals.get("export")
         if export is None and status != "approved":
             export = f"version {ref} is {status}: only an approved version can be exported"
-        if export is None and self.is_busy():
+        if export is None and self.is_busy("export"):
             export = "an export is running"
-        card = _role_refusal(store, "editing a model card", "analyst")
+        card = self._role_refusals.get("card")
         if card is None and status != "pending":
             card = (f"the model card of {ref} is frozen: the version is {status} (narrative "
                     f"fields can only be edited while it is pending)")
@@ -371,25 +403,45 @@ class Pane(QWidget):
             button.setEnabled(why is None)
             button.setToolTip(why or ok_tip)
         # The card note only for those who could edit cards: reviewers and ops need not care.
-        card_note = card if store.role() in ("analyst", "admin") else None
+        card_note = card if self.role in ("analyst", "admin") else None
         notes = [f"{label}: {why}" for label, why in (("Set alias", alias), ("Archive", archive),
                                                       ("Export", export),
                                                       ("Edit card", card_note)) if why]
         self.reason_label.setText("\n".join(notes))
         self.reason_label.setVisible(bool(notes))
 
-    def _go(self, pane: str) -> None:
-        win = _main_window(self)
-        if win is not None and pane in win.panes:
-            win.select_pane(pane)
+    # -- one click to the run and the data -------------------------------------------------
+    def _navigator(self) -> bool:
+        """Whether a main window listens to `navigate` (else the pane is shown on its own)."""
+        return self.isSignalConnected(QMetaMethod.fromSignal(self.navigate))
+
+    def show_run(self, run_id: int) -> None:
+        """Run `run_id` in the Experiments pane; on its own, the pane opens it in a dialog."""
+        if self._navigator():
+            self.navigate.emit("experiments", run_id)
+            return
+        store = self.store
+        self.start("run", lambda progress, cancelled: training.get_run(store, run_id),
+                   self._open_run_dialog,
+                   on_failed=lambda text: self.notify(text, "warning", "Run"))
+
+    def _open_run_dialog(self, run: dict[str, Any]) -> None:
+        dialog = self.run_dialog = RunDialog(run, self)
+        dialog.open()
+
+    def show_dataset(self, dataset_id: int) -> None:
+        if self._navigator():
+            self.navigate.emit("datasets", dataset_id)
+        else:
+            self.notify(f"dataset version {dataset_id}: the Datasets pane is not available")
 
     def open_run(self) -> None:
         if self.detail:
-            open_run(self, self.detail["run_id"])
+            self.show_run(self.detail["run_id"])
 
     def open_data(self) -> None:
         if self.detail and self.detail.get("dataset"):
-            open_dataset(self, self.detail["dataset"]["id"])
+            self.show_dataset(self.detail["dataset"]["id"])
 
     # -- actions ---------------------------------------------------------------------------
     def _dialog(self, icon, title: str, text: str) -> QMessageBox:
@@ -399,15 +451,20 @@ class Pane(QWidget):
         self.last_dialog = box
         return box
 
-    def _refused(self, title: str, text: str) -> None:
-        self.message.emit(f"{title}: {text}")
-        self._dialog(QMessageBox.Icon.Warning, title, text)
+    def _act(self, purpose: str, fn, done, title: str) -> Task:
+        """Run the action `fn()` in a worker; `done(result)` on success, the core's refusal
+        through `notify` (a warning titled `title`) otherwise; the list is re-read either way."""
+        def refused(text: str) -> None:
+            self.message.emit(f"{title}: {text}")
+            self.notify(text, "warning", title)
+            self.refresh()
+        return self.start(purpose, lambda progress, cancelled: fn(), done, on_failed=refused)
 
     def ask_alias(self) -> None:
         if not self.detail:
             return
         d = self.detail
-        model = next((m for m in registry.list_models(self.store) if m["name"] == d["model"]), {})
+        model = next((m for m in self.models if m["name"] == d["model"]), {})
         choices = list(dict.fromkeys(list(COMMON_ALIASES) + list(model.get("aliases") or {})))
         alias, ok = QInputDialog.getItem(
             self, "Set alias", f"Point an alias of {d['model']} at {d['ref']} ({d['status']}).\n"
@@ -415,23 +472,24 @@ class Pane(QWidget):
         if ok and alias.strip():
             self.set_alias(alias.strip())
 
-    def set_alias(self, alias: str) -> bool:
+    def set_alias(self, alias: str) -> Task | None:
+        """Point `alias` at the selected version (in a worker)."""
         d = self.detail
         if not d:
-            return False
-        try:
-            result = registry.set_alias(self.store, d["ref"], alias)
-        except LabliftError as exc:
-            self._refused("Alias refused", str(exc))
-            return False
-        if result["changed"]:
-            prev = (f" (was version {result['previous']})" if result.get("previous") else "")
-            text = f"{d['model']}:{alias} now points at {d['ref']}{prev}"
-        else:
-            text = f"{d['model']}:{alias} already points at {d['ref']}"
-        self.refresh()
-        self.message.emit(text)
-        return True
+            return None
+
+        def done(result: dict) -> None:
+            if result["changed"]:
+                prev = (f" (was version {result['previous']})" if result.get("previous")
+                        else "")
+                text = f"{d['model']}:{alias} now points at {d['ref']}{prev}"
+            else:
+                text = f"{d['model']}:{alias} already points at {d['ref']}"
+            self.refresh()
+            self.message.emit(text)
+        store = self.store
+        return self._act("alias", lambda: registry.set_alias(store, d["ref"], alias), done,
+                         "Alias refused")
 
     def ask_archive(self) -> None:
         if not self.detail:
@@ -443,18 +501,18 @@ class Pane(QWidget):
         if answer == QMessageBox.StandardButton.Yes:
             self.archive()
 
-    def archive(self) -> bool:
+    def archive(self) -> Task | None:
+        """Archive the selected version (in a worker)."""
         d = self.detail
         if not d:
-            return False
-        try:
-            registry.archive(self.store, d["ref"])
-        except LabliftError as exc:
-            self._refused("Archive refused", str(exc))
-            return False
-        self.refresh()
-        self.message.emit(f"Archived {d['ref']}")
-        return True
+            return None
+
+        def done(_result) -> None:
+            self.refresh()
+            self.message.emit(f"Archived {d['ref']}")
+        store = self.store
+        return self._act("archive", lambda: registry.archive(store, d["ref"]), done,
+                         "Archive refused")
 
     def edit_card(self) -> CardDialog | None:
         """Open the narrative-field editor of the selected (pending) version's card."""
@@ -466,20 +524,24 @@ class Pane(QWidget):
         dialog.open()
         return dialog
 
-    def save_card(self, ref: str, fields: dict[str, str]) -> bool:
-        try:
-            modelcard.set_card_fields(self.store, ref, fields)
-        except LabliftError as exc:
-            self._refused("Model card not saved", str(exc))
-            return False
-        self.detail = None
-        self.refresh()
-        self.select_version(ref)
-        self.evidence.select_tab("card")
-        self.message.emit(f"Model card of {ref} saved")
-        return True
+    def save_card(self, ref: str, fields: dict[str, str]) -> Task:
+        """Save the card's narrative fields (in a worker); the card tab shows them."""
+        def done(_result) -> None:
+            self._selected = None  # re-read the version's detail, card and all
+            self._wanted = ref
+            self.refresh()
+            self.evidence.select_tab("card")
+            self.message.emit(f"Model card of {ref} saved")
+        store = self.store
+        return self._act("card", lambda: modelcard.set_card_fields(store, ref, fields), done,
+                         "Model card not saved")
 
     # -- export --------------------------------------------------------------------------------
+    @property
+    def export_task(self) -> Task | None:
+        """The running export, if any."""
+        return self.task("export")
+
     def ask_export(self) -> None:
         if not self.detail:
             return
@@ -504,14 +566,15 @@ class Pane(QWidget):
 
     def export_bundle(self, out: str | Path) -> Task | None:
         d = self.detail
-        if not d or self.is_busy():
+        if not d or self.is_busy("export"):
             return None
         store, ref, out = self.store, d["ref"], Path(out)
-        task = self.export_task = run_task(
-            lambda progress, cancelled: bundles.export(store, ref, out, progress=progress))
-        task.progress.connect(self._on_export_progress)
-        task.finished.connect(lambda result, r=ref: self._on_exported(r, result))
-        task.failed.connect(lambda msg, r=ref: self._on_export_failed(r, msg))
+        task = self.start(
+            "export", lambda progress, cancelled: bundles.export(store, ref, out,
+                                                                 progress=progress),
+            lambda result, r=ref: self._on_exported(r, result),
+            progress=self._on_export_progress,
+            on_failed=lambda msg, r=ref: self._on_export_failed(r, msg))
         task.done.connect(self._on_export_done)
         self.export_bar.label.setText(f"Exporting {ref} to {out}…")
         self.export_bar.bar.setValue(0)
@@ -532,13 +595,9 @@ class Pane(QWidget):
 
     def _on_export_failed(self, ref: str, message: str) -> None:
         self.message.emit(f"Export of {ref} failed")
-        self._dialog(QMessageBox.Icon.Critical, "Export failed",
-                     f"Could not export {ref}:\n\n{message}")
+        self.notify(f"Could not export {ref}:\n\n{message}", "error", "Export failed")
 
+    @while_alive
     def _on_export_done(self) -> None:
         self.export_bar.hide()
         self.refresh()  # the lineage gains the bundle; refresh keeps the selection
-
-    def is_busy(self) -> bool:
-        return self.export_task is not None and self.export_task.is_running()
-

@@ -1,0 +1,314 @@
+"""The training job queue: jobs (train, reproduce) run one after another on a thread pool of
+their own at a lower OS priority; the activity area shows progress, the queue and a live log.
+
+Queued runs train one after another, so a queue never oversubscribes the cores that
+scikit-learn and the GUI share. The queue keeps its own Tasks (not PaneBase.start): several
+jobs coexist, each with its own outcome.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSizePolicy, QTabWidget, QVBoxLayout,
+                               QWidget)
+
+from ....core import catalogue, evaluation, training
+from ...workers import Task, run_task, while_alive
+from .common import MONO, STATE_COLORS
+
+# Imported in a worker when the pane opens. The first import of scikit-learn, SciPy and
+# Parquet holds the GIL for up to a few hundred ms at a time (loading shared libraries, module
+# init); if the first training run did it, the GUI thread would stall that long mid-run.
+WARM_MODULES = ("sklearn.base", "sklearn.model_selection", "sklearn.metrics", "sklearn.pipeline",
+                "sklearn.compose", "sklearn.impute", "sklearn.preprocessing",
+                "sklearn.calibration", "scipy.stats", "pyarrow.parquet")
+_warmed = False
+
+
+def warm_up_imports(progress=None, cancelled=None) -> list[str]:
+    global _warmed
+    names = list(WARM_MODULES) + sorted({path.rpartition(".")[0]
+                                         for algo in catalogue.ALGORITHMS.values()
+                                         for path in algo.estimators.values()})
+    for name in names:
+        if cancelled is not None and cancelled():
+            return []
+        importlib.import_module(name)
+    # A tiny run through core's compute (no store) also triggers the lazy imports and caches
+    # that only the first fit, CV split, metric or Parquet write would otherwise hit.
+    try:
+        _tiny_compute()
+    except Exception:  # a warm-up must never matter
+        pass
+    _warmed = True
+    return names
+
+
+def _tiny_compute() -> None:
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(0)
+    n = 60
+    X = pd.DataFrame({"a": rng.normal(size=n), "c": np.array(["x", "y", "z"])[np.arange(n) % 3]})
+    y = pd.Series(np.arange(n) % 2)
+    profile = {"rows": n, "columns": [{"name": "a", "kind": "numeric", "dtype": "double"},
+                                      {"name": "c", "kind": "categorical", "dtype": "string"}]}
+    spec = {"dataset_id": 0, "target": "t", "features": ["a", "c"], "algorithm": "decision_tree",
+            "params": {}, "task": "classification", "test_size": 0.25, "cv": 2, "seed": 0,
+            "sensitive": None, "classes": [0, 1]}
+    rows = np.arange(n)
+    training.compute(training.Prepared(spec=spec, dataset={}, profile=profile, X=X, y=y,
+                                       train_rows=rows[:45], test_rows=rows[45:]))
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Make the calling thread nicer to the GUI thread (Linux: per-thread nice value).
+
+    Under CPU contention the OS then schedules the GUI thread first whenever both are
+    runnable, which shortens event-loop stalls while a run trains. Elsewhere: no-op.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid),
+                                                      niceness))
+        except OSError:
+            pass
+
+
+@dataclass
+class Job:
+    kind: str  # train | reproduce
+    label: str
+    spec: dict[str, Any] | None = None
+    run_id: int | None = None
+    state: str = "queued"  # running, finished, failed, cancelled
+    fraction: float = 0.0
+    task: Task | None = None
+    item: QListWidgetItem | None = None
+    result: Any = None
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        """Short name for progress lines: the algorithm, or what is reproduced."""
+        if self.kind == "train" and self.spec:
+            return self.spec["algorithm"]
+        return f"reproduce #{self.run_id}" if self.run_id is not None else self.label
+
+
+class JobQueue:
+    """The queue part of the Experiments pane (needs `train_pool`, `reload_runs`, `notify`)."""
+
+    def _build_activity(self) -> QWidget:
+        """Progress of the running job, Cancel, the queue and a live log."""
+        activity = QWidget()
+        al = QVBoxLayout(activity)
+        al.setContentsMargins(10, 4, 10, 8)
+        al.setSpacing(4)
+        self.activity_label = QLabel("Idle")
+        self.activity_label.setStyleSheet("color: #444;")
+        # Ignored: a long progress message must not widen the column (it is cut instead).
+        self.activity_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Preferred)
+        al.addWidget(self.activity_label)
+        row = QHBoxLayout()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop the running job (it is recorded as cancelled); "
+                                      "queued jobs stay queued")
+        self.cancel_button.clicked.connect(self.cancel_running)
+        self.clear_queue_button = QPushButton("Clear queue")
+        self.clear_queue_button.setToolTip("Drop the jobs that have not started")
+        self.clear_queue_button.setEnabled(False)
+        self.clear_queue_button.clicked.connect(self.clear_queue)
+        row.addWidget(self.progress_bar, 1)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.clear_queue_button)
+        al.addLayout(row)
+        self.activity_tabs = QTabWidget()
+        self.activity_tabs.setDocumentMode(True)
+        self.queue_list = QListWidget()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setFont(MONO)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setPlaceholderText("Progress of training runs appears here.")
+        self.activity_tabs.addTab(self.log, "Log")
+        self.activity_tabs.addTab(self.queue_list, "Queue")
+        al.addWidget(self.activity_tabs, 1)
+        return activity
+
+    def _enqueue(self, job: Job) -> Job:
+        job.item = QListWidgetItem()
+        self.queue_list.addItem(job.item)
+        self.jobs.append(job)
+        self._show_job(job)
+        self._log(f"Queued: {job.label}")
+        if not self.running_job():
+            self._start_next()
+        self._update_queue_buttons()
+        return job
+
+    def running_job(self) -> Job | None:
+        return next((j for j in self.jobs if j.state == "running"), None)
+
+    def queued_jobs(self) -> list[Job]:
+        return [j for j in self.jobs if j.state == "queued"]
+
+    @while_alive
+    def _start_next(self) -> None:
+        queued = self.queued_jobs()
+        if not queued or self.running_job() or self._stopping:
+            self._update_queue_buttons()
+            return
+        job = queued[0]
+        job.state = "running"
+        store = self.store
+        kind, spec, run_id = job.kind, job.spec, job.run_id
+
+        def fn(progress, cancelled):
+            lower_thread_priority()
+            if kind == "train":
+                return training.train(store, spec, progress, cancelled)
+            return training.reproduce(store, run_id, progress, cancelled)
+
+        task = job.task = run_task(fn, pool=self.train_pool)
+        task.progress.connect(lambda f, m, j=job: self._on_job_progress(j, f, m))
+        task.finished.connect(lambda result, j=job: self._on_job_finished(j, result))
+        task.failed.connect(lambda msg, j=job: self._on_job_failed(j, msg))
+        task.cancelled.connect(lambda j=job: self._on_job_cancelled(j))
+        task.done.connect(self._start_next)
+        self.progress_bar.setValue(0)
+        self._set_activity(f"{job.tag}: starting")
+        self._log(f"Started: {job.label}")
+        self._show_job(job)
+        self._update_queue_buttons()
+
+    def _show_job(self, job: Job) -> None:
+        if job.item is None:
+            return
+        state = job.state + (f" {job.fraction:.0%}" if job.state == "running" else "")
+        job.item.setText(f"[{state}]  {job.label}")
+        job.item.setForeground(QBrush(QColor(STATE_COLORS.get(job.state, "#000000"))))
+        if job.error:
+            job.item.setToolTip(job.error)
+
+    def _update_queue_buttons(self) -> None:
+        running = self.running_job()
+        self.cancel_button.setEnabled(running is not None
+                                      and not running.task.is_cancel_requested())
+        self.clear_queue_button.setEnabled(bool(self.queued_jobs()))
+        n = len(self.queued_jobs())
+        self.activity_tabs.setTabText(1, f"Queue ({n} waiting)" if n else "Queue")
+        if running is None:
+            self._set_activity("Idle" if not n else f"{n} queued")
+
+    def _set_activity(self, text: str) -> None:
+        self.progress_bar.setTextVisible(self.running_job() is not None)
+        self.activity_label.setText(text)
+        self.activity_label.setToolTip(text)
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
+
+    @while_alive
+    def _on_job_progress(self, job: Job, fraction: float, text: str) -> None:
+        job.fraction = fraction
+        self.progress_bar.setValue(round(fraction * 100))
+        self._set_activity(f"{job.tag}: {text}")
+        self._log(f"{job.tag}: {text}")
+        self._show_job(job)
+
+    def _finish(self, job: Job, state: str) -> None:
+        job.state = state
+        self._show_job(job)
+        if job.kind == "reproduce" and job.run_id == self._shown_run:
+            self.reproduce_button.setEnabled(True)
+        self.progress_bar.setValue(100 if state == "finished" else 0)
+        self._update_queue_buttons()
+
+    @while_alive
+    def _on_job_finished(self, job: Job, result: Any) -> None:
+        job.result = result
+        self._finish(job, "finished")
+        if job.kind == "train":
+            run = result
+            name, value, source = evaluation.primary_metric(run["task"], run["metrics"])
+            score = f", {name} {value:.4f} ({source})" if value is not None else ""
+            text = f"Run {run['id']} finished in {run['duration_s']:.1f} s{score}"
+            self._log(text)
+            self.notify(text)
+            self.reload_runs(select=run["id"])
+        else:
+            self._report_reproduce(result)
+            self.reload_runs(select=result.get("new_run_id") or result["run_id"])
+
+    @while_alive
+    def _on_job_failed(self, job: Job, message: str) -> None:
+        job.error = message
+        self._finish(job, "failed")
+        self._log(f"Failed: {job.label}: {message}")
+        self.message.emit(f"{job.label} failed")
+        self.reload_runs()
+        what = "Training" if job.kind == "train" else f"Reproducing run {job.run_id}"
+        self.notify(f"{job.label}\n\n{message}", "error", f"{what} failed")
+
+    @while_alive
+    def _on_job_cancelled(self, job: Job) -> None:
+        self._finish(job, "cancelled")
+        self._log(f"Cancelled: {job.label}")
+        self.notify(f"{job.label} cancelled")
+        self.reload_runs()
+
+    # -- quitting: the window closes -> cancel, drop the queue, let the run record itself -------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        window = self.window()
+        if window is not self and window is not self._watched_window:
+            window.installEventFilter(self)
+            self._watched_window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._watched_window and event.type() == QEvent.Type.Close:
+            self.stop_all()
+        return False
+
+    def stop_all(self, wait_ms: int = 5000) -> bool:
+        """Drop queued jobs, cancel the running one and wait (at most `wait_ms`) until it has
+        recorded itself as cancelled. True if nothing is left running."""
+        self._stopping = True
+        self.clear_queue()
+        self.cancel_running()
+        return self.train_pool.waitForDone(wait_ms)
+
+    def cancel_running(self) -> None:
+        job = self.running_job()
+        if job is not None and job.task is not None:
+            job.task.cancel()
+            self._log(f"Cancelling: {job.label}")
+            self._set_activity(f"{job.tag}: cancelling…")
+        self._update_queue_buttons()
+
+    def clear_queue(self) -> None:
+        for job in self.queued_jobs():
+            job.state = "cancelled"
+            job.error = "removed from the queue before it started"
+            self._show_job(job)
+            self._log(f"Removed from the queue: {job.label}")
+        self._update_queue_buttons()
