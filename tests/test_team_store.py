@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -130,13 +132,9 @@ def test_a_dead_process_s_run_is_marked_interrupted_on_next_open(url):
     ds = datasets.import_dataset(ana, SAMPLE_LOANS, name="loans")
     from lablift.core.store.sql import repository
     run_sql = repository("runs")
-    dead_pid = 2 ** 22 + 12345
-    while True:
-        try:
-            os.kill(dead_pid, 0)
-            dead_pid += 1
-        except ProcessLookupError:
-            break
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # a pid nobody runs now
+    dead.wait()
+    dead_pid = dead.pid
     with ana.transaction() as conn:
         run_sql.START.execute(conn, ana.engine, {
             "dataset_id": ds["id"], "spec": "{}", "params": "{}", "created_by": "ana_r",
@@ -164,7 +162,7 @@ def test_recovery_is_left_to_a_role_that_may_make_it(url):
     ana = Store(pg.with_user(url, "ana_q"))
     ds = datasets.import_dataset(ana, SAMPLE_LOANS, name="loans")
     from lablift.core.store.sql import repository
-    dead = __import__("subprocess").Popen([__import__("sys").executable, "-c", "pass"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     with ana.transaction() as conn:
         repository("runs").START.execute(conn, ana.engine, {

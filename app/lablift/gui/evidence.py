@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderVi
 from ..core.gates import LOWER_IS_BETTER
 from .charts import SMALL_FONT, ChartCanvas, _style
 from .tablemodels import CellsModel
-from .format import short_time
+from .format import delta as fmt_delta, metric as fmt, short_time  # noqa: F401 (re-exported)
 
 PASS_BG, PASS_FG = QColor("#d4edda"), QColor("#1e5c2e")
 FAIL_BG, FAIL_FG = QColor("#f8d7da"), QColor("#842029")
@@ -33,24 +33,6 @@ STATUS_COLOURS = {  # text, background
     "pending": ("#6b4e00", "#fff3cd"), "approved": ("#1e5c2e", "#d4edda"),
     "rejected": ("#842029", "#f8d7da"), "archived": ("#41464b", "#e2e3e5")}
 MAIN_METRIC = {"classification": "roc_auc", "regression": "r2"}
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if abs(value) >= 10000:
-            return f"{value:,.0f}"
-        if abs(value) >= 1000:
-            return f"{value:,.1f}"
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def fmt_delta(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.4f}"
 
 
 def _details_text(details: Any) -> str:
