@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings, Qt
 import pg
 from lablift.core import datasets, registry, training
 from lablift.core.store import Store, team
-from lablift.gui import main_window as mw
+from lablift.gui import store_switching  # where the window opens another store
 from lablift.gui.app import _application
 from lablift.gui.connect import has_password, recent_stores, strip_password
 from lablift.gui.main_window import MainWindow
@@ -128,7 +128,7 @@ def test_connect_dialog_tests_then_connects_and_the_status_bar_names_the_server_
 
     # Test connection and Connect run in workers, never on the GUI thread.
     threads = {}
-    real_info, real_store = team.info, mw.Store
+    real_info, real_store = team.info, store_switching.Store
 
     def info(u):
         threads["info"] = threading.current_thread() is threading.main_thread()
@@ -138,7 +138,7 @@ def test_connect_dialog_tests_then_connects_and_the_status_bar_names_the_server_
         threads["open"] = threading.current_thread() is threading.main_thread()
         return real_store(*args, **kwargs)
     monkeypatch.setattr(team, "info", info)
-    monkeypatch.setattr(mw, "Store", store_for)
+    monkeypatch.setattr(store_switching, "Store", store_for)
 
     window.connect_action.trigger()  # File → Connect to a team store…
     dialog = window.connect_dialog
