@@ -46,10 +46,27 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", metavar="PNG", help="render the window, save it, exit")
     gui.add_argument("--pane", metavar="NAME", help="pane to show: datasets, experiments, "
                      "registry, approvals, monitoring")
+    gui.add_argument("--size", metavar="WxH", type=_size,
+                     help="window size in pixels, e.g. 1024x640 (default: as last closed; "
+                          "1280x800 for a screenshot)")
+    gui.add_argument("--theme", choices=("system", "light", "dark"),
+                     help="colours for this session (default: the setting, else the system's)")
     gui.set_defaults(handler=None)
     for group in GROUPS + _optional_groups():
         group.register(sub)
     return parser
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 200 or max(size) > 10000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window size like 1024x640 "
+                                         f"(width and height in pixels, 200 to 10000)")
+    return size
 
 
 def open_store(args):
@@ -73,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             from ..gui.app import run_gui
             return run_gui(store_dir=args.store, user=args.user,
                            screenshot=getattr(args, "screenshot", None),
-                           pane=getattr(args, "pane", None))
+                           pane=getattr(args, "pane", None),
+                           size=getattr(args, "size", None),
+                           theme=getattr(args, "theme", None))
         if getattr(args, "opens_store", True):
             store = open_store(args)
         result = args.handler(store, args)

@@ -32,8 +32,10 @@ def _application():
 
 
 def run_gui(store_dir: str | None = None, user: str | None = None,
-            screenshot: str | None = None, pane: str | None = None) -> int:
-    """Open the GUI on a store. With `screenshot`, render the window to that PNG and return."""
+            screenshot: str | None = None, pane: str | None = None,
+            size: tuple[int, int] | None = None, theme: str | None = None) -> int:
+    """Open the GUI on a store. With `screenshot`, render the window to that PNG and return.
+    `size` (width, height) overrides the remembered geometry; `theme` the colour setting."""
     if screenshot and _headless():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     elif _headless() and not os.environ.get("QT_QPA_PLATFORM"):
@@ -79,13 +81,15 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
             window.deleteLater()
             return 1
     if screenshot:
-        return _screenshot(app, window, Path(screenshot))
+        return _screenshot(app, window, Path(screenshot), size or SCREENSHOT_SIZE)
+    if size:
+        window.resize(*size)
     window.show()
     return app.exec()
 
 
-def _screenshot(app, window, path: Path) -> int:
-    window.resize(*SCREENSHOT_SIZE)
+def _screenshot(app, window, path: Path, size: tuple[int, int]) -> int:
+    window.resize(*size)
     window.show()
     deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
     # Let the pane finish its first load (a worker) and every queued paint before grabbing.
