@@ -73,12 +73,59 @@ def sample_value(hp: catalogue.Hyperparameter, rng: np.random.Generator) -> Any:
     return float(x)
 
 
+def check_space(algorithm: str, task: str, space: dict[str, dict]) -> dict[str, dict]:
+    """A random search's own ranges, checked: {name: {"low", "high", "log"}} for numbers,
+    {name: {"choices": [...]}} for any parameter; each bound and choice must be allowed."""
+    algo = catalogue.get(algorithm)
+    checked: dict[str, dict] = {}
+    for name, entry in space.items():
+        hp = algo.hyperparameter(name, task)
+        if "choices" in entry:
+            values = list(dict.fromkeys(hp.coerce(v, algorithm) for v in entry["choices"]))
+            if not values:
+                raise LabliftError(f"parameter {name}: give at least one value to choose from")
+            checked[name] = {"choices": values}
+            continue
+        if hp.type not in ("int", "float"):
+            raise LabliftError(f"parameter {name} of {algorithm} takes {hp.rule()}: give "
+                               f"choices, not a range")
+        low, high = (hp.coerce(entry.get(k), algorithm) for k in ("low", "high"))
+        if low is None or high is None:
+            raise LabliftError(f"parameter {name}: a range needs numbers for low and high")
+        if low > high:
+            raise LabliftError(f"parameter {name}: low {low:g} is above high {high:g}")
+        log = bool(entry.get("log"))
+        if log and low <= 0:
+            raise LabliftError(f"parameter {name}: a log range needs low above 0, got {low:g}")
+        checked[name] = {"low": low, "high": high, "log": log}
+    return checked
+
+
+def _sample_in(hp: catalogue.Hyperparameter, entry: dict, rng: np.random.Generator) -> Any:
+    if "choices" in entry:
+        return entry["choices"][int(rng.integers(len(entry["choices"])))]
+    low, high = entry["low"], entry["high"]
+    x = (math.exp(rng.uniform(math.log(low), math.log(high))) if entry["log"]
+         else rng.uniform(low, high))
+    return int(min(max(round(x), low), high)) if hp.type == "int" else float(x)
+
+
 def random_configs(algorithm: str, task: str, n: int, seed: int,
-                   names: Sequence[str] | None = None) -> list[dict]:
-    """n configurations sampled (with `seed`) from the catalogue's search ranges."""
+                   names: Sequence[str] | None = None,
+                   space: dict[str, dict] | None = None) -> list[dict]:
+    """n configurations sampled (with `seed`) from the catalogue's search ranges, or only
+    the parameters of `space` from its ranges (see check_space)."""
     if not 1 <= n <= MAX_CONFIGS:
         raise LabliftError(f"--random must be from 1 to {MAX_CONFIGS}, got {n}")
     algo = catalogue.get(algorithm)
+    if space is not None:
+        checked = check_space(algorithm, task, space)
+        if not checked:
+            raise LabliftError("a random search needs at least one parameter to sample")
+        hps = {name: algo.hyperparameter(name, task) for name in checked}
+        rng = np.random.default_rng(seed)
+        return [{name: _sample_in(hps[name], entry, rng) for name, entry in checked.items()}
+                for _ in range(n)]
     hps = [algo.hyperparameter(name, task) for name in names] if names \
         else algo.hyperparameters(task)
     if not hps:
@@ -142,11 +189,14 @@ def best_run(task: str, runs: Sequence[dict[str, Any]]) -> tuple[int | None, str
 def sweep(store: Store, spec: dict[str, Any], grid: dict[str, Sequence[Any]] | None = None,
           random: int | None = None, n_jobs: int = -1, backend: str = "local",
           scheduler: str | None = None, progress: training.Progress | None = None,
-          cancelled: training.IsCancelled | None = None) -> dict[str, Any]:
+          cancelled: training.IsCancelled | None = None,
+          space: dict[str, dict] | None = None) -> dict[str, Any]:
     """Run every configuration of a grid or a random search; return the sweep row with its runs.
 
     spec is a training spec (without params, or with fixed params that every configuration
-    shares). All validation happens before the sweep row is written.
+    shares). A random search samples `space` (see check_space) when given, else every
+    parameter from the catalogue's ranges. All validation happens before the sweep row is
+    written.
     """
     store.require_role("sweeps", "analyst")
     if backend not in BACKENDS:
@@ -162,7 +212,8 @@ def sweep(store: Store, spec: dict[str, Any], grid: dict[str, Sequence[Any]] | N
                             frame=frame, dataset=dataset)
     task, algorithm = base.spec["task"], base.spec["algorithm"]
     configs = (grid_configs(algorithm, task, grid) if grid
-               else random_configs(algorithm, task, int(random), base.spec["seed"]))
+               else random_configs(algorithm, task, int(random), base.spec["seed"],
+                                   space=space))
     fixed = base.spec["params"]
     prepared = [dataclasses.replace(base, spec={**base.spec, "params": {**fixed, **cfg}})
                 for cfg in configs]
@@ -174,6 +225,7 @@ def sweep(store: Store, spec: dict[str, Any], grid: dict[str, Sequence[Any]] | N
     sweep_spec = {**{k: v for k, v in base.spec.items() if k != "params"}, "params": fixed,
                   "grid": {k: list(map(_show, v)) for k, v in (grid or {}).items()} or None,
                   "random": random, "configs": len(configs), "n_jobs": n_jobs,
+                  **({"space": space} if space and not grid else {}),
                   "scheduler": scheduler}
     with store.transaction():
         sweep_id = inserted_id(sweep_sql.START.execute(store.conn, store.engine, {
