@@ -13,17 +13,17 @@ import sys
 import traceback
 
 from ..core.errors import LabliftError
-from . import admin, datasets
+from . import admin, datasets, sample_project
 from . import store as store_group
 from .common import CommandError, emit
 
-GROUPS = [datasets, admin, store_group]
+GROUPS = [datasets, sample_project, admin, store_group]
 
 
 def _optional_groups() -> list:
     # Command groups added by later capabilities register themselves here when present.
     mods = []
-    for name in ("experiments", "registry", "bundles", "monitoring"):
+    for name in ("experiments", "registry", "bundles", "monitoring", "lineage"):
         try:
             mods.append(__import__(f"lablift.cli.{name}", fromlist=["register"]))
         except ModuleNotFoundError as exc:

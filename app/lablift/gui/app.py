@@ -56,10 +56,12 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
     from PySide6.QtWidgets import QMessageBox
 
     from ..core.store import Store
+    from . import palette
     from .main_window import MainWindow
     from .workers import cancel_all
 
     app = _application()
+    palette.apply(theme)  # None: the setting ("system" unless chosen otherwise)
     try:
         store = Store(store_dir, user=user)
     except LabliftError as exc:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
                                QLabel, QPushButton, QVBoxLayout, QWidget)
 
 from ..core.store import is_url
+from . import palette
 from .workers import Task, run_task, while_alive
 
 RECENT_KEY = "stores/recent"
@@ -24,9 +25,14 @@ RECENT_MAX = 8
 URL_FORM = "postgresql://[user@]host[:port]/dbname"
 CREDENTIALS_HINT = ("credentials belong in ~/.pgpass or the PGPASSWORD environment variable "
                     "(libpq reads both), not in the URL")
-OK_STYLE = "color: #0f5132;"
-WARN_STYLE = "color: #6b4e00; background: #fff3cd; padding: 4px;"
-ERROR_STYLE = "color: #842029;"
+OK, WARN, ERROR, BUSY = "ok", "warn", "error", "busy"  # tones of a result line
+
+
+def tone_style(tone: str) -> str:
+    """The stylesheet of a result line's tone, in the colours of the theme in use."""
+    if tone == WARN:
+        return palette.css_warning()
+    return palette.css_text({OK: "good", ERROR: "bad"}.get(tone, "muted"))
 
 
 # -- URLs ------------------------------------------------------------------------------------
@@ -138,7 +144,7 @@ def clear_recent_stores() -> None:
 
 # -- the dialog --------------------------------------------------------------------------------
 def describe_info(info: dict[str, Any]) -> tuple[str, str]:
-    """(text, style) for what `team.info` found."""
+    """(text, tone) for what `team.info` found."""
     from ..core.store import migrate
     server = server_name(info.get("server_version"))
     user, database = info.get("user"), info.get("database")
@@ -146,19 +152,19 @@ def describe_info(info: dict[str, Any]) -> tuple[str, str]:
     if schema == 0:
         return (f"Reached {server} as {user}, but database {database} is not a Lablift team "
                 f"store: an administrator prepares it with `lablift store init URL`.",
-                WARN_STYLE)
+                WARN)
     if schema > migrate.HEAD:
         return (f"Reached {server} as {user}, but database {database} has schema {schema}, "
                 f"newer than this Lablift understands ({migrate.HEAD}): upgrade Lablift.",
-                WARN_STYLE)
+                WARN)
     role = info.get("role")
     if not role:
         return (f"✓ {server} · database {database} (schema {schema}) · signed in as {user}, "
                 f"who has no Lablift role yet: you can read, and an admin gives you a role "
-                f"with `lablift users add {user} --role ROLE`.", WARN_STYLE)
+                f"with `lablift users add {user} --role ROLE`.", WARN)
     note = f" · schema {schema}, upgraded on connect" if schema < migrate.HEAD else ""
     return (f"✓ {server} · database {database} · signed in as {user} ({role}), identity "
-            f"from the server{note}", OK_STYLE)
+            f"from the server{note}", OK)
 
 
 class ConnectDialog(QDialog):
@@ -202,7 +208,7 @@ class ConnectDialog(QDialog):
                                     f"connection only and remembers the URL without it; "
                                     f"{CREDENTIALS_HINT}.")
         self.password_note.setWordWrap(True)
-        self.password_note.setStyleSheet(WARN_STYLE)
+        self.password_note.setStyleSheet(tone_style(WARN))
         self.password_note.hide()
         layout.addWidget(self.password_note)
 
@@ -220,7 +226,7 @@ class ConnectDialog(QDialog):
 
         self.work_note = QLabel()
         self.work_note.setWordWrap(True)
-        self.work_note.setStyleSheet(WARN_STYLE)
+        self.work_note.setStyleSheet(tone_style(WARN))
         self.work_note.hide()
         layout.addWidget(self.work_note)
 
@@ -267,8 +273,8 @@ class ConnectDialog(QDialog):
                                f"{'; '.join(running)}." if running else "")
         self.work_note.setVisible(bool(running))
 
-    def _show(self, text: str, style: str) -> None:
-        self.result.setStyleSheet(style)
+    def _show(self, text: str, tone: str) -> None:
+        self.result.setStyleSheet(tone_style(tone))
         self.result.setText(text)
         self._fit()
 
@@ -284,11 +290,11 @@ class ConnectDialog(QDialog):
     def _check(self) -> str | None:
         url = self.url()
         if not url:
-            self._show(f"Enter the team store's URL: {URL_FORM}", ERROR_STYLE)
+            self._show(f"Enter the team store's URL: {URL_FORM}", ERROR)
             return None
         if not is_url(url):
             self._show(f"A team store URL is {URL_FORM}; to open a store folder use "
-                       f"File → Open a local store folder…", ERROR_STYLE)
+                       f"File → Open a local store folder…", ERROR)
             return None
         return url
 
@@ -298,7 +304,7 @@ class ConnectDialog(QDialog):
         if url is None:
             return None
         from ..core.store import team
-        self._show(f"Connecting to {team.mask_url(url)}…", "color: #555;")
+        self._show(f"Connecting to {team.mask_url(url)}…", BUSY)
         task = self.test_task = run_task(lambda progress, cancelled: team.info(url))
         task.finished.connect(lambda info, t=task, u=url: self._on_tested(t, u, info))
         task.failed.connect(lambda msg, t=task, u=url: self._on_test_failed(t, u, msg))
@@ -312,14 +318,14 @@ class ConnectDialog(QDialog):
             return
         text, style = describe_info(info)
         self._show(text, style)
-        self.tested.emit(style == OK_STYLE, text)
+        self.tested.emit(style == OK, text)
 
     @while_alive
     def _on_test_failed(self, task: Task, url: str, message: str) -> None:
         if task is not self.test_task:
             return
         text = scrub(message, url)
-        self._show(text, ERROR_STYLE)
+        self._show(text, ERROR)
         self.tested.emit(False, text)
 
     @while_alive
@@ -332,7 +338,7 @@ class ConnectDialog(QDialog):
         if url is None:
             return None
         from ..core.store import team
-        self._show(f"Opening the team store at {team.mask_url(url)}…", "color: #555;")
+        self._show(f"Opening the team store at {team.mask_url(url)}…", BUSY)
         task = self.connect_task = self.window_.open_store_location(url, report=False)
         task.finished.connect(lambda _r, t=task: self._on_connected(t))
         task.failed.connect(lambda msg, t=task, u=url: self._on_connect_failed(t, u, msg))
@@ -348,7 +354,7 @@ class ConnectDialog(QDialog):
     @while_alive
     def _on_connect_failed(self, task: Task, url: str, message: str) -> None:
         if task is self.connect_task:
-            self._show(scrub(message, url), ERROR_STYLE)
+            self._show(scrub(message, url), ERROR)
 
     def reject(self) -> None:
         if self.connect_task is not None and self.connect_task.is_running():

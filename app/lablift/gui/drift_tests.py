@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLab
                                QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ..core import catalogue, datasets, drift
+from . import palette
 
 DEFAULT = None  # the combo's data for "use the default"
 TEST_TEXT = {
@@ -88,7 +89,7 @@ class DriftTestsPanel(QWidget):
         self.toggle.setAutoRaise(True)
         self.toggle.clicked.connect(lambda: self.set_expanded(not self.is_expanded()))
         self.summary = QLabel()
-        self.summary.setStyleSheet("color: #555;")
+        self.summary.setStyleSheet(palette.css_text("muted"))
         head.addWidget(self.toggle)
         head.addWidget(self.summary, 1)
         outer.addLayout(head)
@@ -101,7 +102,7 @@ class DriftTestsPanel(QWidget):
                       "training rows, else Wasserstein or Jensen-Shannon). Only tests that "
                       "fit the column are listed; PSI is reported beside every test.")
         hint.setWordWrap(True)
-        hint.setStyleSheet("color: #555;")
+        hint.setStyleSheet(palette.css_text("muted"))
         bl.addWidget(hint)
         grid_host = QWidget()
         grid = QGridLayout(grid_host)
@@ -114,7 +115,7 @@ class DriftTestsPanel(QWidget):
             grid.addWidget(QLabel(name), row, 0)
             kind_text = kind if n is None else f"{kind}, {n:,} values"
             kind_label = QLabel(kind_text)
-            kind_label.setStyleSheet("color: #777;")
+            kind_label.setStyleSheet(palette.css_text("faint"))
             grid.addWidget(kind_label, row, 1)
             combo = QComboBox()
             # shrinkable: the long names show in the popup, the dialog stays narrow

@@ -9,30 +9,31 @@ It only displays; the panes read the store and act.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QScrollArea, QSplitter, QStackedWidget, QTableView,
-                               QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSizePolicy, QSplitter, QStackedWidget,
+                               QTableView, QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from ..core.gates import LOWER_IS_BETTER
+from . import context_menu, palette
 from .charts import SMALL_FONT, ChartCanvas, _style
 from .tablemodels import CellsModel
-from .format import delta as fmt_delta, metric as fmt, short_time  # noqa: F401 (re-exported)
+from .format import fit_name, short_name, short_time
+from .format import delta as fmt_delta, metric as fmt  # noqa: F401 (re-exported)
 
-PASS_BG, PASS_FG = QColor("#d4edda"), QColor("#1e5c2e")
-FAIL_BG, FAIL_FG = QColor("#f8d7da"), QColor("#842029")
-INFO_FG = QColor("#666666")
-BETTER_FG, WORSE_FG = QColor("#1e6b34"), QColor("#a12622")
-# Okabe-Ito (colour-blind safe), one colour per group.
-GROUP_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
-                 "#F0E442")
-STATUS_COLOURS = {  # text, background
-    "pending": ("#6b4e00", "#fff3cd"), "approved": ("#1e5c2e", "#d4edda"),
-    "rejected": ("#842029", "#f8d7da"), "archived": ("#41464b", "#e2e3e5")}
+# Palette roles of table cells (CellsModel looks them up when it paints, in the scheme in use).
+PASS_BG, PASS_FG = "pass_bg", "pass_text"
+FAIL_BG, FAIL_FG = "fail_bg", "fail_text"
+INFO_FG = "muted"
+BETTER_FG, WORSE_FG = "good", "bad"
 MAIN_METRIC = {"classification": "roc_auc", "regression": "r2"}
+# core.modelcard's note on an unwritten section names the CLI command; the GUI names its button.
+CLI_CARD_HINT = re.compile(r"_Not written yet\. An analyst can write it while the version is "
+                           r"pending: `lablift model card [^`]*`\._")
 
 
 def _details_text(details: Any) -> str:
@@ -58,7 +59,7 @@ def _short_label(text: Any, limit: int = 12) -> str:
 
 def status_badge(status: str) -> str:
     """Rich-text badge for a version status."""
-    fg, bg = STATUS_COLOURS.get(status, ("#333", "#eee"))
+    fg, bg = palette.badge(status)
     return (f"<span style='background:{bg}; color:{fg}; font-weight:600'>"
             f"&nbsp;{html.escape(status)}&nbsp;</span>")
 
@@ -82,7 +83,7 @@ def heading(text: str) -> QLabel:
 def note_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    label.setStyleSheet("color: #555;")
+    label.setStyleSheet(f"color: {palette.color('muted')};")
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
@@ -102,6 +103,7 @@ def make_table(headers: list[str], stretch: int | None = None) -> QTableView:
     table.stretch_column = stretch
     table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignLeft
                                                  | Qt.AlignmentFlag.AlignVCenter)
+    context_menu.install(table, name="evidence")
     return table
 
 
@@ -134,7 +136,7 @@ def fill_table(table: QTableView, rows: list[list[Any]], numeric: set[int] = fro
             header.resizeSection(c, min(max(header.sectionSize(c) + 16, 80), 360))
 
 
-def result_cell(passed: bool) -> tuple[str, QColor, QColor]:
+def result_cell(passed: bool) -> tuple[str, str, str]:
     return ("pass", PASS_FG, PASS_BG) if passed else ("FAIL", FAIL_FG, FAIL_BG)
 
 
@@ -171,7 +173,7 @@ def plot_group_rates(ax, report: dict[str, Any]) -> bool:
         xs = [m + (i - (n - 1) / 2) * width for m in range(len(metrics))]
         ys = [value(g, key) for key, _ in metrics]
         label = f"{g['group']} (n={g['count']})"
-        ax.bar(xs, ys, width=width * 0.92, color=GROUP_COLOURS[i % len(GROUP_COLOURS)],
+        ax.bar(xs, ys, width=width * 0.92, color=palette.series(i),
                label=label)
     ax.set_xticks(range(len(metrics)), [t for _, t in metrics])
     if len(metrics) > 6:
@@ -193,7 +195,7 @@ def plot_group_rates(ax, report: dict[str, Any]) -> bool:
                     label = ("4/5 of top selection rate" if multiclass
                              else f"4/5 of top selection rate ({y:.2f})")
                     labelled = True
-                ax.hlines(y, m - 0.45, m + 0.45, colors="#a12622", linestyles="--",
+                ax.hlines(y, m - 0.45, m + 0.45, colors=palette.color("chart_bad"), linestyles="--",
                           linewidth=1.2, label=label)
     # Below the axes (outside, laid out by constrained layout), so it never hides a bar.
     ax.figure.legend(fontsize=SMALL_FONT, loc="outside lower center", frameon=False,
@@ -234,13 +236,15 @@ class StepCard(QFrame):
     def __init__(self, kind: str, title: str, lines: list[str], parent=None):
         super().__init__(parent)
         self.setObjectName("step")
-        self.setStyleSheet("#step { background: #f7f9fb; border: 1px solid #cfd8e3;"
-                           " border-radius: 4px; }")
+        self.setStyleSheet(f"#step {{ background: {palette.color('panel_bg')}; border: 1px "
+                           f"solid {palette.color('panel_border')}; border-radius: 4px; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
-        text = QLabel(f"<span style='color:#667; font-size:8.5pt'>{html.escape(kind.upper())}"
+        faint, muted = palette.color("faint"), palette.color("muted")
+        text = QLabel(f"<span style='color:{faint}; font-size:8.5pt'>{html.escape(kind.upper())}"
                       f"</span><br><b>{title}</b>"
-                      + "".join(f"<br><span style='color:#444'>{line}</span>" for line in lines))
+                      + "".join(f"<br><span style='color:{muted}'>{line}</span>"
+                                for line in lines))
         text.setTextFormat(Qt.TextFormat.RichText)
         text.setWordWrap(True)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -259,7 +263,7 @@ class StepCard(QFrame):
 def _arrow() -> QLabel:
     label = QLabel("↓")
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setStyleSheet("color: #8795a8; font-size: 13pt;")
+    label.setStyleSheet(f"color: {palette.color('faint')}; font-size: 13pt;")
     return label
 
 
@@ -287,7 +291,7 @@ class LineageChain(QScrollArea):
         e = html.escape
         ds, run = d.get("dataset"), d.get("run") or {}
         if ds:
-            card = StepCard("dataset", f"{e(ds['name'])}:{ds['version']}", [
+            card = StepCard("dataset", f"{e(short_name(ds['name']))}:{ds['version']}", [
                 f"sha256 <code>{ds['sha256'][:12]}</code>… · {ds.get('rows') or 0:,} rows × "
                 f"{ds.get('columns')} columns",
                 f"imported by {e(str(ds.get('created_by')))} on {short_time(ds.get('created_at'))}"])
@@ -314,15 +318,15 @@ class LineageChain(QScrollArea):
             version_lines.append(f"supersedes rejected {e(lineage['supersedes'])}")
         if d.get("challenger_of"):
             version_lines.append(f"challenger of {e(d['challenger_of'])}")
-        self.cards.append(StepCard("model version", e(d["ref"]), version_lines))
+        self.cards.append(StepCard("model version", e(short_name(d["ref"])), version_lines))
         approvals = d.get("approvals") or []
         lines = []
         for a in approvals:
             line = (f"<b>{e(a['decision'])}</b> by {e(a['user'])} on {short_time(a['at'])}"
                     + (f" — “{e(a['comment'])}”" if a.get("comment") else ""))
             if a.get("override_reason"):
-                line += (f"<br><span style='color:#842029'>override of failing checks: "
-                         f"“{e(a['override_reason'])}”</span>")
+                line += (f"<br><span style='color:{palette.color('bad')}'>override of failing "
+                         f"checks: “{e(a['override_reason'])}”</span>")
             lines.append(line)
         self.cards.append(StepCard("approvals", f"{len(approvals)} decision"
                                    f"{'' if len(approvals) == 1 else 's'}",
@@ -365,6 +369,10 @@ class EvidenceView(QWidget):
     def __init__(self, parent=None, first: str = "checks"):
         super().__init__(parent)
         self.detail: dict[str, Any] | None = None
+        self._shown_names = ("", "")  # the names as the header last showed them
+        # What the model card says about an unwritten section (the CLI's hint, in GUI terms).
+        self.card_hint = ("_Not written yet: an analyst can write it with Edit card… in the "
+                          "Registry pane while the version is pending._")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.header = QLabel()
@@ -373,6 +381,10 @@ class EvidenceView(QWidget):
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                             | Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.header.linkActivated.connect(self._on_link)
+        policy = self.header.sizePolicy()  # its width comes from the view, not from a long name
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.header.setSizePolicy(policy)
+        self.header.setMinimumWidth(160)
         layout.addWidget(self.header)
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs, 1)
@@ -432,11 +444,12 @@ class EvidenceView(QWidget):
         if not gating:
             summary = "No gating checks ran for this version."
         elif failed:
-            summary = (f"<b style='color:#842029'>{len(failed)} of {len(gating)} check"
+            summary = (f"<b style='color:{palette.color('bad')}'>{len(failed)} of "
+                       f"{len(gating)} check"
                        f"{'s' if len(gating) > 1 else ''} failed</b>: approval needs an "
                        f"override reason.")
         else:
-            summary = (f"<b style='color:#1e5c2e'>All {len(gating)} check"
+            summary = (f"<b style='color:{palette.color('good')}'>All {len(gating)} check"
                        f"{'s' if len(gating) > 1 else ''} passed.</b>")
         self.checks_summary.setText(summary)
         notes = [c["details"]["note"] for c in d.get("checks") or []
@@ -482,7 +495,7 @@ class EvidenceView(QWidget):
         self.fairness_split = split
         layout.addWidget(split, 1)
         self.fairness_note = note_label()
-        self.fairness_note.setStyleSheet("color: #555; font-style: italic;")
+        self.fairness_note.setStyleSheet(f"color: {palette.color('muted')}; font-style: italic;")
         layout.addWidget(self.fairness_note)
         self.fairness_stack.addWidget(page)
         return self.fairness_stack
@@ -549,8 +562,8 @@ class EvidenceView(QWidget):
     @staticmethod
     def _parity_summary(rep: dict[str, Any]) -> str:
         ff = rep.get("four_fifths") or {}
-        flag = (" <b style='color:#842029'>below four-fifths: flagged</b>" if ff.get("flagged")
-                else " (four-fifths rule: not flagged)")
+        flag = (f" <b style='color:{palette.color('bad')}'>below four-fifths: flagged</b>"
+                if ff.get("flagged") else " (four-fifths rule: not flagged)")
         return (f"Demographic parity difference {fmt(rep.get('demographic_parity_difference'))},"
                 f" ratio <b>{fmt(rep.get('demographic_parity_ratio'))}</b>{flag}; equalized odds "
                 f"difference {fmt(rep.get('equalized_odds_difference'))}.")
@@ -567,7 +580,7 @@ class EvidenceView(QWidget):
         if text is None:
             from ..core import modelcard
             text = modelcard.render(d)
-        self.card_browser.setMarkdown(text)
+        self.card_browser.setMarkdown(CLI_CARD_HINT.sub(self.card_hint, text))
 
     # -- lineage ------------------------------------------------------------------
     def _build_lineage(self) -> QWidget:
@@ -672,28 +685,55 @@ class EvidenceView(QWidget):
     def show_detail(self, d: dict[str, Any]) -> None:
         """Show a core.registry.version_detail() dict."""
         self.detail = d
-        e = html.escape
-        run = d.get("run") or {}
-        ds = d.get("dataset") or {}
-        aliases = (f" &nbsp;<span style='color:#1d3f66'>aliases: {e(', '.join(d['aliases']))}"
-                   f"</span>" if d.get("aliases") else "")
-        # The run and the data are links: one click to the Experiments / Datasets pane.
-        line2 = (f"registered by {e(d['created_by'])} on {short_time(d['created_at'])} · "
-                 f"<a href='run:{run.get('id')}'>run #{run.get('id')}</a> "
-                 f"{e(str(run.get('algorithm')))} trained by {e(str(run.get('created_by')))}"
-                 + (f" · data <a href='dataset:{ds['id']}'>{e(ds['name'])}:{ds['version']}</a>"
-                    if ds else ""))
-        text = (f"<span style='font-size:13pt'><b>{e(d['ref'])}</b></span>&nbsp;&nbsp;"
-                f"{status_badge(d['status'])}{aliases}<br><span style='color:#666'>{line2}</span>")
-        if d.get("description"):
-            text += f"<br>{e(d['description'])}"
-        if d.get("attention"):
-            text += (f"<br><span style='color:#8a4b00'><b>⚠ needs attention:</b> "
-                     f"{e(d['attention'])}</span>")
-        self.header.setText(text)
+        self._show_header(d)
         self._show_checks(d)
         self._show_fairness(d)
         self._show_card(d)
         self.lineage.show_detail(d)
         self._show_diff(d)
         self._show_history(d)
+
+    def _names(self) -> tuple[str, str]:
+        """The version's name (13pt, beside its badge) and its dataset's (a link in the line
+        below) as the header has room for them: whole in a wide window, cut in the middle in a
+        narrow one."""
+        d = self.detail or {}
+        font = QFont(self.header.font())
+        font.setPointSizeF(13)
+        font.setBold(True)
+        width, ds = self.header.width(), d.get("dataset") or {}
+        return (fit_name(d.get("ref") or "", QFontMetrics(font).horizontalAdvance, width - 140),
+                fit_name(f"{ds.get('name')}:{ds.get('version')}",
+                         self.header.fontMetrics().horizontalAdvance, width - 40))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.detail is not None and self._names() != self._shown_names:
+            self._show_header(self.detail)
+
+    def _show_header(self, d: dict[str, Any]) -> None:
+        e = html.escape
+        run = d.get("run") or {}
+        ds = d.get("dataset") or {}
+        ref, data = self._shown_names = self._names()
+        aliases = (f" &nbsp;<span style='color:{palette.color('accent')}'>aliases: "
+                   f"{e(', '.join(d['aliases']))}"
+                   f"</span>" if d.get("aliases") else "")
+        # The run and the data are links: one click to the Experiments / Datasets pane.
+        line2 = (f"registered by {e(d['created_by'])} on {short_time(d['created_at'])} · "
+                 f"<a href='run:{run.get('id')}'>run #{run.get('id')}</a> "
+                 f"{e(str(run.get('algorithm')))} trained by {e(str(run.get('created_by')))}"
+                 + (f" · data <a href='dataset:{ds['id']}'>{e(data)}</a>" if ds else ""))
+        # Long names are cut in the middle (rich text cannot elide); the tooltip has them whole.
+        self.header.setToolTip(f"{d['ref']}" + (f"\ndata {ds['name']}:{ds['version']}" if ds
+                                                 else ""))
+        text = (f"<span style='font-size:13pt'><b>{e(ref)}</b></span>"
+                f"&nbsp;&nbsp;"
+                f"{status_badge(d['status'])}{aliases}<br>"
+                f"<span style='color:{palette.color('muted')}'>{line2}</span>")
+        if d.get("description"):
+            text += f"<br>{e(d['description'])}"
+        if d.get("attention"):
+            text += (f"<br><span style='color:{palette.color('warn')}'><b>⚠ needs attention:</b> "
+                     f"{e(d['attention'])}</span>")
+        self.header.setText(text)

@@ -12,13 +12,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .charts import ACCENT, SMALL_FONT, _short, _style
+from . import palette
+from .charts import SMALL_FONT, _short, _style, colormap
 
 TITLE_SIZE = SMALL_FONT + 1.5
 LABEL_SIZE = SMALL_FONT + 0.5
-# Colour-blind-safe cycle (Okabe-Ito) for overlaid runs and classes.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-           "#F0E442")
 MAX_BARS = 12
 MAX_FEATURE_LABEL = 16
 
@@ -29,13 +27,14 @@ def _clip(text, limit: int = MAX_FEATURE_LABEL) -> str:
 
 
 def color(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
+    """The i-th series colour (overlaid runs, classes): colour-blind safe."""
+    return palette.series(i)
 
 
 def nothing(ax, text: str) -> bool:
     ax.set_axis_off()
-    ax.text(0.5, 0.5, text, ha="center", va="center", color="#777777", fontsize=SMALL_FONT,
-            transform=ax.transAxes, wrap=True)
+    ax.text(0.5, 0.5, text, ha="center", va="center", color=palette.color("chart_muted"),
+            fontsize=SMALL_FONT, transform=ax.transAxes, wrap=True)
     return False
 
 
@@ -49,7 +48,7 @@ def plot_confusion(ax, cm: dict[str, Any] | None, title: str = "Confusion matrix
         return nothing(ax, "No confusion matrix")
     matrix = np.asarray(cm["matrix"], dtype=float)
     labels = [_short(v) for v in cm["labels"]]
-    ax.imshow(matrix, cmap="Blues", aspect="auto")
+    ax.imshow(matrix, cmap=colormap("heat"), aspect="auto")
     n = len(labels)
     ax.set_xticks(range(n), labels, fontsize=SMALL_FONT, rotation=30 if n > 4 else 0)
     ax.set_yticks(range(n), labels, fontsize=SMALL_FONT)
@@ -61,7 +60,8 @@ def plot_confusion(ax, cm: dict[str, Any] | None, title: str = "Confusion matrix
             for j in range(n):
                 ax.text(j, i, f"{int(matrix[i, j]):,}", ha="center", va="center",
                         fontsize=SMALL_FONT,
-                        color="white" if matrix[i, j] > high * 0.6 else "#222222")
+                        color=palette.color("heat_text_high" if matrix[i, j] > high * 0.6
+                                            else "heat_text_low"))
     _title(ax, title)
     return True
 
@@ -102,7 +102,8 @@ def plot_roc(ax, runs: Sequence[tuple[str, dict[str, Any]]], title: str = "ROC (
     if not _curves(ax, series, "fpr", "tpr", "auc", "AUC"):
         ax.cla()
         return nothing(ax, "No ROC curve (the model gives no probabilities)")
-    ax.plot([0, 1], [0, 1], color="#aaaaaa", linestyle="--", linewidth=0.8, label="chance")
+    ax.plot([0, 1], [0, 1], color=palette.color("chart_guide"), linestyle="--", linewidth=0.8,
+            label="chance")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false positive rate", fontsize=LABEL_SIZE)
@@ -144,7 +145,7 @@ def plot_residuals(ax, runs: Sequence[tuple[str, dict[str, Any]]], target: str =
     if not drawn:
         ax.cla()
         return nothing(ax, "No residuals")
-    ax.axhline(0.0, color="#555555", linewidth=0.8)
+    ax.axhline(0.0, color=palette.color("chart_axis"), linewidth=0.8)
     unit = f" {target}" if target else ""
     ax.set_xlabel(f"predicted{unit}", fontsize=LABEL_SIZE)
     ax.set_ylabel("actual − predicted", fontsize=LABEL_SIZE)
@@ -160,9 +161,11 @@ def plot_actual_vs_predicted(ax, plots: dict[str, Any], target: str = "") -> boo
     if not res or not res.get("predicted"):
         return nothing(ax, "No predictions")
     actual, predicted = np.asarray(res["actual"]), np.asarray(res["predicted"])
-    ax.scatter(actual, predicted, s=9, alpha=0.55, color=ACCENT, edgecolors="none")
+    ax.scatter(actual, predicted, s=9, alpha=0.55, color=palette.color("chart_accent"),
+               edgecolors="none")
     low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
-    ax.plot([low, high], [low, high], color="#aaaaaa", linestyle="--", linewidth=0.8,
+    ax.plot([low, high], [low, high], color=palette.color("chart_guide"), linestyle="--",
+            linewidth=0.8,
             label="perfect")
     unit = f" {target}" if target else ""
     ax.set_xlabel(f"actual{unit}", fontsize=LABEL_SIZE)
@@ -177,8 +180,9 @@ def plot_residual_histogram(ax, plots: dict[str, Any]) -> bool:
     res = (plots or {}).get("residuals")
     if not res or not res.get("residual"):
         return nothing(ax, "No residuals")
-    ax.hist(res["residual"], bins=30, color=ACCENT, edgecolor="white", linewidth=0.5)
-    ax.axvline(0.0, color="#555555", linewidth=0.8)
+    ax.hist(res["residual"], bins=30, color=palette.color("chart_accent"),
+            edgecolor=palette.color("chart_face"), linewidth=0.5)
+    ax.axvline(0.0, color=palette.color("chart_axis"), linewidth=0.8)
     ax.set_xlabel("actual − predicted", fontsize=LABEL_SIZE)
     ax.set_ylabel("holdout rows", fontsize=LABEL_SIZE)
     ax.grid(axis="x", visible=False)
@@ -195,10 +199,11 @@ def plot_importance(ax, importance: Sequence[dict[str, Any]] | None, task: str =
     rows = list(importance)[:limit][::-1]
     ypos = np.arange(len(rows))
     means = [r["mean"] for r in rows]
-    ax.barh(ypos, means, xerr=[r.get("std", 0.0) for r in rows], color=ACCENT, height=0.65,
-            error_kw={"elinewidth": 0.8, "ecolor": "#555555", "capsize": 2})
+    ax.barh(ypos, means, xerr=[r.get("std", 0.0) for r in rows],
+            color=palette.color("chart_accent"), height=0.65,
+            error_kw={"elinewidth": 0.8, "ecolor": palette.color("chart_axis"), "capsize": 2})
     ax.set_yticks(ypos, [_clip(r["feature"]) for r in rows], fontsize=SMALL_FONT)
-    ax.axvline(0.0, color="#555555", linewidth=0.6)
+    ax.axvline(0.0, color=palette.color("chart_axis"), linewidth=0.6)
     score = "accuracy" if task == "classification" else "R²" if task == "regression" else "score"
     ax.set_xlabel(f"drop in {score}", fontsize=LABEL_SIZE)
     ax.grid(axis="y", visible=False)

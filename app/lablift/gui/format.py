@@ -46,3 +46,26 @@ def metric(value: Any, digits: int = 4) -> str:
 
 def delta(value: float | None) -> str:
     return "—" if value is None else f"{value:+.4f}"
+
+
+NAME_LIMIT = 32  # characters of a name shown in a heading before its middle is cut
+
+
+def short_name(name: Any, limit: int = NAME_LIMIT) -> str:
+    """A long name with its middle cut ('quarterly_custo…very_long_name'), so a heading that
+    cannot elide (rich text) still fits a narrow window; put the whole name in a tooltip."""
+    text = str(name)
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def fit_name(name: Any, measure, room: float, least: int = NAME_LIMIT) -> str:
+    """`name` whole when `measure(text)` (its width) is at most `room`, else cut in the middle
+    until it fits, but never below `least` characters."""
+    text = str(name)
+    limit = len(text)
+    while limit > least and measure(short_name(text, limit)) > room:
+        limit -= 2
+    return short_name(text, max(limit, least))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSp
                                QVBoxLayout, QWidget)
 
 from ..core import catalogue
+from . import palette
 
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 
@@ -50,7 +51,7 @@ class HyperparameterForm(QWidget):
         outer.addLayout(self.form)
         buttons = QHBoxLayout()
         self.empty_label = QLabel("This algorithm has no tunable hyperparameters.")
-        self.empty_label.setStyleSheet("color: #777;")
+        self.empty_label.setStyleSheet(palette.css_text("faint"))
         self.reset_button = QPushButton("Reset to defaults")
         self.reset_button.setToolTip("Put every hyperparameter back to the catalogue default")
         self.reset_button.clicked.connect(self.reset)

@@ -26,9 +26,13 @@ from ..core.errors import LabliftError
 from ..core.store import Store
 from .changes import ChangeFeed
 from .connect import ConnectDialog, server_name, server_place
+from .lineage import pane_selection, show_lineage
+from . import palette, people
 from .panes import PANE_NAMES
+from .settings import open_settings
 from .store_switching import StoreSwitching, is_team, store_location  # noqa: F401
 from .workers import Task, cancel_all
+from . import tour, welcome
 
 ATTENTION_CHARS = 120  # of the reason in the banner; the whole text is in its tooltip
 CHANGE_DELAY_MS = 150  # entries arriving together are applied as one refresh
@@ -54,8 +58,10 @@ class Banner(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("banner")
-        self.setStyleSheet("#banner { background: #fff3cd; border-bottom: 1px solid #e0c36a; }"
-                           "#banner QLabel { color: #5c4400; }")
+        c = palette.color
+        self.setStyleSheet(f"#banner {{ background: {c('banner_bg')}; border-bottom: 1px solid "
+                           f"{c('banner_border')}; }}"
+                           f"#banner QLabel {{ color: {c('banner_text')}; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 8, 6)
         self.label = QLabel()
@@ -109,9 +115,11 @@ registered.</p>
 <p><b>Ops</b>: <i>Registry</i> (Ctrl+3) — set the production alias on an approved version,
 export its bundle; <i>Monitoring</i> (Ctrl+5) — ingest live batches, watch drift and
 alerts.</p>
-<p>F5 re-reads the store, Ctrl+F finds in the current pane. Every change is recorded in the
-audit log (<code>lablift audit verify</code>). In a team store who you are is the database
-server's; in a local one it is the name you started with.</p>"""
+<p>F5 re-reads the store, Ctrl+F finds in the current pane, Ctrl+L shows the lineage of
+the selected item (its data, runs, versions, approvals, bundles, batches). Every change is
+recorded in the audit log (<code>lablift audit verify</code>). In a team store who you are is
+the database server's; in a local one it is the name you started with, or signed in as
+(File → Sign in as…).</p>"""
 
 
 class MainWindow(StoreSwitching, QMainWindow):
@@ -158,10 +166,13 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.nav.setObjectName("nav")
         self.nav.setFixedWidth(160)
         self.nav.setSpacing(2)
-        self.nav.setStyleSheet("#nav { border: none; border-right: 1px solid #d0d0d0;"
-                               " background: #f3f4f6; padding-top: 8px; font-size: 11pt; outline: 0; }"
+        c = palette.color
+        self.nav.setStyleSheet(f"#nav {{ border: none; border-right: 1px solid {c('nav_border')};"
+                               f" background: {c('nav_bg')}; padding-top: 8px; font-size: 11pt;"
+                               " outline: 0; }"
                                "#nav::item { padding: 8px 12px; }"
-                               "#nav::item:selected { background: #dde7f3; color: #1d3f66; }")
+                               f"#nav::item:selected {{ background: {c('nav_selected_bg')};"
+                               f" color: {c('nav_selected_text')}; }}")
         self.stack = QStackedWidget()
         body.addWidget(self.nav)
         body.addWidget(self.stack, 1)
@@ -178,6 +189,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         if restore_state:
             self._restore()
         self.refresh_attention()
+        welcome.install(self)  # an empty store is offered the sample project (gui/welcome.py)
         if watch:
             self._start_feed(seen)
 
@@ -349,6 +361,15 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.recent_menu = file_menu.addMenu("&Recent stores")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
+        people.add_actions(self, file_menu)  # Sign in as…, Users and roles…
+        file_menu.addSeparator()
+        self.settings_action = QAction("Se&ttings…", self)
+        # Preferences has no keys on some desktops (GNOME, Windows): Ctrl+, there
+        self.settings_action.setShortcuts(QKeySequence.keyBindings(
+            QKeySequence.StandardKey.Preferences) or [QKeySequence("Ctrl+,")])
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.triggered.connect(lambda: open_settings(self))
+        file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -363,6 +384,12 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.find_action.setShortcut(QKeySequence.StandardKey.Find)
         self.find_action.triggered.connect(self.find_in_pane)
         view_menu.addAction(self.find_action)
+        self.lineage_action = QAction("&Lineage…", self)
+        self.lineage_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lineage_action.setStatusTip("Where the selected item comes from and everything "
+                                         "derived from it")
+        self.lineage_action.triggered.connect(self.show_selected_lineage)
+        view_menu.addAction(self.lineage_action)
         view_menu.addSeparator()
         self.pane_actions: dict[str, QAction] = {}
         for number, name in enumerate(PANE_NAMES, start=1):
@@ -376,6 +403,10 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
         self.help_action.triggered.connect(self.show_help)
         help_menu.addAction(self.help_action)
+        self.tour_action = QAction("&Tour", self)
+        self.tour_action.setStatusTip("The lifecycle step by step, for analysts, reviewers and ops")
+        self.tour_action.triggered.connect(lambda: tour.show_tour(self))
+        help_menu.addAction(self.tour_action)
         about = QAction("&About Lablift", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
@@ -383,6 +414,17 @@ class MainWindow(StoreSwitching, QMainWindow):
     def _go_to(self, name: str) -> None:
         if name in self.panes:
             self.select_pane(name)
+
+    def show_selected_lineage(self):
+        """View → Lineage… (Ctrl+L): the lineage of the current pane's selected item (the
+        pane's `selected_ref()`), in a non-modal dialog whose rows open their panes."""
+        selected = pane_selection(self.stack.currentWidget())
+        if selected is None:
+            self.show_message("Select a dataset version, run or model version first: "
+                              "Lineage shows where it comes from and what derives from it")
+            return None
+        self.lineage_dialog = show_lineage(self, self.store, *selected, navigate=self._navigate)
+        return self.lineage_dialog
 
     def find_in_pane(self) -> None:
         """Ctrl+F: the current pane's search or filter box (a pane names it `focus_find`, or
@@ -424,7 +466,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.store_label = ElidedLabel()
         self.user_label = QLabel()
         self.identity_label = QLabel("· identity from the server")
-        self.identity_label.setStyleSheet("color: #555;")
+        self.identity_label.setStyleSheet(f"color: {palette.color('muted')};")
         self.live_label = QLabel()
         for label in (self.store_label, self.user_label, self.identity_label, self.live_label):
             label.setContentsMargins(6, 0, 6, 0)
@@ -437,6 +479,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         bar.addPermanentWidget(self.live_label)
         self.live_label.hide()
         self._update_status()
+        people.install(self)  # the user label opens Sign in as…
 
     def _update_status(self) -> None:
         """Which store, and who it says you are: a team store's user is the server's
@@ -516,7 +559,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         feed.state.connect(self._on_feed_state)
         self._live_tip, self._last_change = "Starting to listen for colleagues' changes", ""
         self.live_label.setText("○ connecting…")
-        self.live_label.setStyleSheet("color: #666;")
+        self.live_label.setStyleSheet(f"color: {palette.color('muted')};")
         self.live_label.setToolTip(self._live_tip)
         self.live_label.show()
         feed.start()
@@ -538,13 +581,13 @@ class MainWindow(StoreSwitching, QMainWindow):
         if status == "live":
             how = ("the server announces each change (LISTEN/NOTIFY)" if is_team(self.store)
                    else "the store is checked every half second")
-            label, colour = "● live", "#0f7b3b"
+            label, colour = "● live", palette.color("good")
             self._live_tip = f"Colleagues' changes appear here within seconds: {how}"
         elif status == "retrying":
-            label, colour = "● paused", "#a15c00"
+            label, colour = "● paused", palette.color("warn")
             self._live_tip = f"{text[:1].upper()}{text[1:]}. Press F5 to re-read the store."
         else:
-            label, colour = "○ not live", "#666"
+            label, colour = "○ not live", palette.color("muted")
             self._live_tip = (f"{text[:1].upper()}{text[1:]}" if text else
                               "Live updates are off: press F5 to re-read the store")
         self.live_label.setText(label)

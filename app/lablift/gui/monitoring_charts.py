@@ -14,19 +14,14 @@ import re
 from typing import Any, Sequence
 
 import numpy as np
-from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.ticker import FuncFormatter, Locator, NullLocator
 
-from .charts import ACCENT, SMALL_FONT, _short, _style
+from . import palette
+from .charts import SMALL_FONT, _short, _style, colormap
 from .experiment_charts import color, nothing
 
 TITLE_SIZE = SMALL_FONT + 1.5
 LABEL_SIZE = SMALL_FONT + 0.5
-DRIFT_RED = "#c0392b"
-OK_BLUE = ACCENT
-REFERENCE_GREY = "#9aa5b1"
-PSI_CMAP = LinearSegmentedColormap.from_list("psi", ["#f7fbff", "#fdd49e", "#fc8d59",
-                                                     "#d7301f", "#7f0000"])
 PSI_MAX = 0.5  # colour scale top: PSI >= 0.25 is already a large shift by convention
 P_VALUE_TESTS = {"ks", "chisquare", "z"}
 TEST_NAMES = {"ks": "KS", "chisquare": "chi²", "z": "Z-test", "wasserstein": "Wasserstein",
@@ -44,6 +39,17 @@ def _short_window(window: str) -> str:
     if m:
         return ("wk " if m.group(1) else "") + m.group(2)
     return _short(window)
+
+
+def __getattr__(name: str) -> str:
+    # The old constant, for callers that import it: the scheme in use's drift red.
+    if name == "DRIFT_RED":
+        return _red()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _red() -> str:
+    return palette.color("chart_bad")
 
 
 def batch_window(batch: dict[str, Any]) -> str:
@@ -122,17 +128,18 @@ def plot_drift_share(ax, batches: Sequence[dict[str, Any]], threshold: float) ->
     share = np.array([b.get("drift_share") or 0.0 for b in batches], dtype=float)
     drifted = np.array([bool(b.get("dataset_drift")) for b in batches])
     if (~drifted).any():
-        ax.bar(x[~drifted], share[~drifted], color=OK_BLUE, width=0.6, label="no dataset drift")
+        ax.bar(x[~drifted], share[~drifted], color=palette.color("chart_accent"), width=0.6,
+               label="no dataset drift")
     if drifted.any():
-        ax.bar(x[drifted], share[drifted], color=DRIFT_RED, width=0.6, label="dataset drift")
-    ax.axhline(threshold, color="#333333", linestyle="--", linewidth=1,
+        ax.bar(x[drifted], share[drifted], color=_red(), width=0.6, label="dataset drift")
+    ax.axhline(threshold, color=palette.color("chart_strong"), linestyle="--", linewidth=1,
                label=f"threshold {threshold:g}")
     if len(batches) <= 20:
         for xi, s, b in zip(x, share, batches):
             n, total = b.get("n_drifted"), b.get("n_columns")
             text = f"{n}/{total}" if n is not None and total else f"{s:.2f}"
             ax.text(xi, s + 0.02, text, ha="center", va="bottom", fontsize=SMALL_FONT - 1,
-                    color="#444444")
+                    color=palette.color("chart_strong"))
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("share of features drifted", fontsize=LABEL_SIZE)
     ax.grid(axis="x", visible=False)
@@ -154,14 +161,15 @@ def plot_drift_heatmap(ax, features: Sequence[str], batches: Sequence[dict[str, 
     values = np.array([[np.nan if v is None else float(v) for v in row] for row in psi],
                       dtype=float)
     masked = np.ma.masked_invalid(values)
-    cmap = PSI_CMAP.with_extremes(bad="#e3e3e3")  # grey: not measured in that batch
+    cmap = colormap("psi", bad="chart_missing")  # grey: not measured in that batch
     top = max(PSI_MAX, float(np.nanmax(values)) if np.isfinite(values).any() else 0.0)
     image = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=min(top, 1.0), aspect="auto",
                       interpolation="nearest")
     image.clipped = top > 1.0  # the colorbar then shows an arrow: larger values exist
     rows, cols = np.nonzero(np.array([[bool(v) for v in row] for row in drifted], dtype=bool))
     if rows.size:
-        ax.scatter(cols, rows, marker="x", s=28, linewidths=1.4, color="#111111",
+        ax.scatter(cols, rows, marker="x", s=28, linewidths=1.4,
+                   color=palette.color("chart_marker"),
                    label="drifted (test)")
     if selected is not None:
         i, j = selected
@@ -182,7 +190,8 @@ def plot_drift_heatmap(ax, features: Sequence[str], batches: Sequence[dict[str, 
 
 def _cell_outline(x: int, y: int):
     from matplotlib.patches import Rectangle
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor=ACCENT, linewidth=2.2,
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False,
+                     edgecolor=palette.color("chart_accent"), linewidth=2.2,
                      gid="selected-cell", clip_on=False)  # whole outline on edge cells too
 
 
@@ -223,17 +232,19 @@ def plot_distribution(ax, hist: dict[str, Any] | None, feature: str, batch: str,
     cur_label = f"batch {batch} ({n_cur:,} rows)"
     if "edges" in hist:
         edges = np.asarray(hist["edges"], dtype=float)
-        ax.stairs(ref_share, edges, fill=True, color=REFERENCE_GREY, alpha=0.55,
+        ax.stairs(ref_share, edges, fill=True,
+                  color=palette.color("chart_reference"), alpha=0.55,
                   label=ref_label)
-        ax.stairs(cur_share, edges, color=DRIFT_RED, linewidth=1.8, label=cur_label)
+        ax.stairs(cur_share, edges, color=_red(), linewidth=1.8, label=cur_label)
         ax.set_xlabel(feature, fontsize=LABEL_SIZE)
         ax.set_ylabel("share of rows", fontsize=LABEL_SIZE)
         ax.grid(axis="x", visible=False)
     else:
         cats = [_short(c) for c in hist.get("categories") or []][::-1]
         y = np.arange(len(cats))
-        ax.barh(y + 0.2, ref_share[::-1], height=0.4, color=REFERENCE_GREY, label=ref_label)
-        ax.barh(y - 0.2, cur_share[::-1], height=0.4, color=DRIFT_RED, label=cur_label)
+        ax.barh(y + 0.2, ref_share[::-1], height=0.4,
+                color=palette.color("chart_reference"), label=ref_label)
+        ax.barh(y - 0.2, cur_share[::-1], height=0.4, color=_red(), label=cur_label)
         ax.set_yticks(y, cats, fontsize=SMALL_FONT)
         ax.set_xlabel("share of rows", fontsize=LABEL_SIZE)
         ax.grid(axis="y", visible=False)
@@ -264,7 +275,7 @@ def plot_metric_series(ax, metric: str, batches: Sequence[dict[str, Any]],
     gate_lines = [g for g in gates if str(g.get("metric", "")).removeprefix("cv.") == metric
                   and g.get("threshold") is not None]
     for g in gate_lines:
-        ax.axhline(float(g["threshold"]), color=DRIFT_RED, linestyle="--", linewidth=1.4,
+        ax.axhline(float(g["threshold"]), color=_red(), linestyle="--", linewidth=1.4,
                    label=f"gate {g.get('op', '')} {float(g['threshold']):g}")
     fails = np.zeros(len(y), dtype=bool)
     values = np.asarray(y, dtype=float)
@@ -273,11 +284,11 @@ def plot_metric_series(ax, metric: str, batches: Sequence[dict[str, Any]],
         fails |= values < t if g.get("op", ">=") == ">=" else values > t
     if not gate_lines and holdout is not None and tolerance is not None:
         level = holdout * (1 + tolerance) if lower_is_better else holdout - tolerance
-        ax.axhline(level, color=DRIFT_RED, linestyle="--", linewidth=1.2, alpha=0.8,
+        ax.axhline(level, color=_red(), linestyle="--", linewidth=1.2, alpha=0.8,
                    label=f"alert level {level:.3g}")
         fails |= values > level if lower_is_better else values < level
     if fails.any():
-        ax.scatter(np.asarray(x)[fails], values[fails], s=55, color=DRIFT_RED, zorder=3,
+        ax.scatter(np.asarray(x)[fails], values[fails], s=55, color=_red(), zorder=3,
                    label="fails the gate" if gate_lines else "beyond the alert level")
     ax.set_ylabel(metric, fontsize=LABEL_SIZE)
     _batch_ticks(ax, [batch_label(b) for b in shown])
@@ -303,14 +314,15 @@ def plot_latency(ax, batches: Sequence[dict[str, Any]], latency: Sequence[dict[s
     requests = [r.get("requests") or 0 for r in rows]
     failed = [r.get("errors") or 0 for r in rows]
     rate = sum(failed) / max(sum(requests), 1)
-    volume.bar(x, requests, width=0.5, color="#d9dde3", zorder=0,
+    volume.bar(x, requests, width=0.5, color=palette.color("chart_volume"), zorder=0,
                label=f"requests ({rate:.1%} failed)")
     if any(failed):  # the failed part of each bar, from its top down
         volume.bar(x, failed, bottom=[n - f for n, f in zip(requests, failed)], width=0.5,
-                   color=DRIFT_RED, alpha=0.75, label="failed", zorder=0)
+                   color=_red(), alpha=0.75, label="failed", zorder=0)
     volume.set_ylim(0, max(max(requests), 1) * 2.2)  # bars in the lower half, under the legend
-    volume.set_ylabel("requests per batch", fontsize=LABEL_SIZE, color="#666666")
-    volume.tick_params(labelsize=SMALL_FONT, colors="#666666")
+    muted = palette.color("chart_muted")
+    volume.set_ylabel("requests per batch", fontsize=LABEL_SIZE, color=muted)
+    volume.tick_params(labelsize=SMALL_FONT, colors=muted)
     volume.spines[["top"]].set_visible(False)
     ax.set_zorder(volume.get_zorder() + 1)
     ax.patch.set_visible(False)  # the volume bars show through behind the lines
@@ -318,7 +330,7 @@ def plot_latency(ax, batches: Sequence[dict[str, Any]], latency: Sequence[dict[s
         ax.plot(x, [r.get(key) for r in rows], marker="o", markersize=4, color=color(i),
                 linewidth=1.6, label=key)
     if budget is not None:
-        ax.axhline(budget, color=DRIFT_RED, linestyle="--", linewidth=1.3,
+        ax.axhline(budget, color=_red(), linestyle="--", linewidth=1.3,
                    label=f"p99 budget {budget:g} ms")
     ax.set_ylabel("latency (ms)", fontsize=LABEL_SIZE)
     ax.set_ylim(bottom=0)
@@ -330,7 +342,7 @@ def plot_latency(ax, batches: Sequence[dict[str, Any]], latency: Sequence[dict[s
     if error_budget is not None and rate > error_budget:
         for text in legend.get_texts():
             if text.get_text().startswith("requests ("):
-                text.set_color(DRIFT_RED)
+                text.set_color(_red())
     ax.margins(y=0.3)
     _title(ax, "Latency per batch (prediction logs)")
     return True

@@ -12,8 +12,9 @@ import pyarrow as pa
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from . import palette
+
 MISSING = "—"
-MISSING_BRUSH = QBrush(QColor(150, 150, 150))
 RAW_ROLE = Qt.ItemDataRole.UserRole  # the unformatted value (also the sort key)
 ALIGN_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 ALIGN_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -109,7 +110,7 @@ class ArrowTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return ALIGN_RIGHT if self._numeric[c] else ALIGN_LEFT
         if role == Qt.ItemDataRole.ForegroundRole:
-            return MISSING_BRUSH if self.value(r, c) is None else None
+            return palette.brush("faint") if self.value(r, c) is None else None
         if role == RAW_ROLE:
             v = self.value(r, c)
             return v.item() if isinstance(v, np.generic) else v
@@ -188,7 +189,7 @@ class RecordsTableModel(QAbstractTableModel):
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
             return ALIGN_RIGHT if numeric else ALIGN_LEFT
         if role == Qt.ItemDataRole.ForegroundRole and _is_missing(value) and col.fmt is None:
-            return MISSING_BRUSH
+            return palette.brush("faint")
         if role == RAW_ROLE:
             return value
         return None
@@ -199,8 +200,8 @@ class RecordsTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return self.columns[section].title
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.columns[section].tooltip
+        if role == Qt.ItemDataRole.ToolTipRole:  # the whole title, should the header elide it
+            return self.columns[section].tooltip or self.columns[section].title
         return None
 
 
@@ -230,7 +231,8 @@ def make_sort_proxy(model: QAbstractTableModel, parent=None) -> RecordsSortProxy
 
 
 class CellsModel(QAbstractTableModel):
-    """A small read-only grid of prepared cells: (text, foreground, background, alignment)."""
+    """A small read-only grid of prepared cells: (text, foreground, background, alignment);
+    a colour is a QColor or a palette role, looked up when painted (so it follows the theme)."""
 
     def __init__(self, headers: list[str], parent=None):
         super().__init__(parent)
@@ -255,8 +257,8 @@ class CellsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._headers)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if (role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal
-                and 0 <= section < len(self._headers)):
+        if (role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole)
+                and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._headers)):
             return self._headers[section]
         return None
 
@@ -270,9 +272,9 @@ class CellsModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return text
         if role == Qt.ItemDataRole.ForegroundRole and fg is not None:
-            return QBrush(fg)
+            return palette.brush(fg) if isinstance(fg, str) else QBrush(fg)
         if role == Qt.ItemDataRole.BackgroundRole and bg is not None:
-            return QBrush(bg)
+            return palette.brush(bg) if isinstance(bg, str) else QBrush(bg)
         if role == Qt.ItemDataRole.TextAlignmentRole and align is not None:
             return int(align)
         return None

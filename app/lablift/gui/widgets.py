@@ -4,8 +4,11 @@ uses (a list and its detail side by side, or an empty state while there is nothi
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QSizePolicy, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+
+from . import palette
 
 
 class EmptyState(QWidget):
@@ -26,7 +29,7 @@ class EmptyState(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.text = QLabel(text)
-        self.text.setStyleSheet("color: #555;")
+        self.text.setStyleSheet(f"color: {palette.color('muted')};")
         for label in (self.title, self.text):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setWordWrap(wrap)
@@ -51,11 +54,11 @@ class ProgressStrip(QFrame):
     def __init__(self, object_name: str, cancellable: bool = False, parent=None):
         super().__init__(parent)
         self.setObjectName(object_name)
-        self.setStyleSheet(f"#{object_name} {{ background: #eef3f9; "
-                           "border-top: 1px solid #c9d6e6; }")
+        self.setStyleSheet(f"#{object_name} {{ background: {palette.color('info_bg')}; "
+                           f"border-top: 1px solid {palette.color('info_border')}; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
-        self.label = QLabel()
+        self.label = ElidedLabel()
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
         self.bar.setFixedWidth(260)
@@ -65,6 +68,37 @@ class ProgressStrip(QFrame):
         if self.cancel_button:
             layout.addWidget(self.cancel_button)
         self.hide()
+
+    def finish(self, text: str) -> None:
+        """The task ended: say how (`text`, e.g. "Import of a.csv failed"), empty the bar, and
+        step aside until the next task shows the strip again."""
+        self.label.setText(text)
+        self.bar.setValue(0)
+        if self.cancel_button:
+            self.cancel_button.setEnabled(False)
+        self.hide()
+
+
+class ElidedLabel(QLabel):
+    """One line that never widens its layout: cut with "…" in the middle when it does not fit
+    (a long file path keeps its start and its name), whole in the tooltip."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:
+        rect = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle,
+                                              rect.width())
+        # As QLabel paints its text, so a style sheet's colour still applies.
+        self.style().drawItemText(QPainter(self), rect, int(self.alignment()), self.palette(),
+                                  self.isEnabled(), shown, self.foregroundRole())
 
 
 class ImportBar(ProgressStrip):

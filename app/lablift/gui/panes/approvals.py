@@ -13,21 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QFrame, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
 from ...core import registry
+from .. import context_menu, palette
+from ..column_fit import fit_columns
 from ..evidence import EvidenceView
 from ..format import short_time
 from ..pane import PaneBase
 from ..tablemodels import ALIGN_LEFT, Column, RecordsTableModel, make_sort_proxy
 from ..widgets import EmptyState, empty_or_main, side_by_side
 from ..workers import Task
-
-ERROR_STYLE = "color: #842029;"
-REASON_STYLE = "color: #6b4e00; background: #fff3cd; padding: 4px;"
 
 
 def _checks_text(value: Any) -> str:
@@ -44,7 +43,12 @@ class QueueModel(RecordsTableModel):
         if (role == Qt.ItemDataRole.ForegroundRole and index.isValid()
                 and self.columns[index.column()].key == "checks"):
             failed = (self.record(index.row()).get("checks") or (0, 0))[1]
-            return QBrush(QColor("#a12622")) if failed else None
+            return palette.brush("bad") if failed else None
+        if (role == Qt.ItemDataRole.ToolTipRole and index.isValid()
+                and self.columns[index.column()].key == "ref"):  # what a narrow queue hides
+            r = self.record(index.row())
+            return (f"{r['ref']}, registered by {r.get('created_by')} on "
+                    f"{short_time(r.get('created_at'))}; checks: {_checks_text(r.get('checks'))}")
         return super().data(index, role)
 
 
@@ -54,7 +58,8 @@ class DecisionBox(QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("decision")
-        self.setStyleSheet("#decision { background: #f3f5f8; border-top: 1px solid #cfd8e3; }")
+        self.setStyleSheet(f"#decision {{ background: {palette.color('panel_bg')}; "
+                           f"border-top: 1px solid {palette.color('panel_border')}; }}")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         form = QFormLayout()
@@ -73,22 +78,22 @@ class DecisionBox(QFrame):
         row = QHBoxLayout()
         self.reason = QLabel()
         self.reason.setWordWrap(True)
-        self.reason.setStyleSheet(REASON_STYLE)
+        self.reason.setStyleSheet(palette.css_warning())
         self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet(ERROR_STYLE)
-        texts = QVBoxLayout()
-        texts.addWidget(self.reason)
-        texts.addWidget(self.error)
-        row.addLayout(texts, 1)
+        self.error.setStyleSheet(palette.css_text("bad"))
         self.reject_button = QPushButton("Reject")
         self.approve_button = QPushButton("Approve")
         self.approve_button.setDefault(True)
+        row.addStretch(1)
         for b in (self.reject_button, self.approve_button):
             b.setMinimumSize(110, 32)
-            row.addWidget(b, 0, Qt.AlignmentFlag.AlignTop)
+            row.addWidget(b)
         layout.addLayout(row)
+        # Under the buttons, the whole width: a long reason takes a few lines, not a column.
+        layout.addWidget(self.reason)
+        layout.addWidget(self.error)
 
 
 def read_queue(store, keep: int | None) -> dict[str, Any]:
@@ -150,10 +155,13 @@ class Pane(PaneBase):
         self.view.horizontalHeader().setStretchLastSection(False)
         self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.view.selectionModel().currentRowChanged.connect(self._on_current)
+        context_menu.install(self.view, extra=self._context_actions, name="approvals")
+        # Narrow: Registered, then By step aside (the version's tooltip has them).
+        self.view_columns = fit_columns(self.view, main=0, optional=[2, 1])
         ll.addWidget(self.view, 1)
         self.user_note = QLabel()
         self.user_note.setWordWrap(True)
-        self.user_note.setStyleSheet("color: #666;")
+        self.user_note.setStyleSheet(palette.css_text("muted"))
         ll.addWidget(self.user_note)
 
         right = QWidget()
@@ -172,8 +180,11 @@ class Pane(PaneBase):
         self.decision.comment.textChanged.connect(self.decision.error.clear)
         rl.addWidget(self.decision)
 
-        self.splitter = side_by_side(left, right, [450, 670])
-        left.setMinimumWidth(300)
+        self.splitter = side_by_side(left, right, [400, 720])
+        # A third of any change in width goes to the queue, the rest to the evidence.
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 2)
+        left.setMinimumWidth(260)
 
         self.empty = EmptyState(
             "No versions waiting for review",
@@ -236,6 +247,16 @@ class Pane(PaneBase):
             QItemSelectionModel.SelectionFlag.ClearAndSelect
             | QItemSelectionModel.SelectionFlag.Rows)
 
+    def _context_actions(self, rows: list[int]) -> list:
+        """Right-click entries for the queued version under the cursor (it is selected)."""
+        if not rows:
+            return []
+        v = self.model.record(rows[0])
+        return [(f"Open run #{v['run_id']}",
+                 lambda: self.navigate.emit("experiments", v["run_id"])),
+                context_menu.lineage_entry(self, self.store, "version", v["ref"],
+                                           self.navigate.emit)]
+
     def queue_refs(self) -> list[str]:
         """Refs in the queue, in view order."""
         return [self._record(r)["ref"] for r in range(self.proxy.rowCount())]
@@ -258,6 +279,10 @@ class Pane(PaneBase):
     def show_ref(self, ref: Any) -> None:
         """Show queued version `ref`: what the main window calls on `navigate`."""
         self.select_version(ref)
+
+    def selected_ref(self) -> tuple[str, int] | None:
+        """The selected version (by id), for View → Lineage…"""
+        return None if self._selected is None else ("version", self._selected)
 
     def _on_current(self, current, _previous=None) -> None:
         if current.isValid():

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from PySide6.QtCore import QMimeData, QSettings, Qt
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QEvent, QMimeData, QSettings, Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QListWidget, QPushButton, QSplitter, QStackedWidget,
+                               QListWidget, QPushButton, QSizePolicy, QSplitter, QStackedWidget,
                                QTableView, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
@@ -23,10 +23,13 @@ from ...core import datasets
 from ...core.datasets import import_dataset
 from ...core.errors import PermissionDenied
 from ...resources import SAMPLE_LOANS
+from .. import context_menu, palette
 from ..charts import ChartCanvas, plot_histogram
-from ..format import number, short_time
+from ..column_fit import fit_columns
+from ..format import fit_name, number, short_time
 from ..pane import PaneBase
 from ..tablemodels import ALIGN_RIGHT, ArrowTableModel, Column, RecordsTableModel, make_sort_proxy
+from ..welcome import BUTTON_TIP as SAMPLE_PROJECT_TIP, SampleProjectOffer
 from ..widgets import EmptyState, ImportBar, empty_or_main, side_by_side
 from ..workers import Task, while_alive
 
@@ -90,10 +93,13 @@ class Pane(PaneBase):
         self.empty = EmptyState(
             "No datasets yet",
             "Import a CSV, TSV, Parquet or Excel file, or drop one on this window.\n"
-            "To look around first, open the bundled sample: 2,000 loan applications.",
-            [("sample_button", "Open sample data"), ("import_button", "Import a file…")],
+            "To look around first, create a sample project: the bundled 2,000 loan "
+            "applications,\ntwo runs trained on them and a model version waiting for review "
+            "(or open only the sample data).",
+            [("project_button", "Create sample project"), ("sample_button", "Open sample data"),
+             ("import_button", "Import a file…")],
             wrap=False)
-        self.empty.sample_button.setDefault(True)
+        self.empty.project_button.setDefault(True)
         self.empty.sample_button.clicked.connect(self.import_sample)
         self.empty.import_button.clicked.connect(self.choose_and_import)
 
@@ -115,6 +121,12 @@ class Pane(PaneBase):
         left_layout.addLayout(head)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Dataset", "Rows × cols", "Created"])
+        for column, tip in enumerate(["Dataset name and its versions", "Rows × columns",
+                                      "When the (latest) version was imported"]):
+            self.tree.headerItem().setToolTip(column, tip)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names keep both ends
+        # Narrow: Created, then Rows × cols step aside (each version's tooltip has them).
+        self.tree_columns = fit_columns(self.tree, main=0, optional=[2, 1])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
@@ -124,18 +136,24 @@ class Pane(PaneBase):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
         self.tree.currentItemChanged.connect(self._on_tree_current)
+        context_menu.install(self.tree, extra=self._context_actions, name="datasets")
         left_layout.addWidget(self.tree, 1)
         hint = QLabel("Drop data files here to import them.")
-        hint.setStyleSheet("color: #777;")
+        hint.setStyleSheet(palette.css_text("faint"))
         left_layout.addWidget(hint)
 
         self.detail = self._build_detail()
         self.splitter = side_by_side(left, self.detail, [340, 900])
-        left.setMinimumWidth(260)
+        # A quarter of any change in width goes to the list: long names get room on a wide
+        # screen, and a small window keeps most of its width for the data.
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 3)
+        left.setMinimumWidth(240)
 
         self.import_bar = ImportBar()
         self.import_bar.cancel_button.clicked.connect(self.cancel_import)
         self.pages = empty_or_main(self, self.empty, self.splitter, self.import_bar)
+        self.sample_project = SampleProjectOffer(self, self.empty.project_button)  # gui/welcome.py
 
     def _build_detail(self) -> QWidget:
         detail = QWidget()
@@ -145,6 +163,13 @@ class Pane(PaneBase):
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.header.setWordWrap(True)
+        self.header.installEventFilter(self)  # long names are re-fitted when it resizes
+        policy = self.header.sizePolicy()  # its width comes from the pane, not from a long name
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.header.setSizePolicy(policy)
+        self.header.setMinimumWidth(160)
+        self._header_row: dict | None = None
+        self._header_shown = ("", "")
         layout.addWidget(self.header)
         self.tabs = QTabWidget()
         layout.addWidget(self.tabs, 1)
@@ -160,9 +185,11 @@ class Pane(PaneBase):
         vheader.setDefaultSectionSize(self.fontMetrics().height() + 8)
         vheader.setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.data_view.horizontalHeader().setResizeContentsPrecision(200)
+        self.data_view.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        context_menu.install(self.data_view, extra=self._context_actions, name="data")
         self.data_loading = QLabel("Loading…")
         self.data_loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.data_loading.setStyleSheet("color: #777;")
+        self.data_loading.setStyleSheet(palette.css_text("faint"))
         self.data_stack = QStackedWidget()
         self.data_stack.addWidget(self.data_loading)
         self.data_stack.addWidget(self.data_view)
@@ -190,9 +217,12 @@ class Pane(PaneBase):
         self.profile_view.verticalHeader().hide()
         self.profile_view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.profile_view.horizontalHeader().setStretchLastSection(True)
+        self.profile_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.profile_view.selectionModel().currentRowChanged.connect(self._on_profile_current)
+        context_menu.install(self.profile_view, extra=self._context_actions, name="profile")
         self.warnings_title = QLabel("Warnings")
         self.warnings = QListWidget()
+        context_menu.install(self.warnings, name="warnings")
         warnings_box = QWidget()
         wl = QVBoxLayout(warnings_box)
         wl.setContentsMargins(0, 4, 0, 0)
@@ -203,6 +233,7 @@ class Pane(PaneBase):
         bottom.addWidget(self.chart)
         bottom.addWidget(warnings_box)
         bottom.setSizes([520, 260])
+        bottom.setStretchFactor(0, 1)  # a wider window widens the chart, not the warnings
         bottom.setChildrenCollapsible(False)
         # Table on top (it needs the width), chart and warnings under it.
         profile_split = QSplitter(Qt.Orientation.Vertical)
@@ -252,7 +283,9 @@ class Pane(PaneBase):
                                          short_time(v["created_at"])])
                 child.setData(0, ID_ROLE, v["id"])
                 child.setToolTip(0, f"{name}:{v['version']}  (id {v['id']}, sha256 "
-                                    f"{v['sha256'][:12]}, by {v['created_by']})")
+                                    f"{v['sha256'][:12]}, {v['rows']:,} rows × {v['columns']} "
+                                    f"columns, by {v['created_by']} on "
+                                    f"{short_time(v['created_at'])})")
                 child.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 top.addChild(child)
                 items[v["id"]] = child
@@ -272,7 +305,8 @@ class Pane(PaneBase):
         for button, tip in ((self.import_button, IMPORT_TIP),
                             (self.empty.import_button, IMPORT_TIP),
                             (self.empty.sample_button, "Import the bundled sample: 2,000 loan "
-                                                       "applications")):
+                                                       "applications"),
+                            (self.empty.project_button, SAMPLE_PROJECT_TIP)):
             button.setEnabled(refusal is None)
             button.setToolTip(refusal or tip)
 
@@ -304,8 +338,18 @@ class Pane(PaneBase):
         """Show dataset version `ref` (an id): what the main window calls on `navigate`."""
         self.select_version(int(ref))
 
+    def _context_actions(self, _rows: list[int]) -> list:
+        """Right-click entries of the tree and the data tables: the shown version's lineage
+        (a right-click on the tree makes its item the shown version)."""
+        return [context_menu.lineage_entry(self, self.store, "dataset", self._shown_id,
+                                           self.navigate.emit)]
+
     def selected_id(self) -> int | None:
         return self._shown_id
+
+    def selected_ref(self) -> tuple[str, int] | None:
+        """The shown version, for View → Lineage…"""
+        return None if self._shown_id is None else ("dataset", self._shown_id)
 
     def _on_tree_current(self, current: QTreeWidgetItem | None, _previous=None) -> None:
         if current is not None:
@@ -327,14 +371,42 @@ class Pane(PaneBase):
     def _show_row(self, row: dict) -> None:
         if row["id"] != self._shown_id:
             return  # another version was selected meanwhile
-        self.header.setText(
-            f"<span style='font-size:13pt'><b>{row['name']}</b> v{row['version']}</span>"
-            f"&nbsp;&nbsp;<span style='color:#555'>{row['rows']:,} rows × {row['columns']} "
-            f"columns</span><br><span style='color:#777'>sha256 {row['sha256'][:16]}… · "
-            f"imported {short_time(row['created_at'])} by {row['created_by']} · "
-            f"{row['source_format'] or ''} {Path(row['source_path'] or '').name}</span>")
+        self._header_row = row
+        self._show_header(row)
         self._show_profile(row["profile"])
         self._load_data(row)
+
+    def _fitted_names(self, row: dict) -> tuple[str, str]:
+        """The version's name (13pt) and file name as the header's width has room for them:
+        cut in the middle when too long (rich text cannot elide)."""
+        font = QFont(self.header.font())
+        font.setPointSizeF(13)
+        font.setBold(True)
+        room = self.header.width() - 50  # " v1" after the name
+        return (fit_name(row["name"], QFontMetrics(font).horizontalAdvance, room),
+                fit_name(Path(row["source_path"] or "").name,
+                         self.header.fontMetrics().horizontalAdvance, room))
+
+    def _show_header(self, row: dict) -> None:
+        """The version's heading; what is cut of its names is whole in the tooltip."""
+        name, source_shown = self._header_shown = self._fitted_names(row)
+        self.header.setToolTip(f"{row['name']}:{row['version']} from {row['source_path']}"
+                               if (name, source_shown) != (row["name"],
+                                                           Path(row["source_path"] or "").name)
+                               else "")
+        self.header.setText(
+            f"<span style='font-size:13pt'><b>{name}</b> v{row['version']}</span>"
+            f"&nbsp;&nbsp;<span style='color:{palette.color('muted')}'>{row['rows']:,} rows × "
+            f"{row['columns']} columns</span><br><span style='color:{palette.color('faint')}'>"
+            f"sha256 {row['sha256'][:16]}… · "
+            f"imported {short_time(row['created_at'])} by {row['created_by']} · "
+            f"{row['source_format'] or ''} {source_shown}</span>")
+
+    def eventFilter(self, obj, event) -> bool:
+        if (obj is self.header and event.type() == QEvent.Type.Resize and self._header_row
+                and self._fitted_names(self._header_row) != self._header_shown):
+            self._show_header(self._header_row)  # the names, re-fitted to the new width
+        return super().eventFilter(obj, event)
 
     def _load_data(self, row: dict) -> None:
         self.data_loading.setText(f"Loading {row['rows']:,} rows…")
@@ -364,8 +436,8 @@ class Pane(PaneBase):
         self.profile_model.set_records(profile.get("columns", []))
         self.profile_view.resizeColumnsToContents()
         header = self.profile_view.horizontalHeader()
-        for c in range(self.profile_model.columnCount() - 1):
-            header.resizeSection(c, min(header.sectionSize(c) + 8, 200))
+        for c in range(self.profile_model.columnCount() - 1):  # names may take more room
+            header.resizeSection(c, min(header.sectionSize(c) + 8, 320 if c == 0 else 200))
         warnings = profile.get("warnings", [])
         self.warnings.clear()
         self.warnings.addItems(warnings or ["No warnings"])
@@ -457,16 +529,19 @@ class Pane(PaneBase):
         self.refresh()
         self.select_version(row["id"])  # once the list is re-read
         self.message.emit(text)
+        self.import_bar.finish(text)
 
     def _on_import_failed(self, message: str) -> None:
         path = self._importing[0]
         self.message.emit(f"Import of {Path(path).name} failed")
+        self.import_bar.finish(f"Import of {Path(path).name} failed")
         self.notify(f"Could not import {path}\n\n{message}\n\nNothing was changed in the "
                     f"store.", "error", "Import failed")
 
     def _on_import_cancelled(self) -> None:
-        self.message.emit(f"Import of {Path(self._importing[0]).name} cancelled; nothing was "
-                          f"changed")
+        text = f"Import of {Path(self._importing[0]).name} cancelled; nothing was changed"
+        self.message.emit(text)
+        self.import_bar.finish(text)
 
     # -- drag and drop -------------------------------------------------------------
     def accepts_mime(self, mime: QMimeData) -> bool:

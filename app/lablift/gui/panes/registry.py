@@ -15,16 +15,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMetaMethod, QSettings, Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QMetaMethod, QSettings, Qt, QUrl
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QFont
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QHeaderView, QInputDialog, QLabel, QMessageBox, QPlainTextEdit,
                                QPushButton, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
 from ...core import bundles, modelcard, registry, training
-from ...core.errors import PermissionDenied
-from ..evidence import STATUS_COLOURS, EvidenceView, fmt
+from ...core.errors import LabliftError, PermissionDenied
+from .. import context_menu, palette
+from ..column_fit import fit_columns
+from ..evidence import EvidenceView, fmt
 from ..format import short_time
 from ..pane import PaneBase
 from ..widgets import EmptyState, ProgressStrip, empty_or_main, side_by_side
@@ -80,6 +82,40 @@ class RunDialog(QDialog):
         layout.addWidget(buttons)
 
 
+def export_into(store, ref: str, out: Path, progress) -> dict[str, Any]:
+    """The export worker: `ref` into the new folder `out`, creating the folders above it when
+    missing (a remembered export folder may have been removed); those are removed again if the
+    export fails."""
+    made = []
+    for folder in reversed(out.parents):
+        if not folder.exists():
+            try:
+                folder.mkdir()
+            except OSError as exc:
+                _remove_empty(made)
+                raise LabliftError(f"cannot create the export folder {folder}: "
+                                   f"{exc.strerror or exc}") from None
+            made.append(folder)
+    try:
+        return bundles.export(store, ref, out, progress=progress)
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def open_folder(folder: Path) -> bool:
+    """Show `folder` in the desktop's file manager."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
 class CardDialog(QDialog):
     """The narrative fields of a pending version's model card (the facts come from lineage)."""
 
@@ -92,7 +128,7 @@ class CardDialog(QDialog):
                       "Write the narrative sections here; they freeze once the version is "
                       "approved or rejected. Markdown is allowed.")
         note.setWordWrap(True)
-        note.setStyleSheet("color: #555;")
+        note.setStyleSheet(palette.css_text("muted"))
         layout.addWidget(note)
         form = QFormLayout()
         self.fields: dict[str, QPlainTextEdit] = {}
@@ -161,6 +197,7 @@ class Pane(PaneBase):
         super().__init__(store, parent)
         self.detail: dict[str, Any] | None = None  # the shown version's detail
         self.last_dialog: QMessageBox | None = None
+        self.open_folder_button: QPushButton | None = None  # on the "Bundle exported" dialog
         self.run_dialog: QDialog | None = None
         self.card_dialog: CardDialog | None = None
         self.reasons: dict[str, str | None] = {}
@@ -185,6 +222,13 @@ class Pane(PaneBase):
         ll.addWidget(heading)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Model / version", "Status", "Aliases", "By", "Created"])
+        for column, tip in enumerate(["Model name and its versions", "Status of the version",
+                                      "Aliases pointing at the version", "Registered by",
+                                      "When the version was registered"]):
+            self.tree.headerItem().setToolTip(column, tip)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names keep both ends
+        # Narrow: Created, then By, then Aliases step aside (each row's tooltip has them).
+        self.tree_columns = fit_columns(self.tree, main=0, optional=[4, 3, 2])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
@@ -196,9 +240,10 @@ class Pane(PaneBase):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setMinimumWidth(180)  # narrow windows scroll the columns, not the window
         self.tree.currentItemChanged.connect(self._on_current)
+        context_menu.install(self.tree, extra=self._context_actions, name="registry")
         ll.addWidget(self.tree, 1)
         self.legend = QLabel("⚠ = needs attention (e.g. a monitoring alert)")
-        self.legend.setStyleSheet("color: #777;")
+        self.legend.setStyleSheet(palette.css_text("faint"))
         self.legend.setWordWrap(True)
         ll.addWidget(self.legend)
 
@@ -220,15 +265,21 @@ class Pane(PaneBase):
         rl.addLayout(actions)
         self.reason_label = QLabel()
         self.reason_label.setWordWrap(True)
-        self.reason_label.setStyleSheet("color: #6b4e00;")
+        self.reason_label.setStyleSheet(palette.css_text("warn"))
         self.reason_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         rl.addWidget(self.reason_label)
         self.evidence = EvidenceView(first="lineage")
+        self.evidence.card_hint = ("_Not written yet: press **Edit card…** above to write it "
+                                   "(an analyst, while the version is pending)._")
         self.evidence.open_run.connect(self.show_run)
         self.evidence.open_dataset.connect(self.show_dataset)
         rl.addWidget(self.evidence, 1)
 
-        self.splitter = side_by_side(left, right, [450, 670])
+        self.splitter = side_by_side(left, right, [400, 720])
+        # A third of any change in width goes to the list: a small window keeps room for the
+        # evidence, a wide one shows long model names whole.
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 2)
         left.setMinimumWidth(200)
 
         self.empty = EmptyState(
@@ -285,16 +336,18 @@ class Pane(PaneBase):
                 child = QTreeWidgetItem([label, v["status"], ", ".join(v["aliases"]),
                                          v["created_by"], short_time(v["created_at"])])
                 child.setData(0, ID_ROLE, v["id"])
-                fg, bg = STATUS_COLOURS.get(v["status"], ("#333", "#fff"))
+                fg, bg = palette.badge(v["status"])
                 child.setForeground(1, QBrush(QColor(fg)))
                 child.setBackground(1, QBrush(QColor(bg)))
                 child.setTextAlignment(1, Qt.AlignmentFlag.AlignCenter)
-                tip = f"{v['ref']}: {v['status']}, run {v['run_id']}"
+                tip = (f"{v['ref']}: {v['status']}, run {v['run_id']}, registered by "
+                       f"{v['created_by']} on {short_time(v['created_at'])}"
+                       + (f", aliases {', '.join(v['aliases'])}" if v["aliases"] else ""))
                 if v.get("approver"):
                     tip += f", approved by {v['approver']}"
                 if v.get("attention"):
                     tip += f"\nNeeds attention: {v['attention']}"
-                    child.setForeground(0, QBrush(QColor("#8a4b00")))
+                    child.setForeground(0, palette.brush("warn"))
                 child.setToolTip(0, tip)
                 top.addChild(child)
             self.tree.addTopLevelItem(top)
@@ -340,6 +393,10 @@ class Pane(PaneBase):
     def show_ref(self, ref: Any) -> None:
         """Show version `ref`: what the main window calls on `navigate`."""
         self.select_version(ref)
+
+    def selected_ref(self) -> tuple[str, int] | None:
+        """The selected version (by id), for View → Lineage…"""
+        return None if self._selected is None else ("version", self._selected)
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous=None) -> None:
         if current is None:
@@ -434,6 +491,23 @@ class Pane(PaneBase):
             self.navigate.emit("datasets", dataset_id)
         else:
             self.notify(f"dataset version {dataset_id}: the Datasets pane is not available")
+
+    def _context_actions(self, _rows: list[int]) -> list:
+        """Right-click entries for the version under the cursor (it is selected first); its
+        actions are the buttons', enabled and explained exactly as they are."""
+        item = self.tree.currentItem()
+        vid = item.data(0, ID_ROLE) if item is not None else None
+        v = next((v for v in self.versions if v["id"] == vid), None)
+        if v is None:
+            return []
+        entries = [(f"Open run #{v['run_id']}", lambda: self.show_run(v["run_id"])),
+                   context_menu.lineage_entry(self, self.store, "version", v["ref"],
+                                              self.navigate.emit), None]
+        for button in (self.alias_button, self.archive_button, self.export_button,
+                       self.card_button):
+            entries.append((button.text(), button.click,
+                            None if button.isEnabled() else button.toolTip(), button.toolTip()))
+        return entries
 
     def open_run(self) -> None:
         if self.detail:
@@ -570,12 +644,11 @@ class Pane(PaneBase):
             return None
         store, ref, out = self.store, d["ref"], Path(out)
         task = self.start(
-            "export", lambda progress, cancelled: bundles.export(store, ref, out,
-                                                                 progress=progress),
+            "export", lambda progress, cancelled: export_into(store, ref, out, progress),
             lambda result, r=ref: self._on_exported(r, result),
             progress=self._on_export_progress,
             on_failed=lambda msg, r=ref: self._on_export_failed(r, msg))
-        task.done.connect(self._on_export_done)
+        task.done.connect(lambda: self._on_export_done(task, ref))
         self.export_bar.label.setText(f"Exporting {ref} to {out}…")
         self.export_bar.bar.setValue(0)
         self.export_bar.show()
@@ -588,16 +661,22 @@ class Pane(PaneBase):
 
     def _on_exported(self, ref: str, result: dict) -> None:
         self.message.emit(f"Exported {ref} to {result['path']}")
-        self._dialog(QMessageBox.Icon.Information, "Bundle exported",
-                     f"{ref} was exported to\n{result['path']}\n\n{len(result['files'])} files, "
-                     f"manifest sha256 {result['manifest_sha256'][:16]}…\nCheck it with "
-                     f"`lablift bundle verify {result['path']}`.")
+        box = self._dialog(QMessageBox.Icon.Information, "Bundle exported",
+                           f"{ref} was exported to\n{result['path']}\n\n{len(result['files'])} "
+                           f"files, manifest sha256 {result['manifest_sha256'][:16]}…\nCheck it "
+                           f"with `lablift bundle verify {result['path']}`.")
+        folder = Path(result["path"])
+        self.open_folder_button = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
+        self.open_folder_button.setToolTip(str(folder))
+        self.open_folder_button.setProperty("folder", str(folder))
+        self.open_folder_button.clicked.connect(lambda: open_folder(folder))
 
     def _on_export_failed(self, ref: str, message: str) -> None:
         self.message.emit(f"Export of {ref} failed")
         self.notify(f"Could not export {ref}:\n\n{message}", "error", "Export failed")
 
     @while_alive
-    def _on_export_done(self) -> None:
-        self.export_bar.hide()
+    def _on_export_done(self, task: Task | None = None, ref: str = "") -> None:
+        ended = {"finished": "done"}.get(task.state, task.state) if task else "ended"
+        self.export_bar.finish(f"Export of {ref}: {ended}")
         self.refresh()  # the lineage gains the bundle; refresh keeps the selection

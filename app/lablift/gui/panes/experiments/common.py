@@ -10,17 +10,27 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableView, QWidget
 
+from ... import context_menu, palette
 from ...format import metric
 from ...tablemodels import CellsModel, _is_missing
 
 MONO = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-BEST_COLOR = QColor("#d7f0dc")
-BEST_BRUSH = QBrush(BEST_COLOR)
+BEST_ROLE = "best_bg"  # the palette role of the best value's cell
 BOLD = QFont()
 BOLD.setBold(True)
-STATE_COLORS = {"queued": "#666666", "running": "#1d4f91", "finished": "#1e7b34",
-                "failed": "#b00020", "cancelled": "#8a6d00"}
+# Palette roles of a run's or job's state.
+STATE_ROLES = {"queued": "faint", "running": "accent", "finished": "good", "failed": "bad",
+               "cancelled": "warn"}
+
+
+def state_color(state: str) -> str:
+    return palette.color(STATE_ROLES.get(state, "other_text"))
+
+
+def best_brush() -> QBrush:
+    """The background of a best value's cell, in the scheme in use."""
+    return palette.brush(BEST_ROLE)
 
 
 def fmt_metric(value: Any) -> str:
@@ -69,7 +79,7 @@ def note(text: str) -> QLabel:
     label = QLabel(text)
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     label.setWordWrap(True)
-    label.setStyleSheet("color: #666; font-size: 11pt;")
+    label.setStyleSheet(f"color: {palette.color('muted')}; font-size: 11pt;")
     return label
 
 
@@ -77,7 +87,7 @@ def note(text: str) -> QLabel:
 class Cell:
     text: str
     bold: bool = False
-    background: QColor | None = None
+    background: QColor | str | None = None  # a colour or a palette role
     tooltip: str | None = None
     align: int | None = None
 
@@ -125,4 +135,5 @@ def grid_view(model: GridModel, row_height: int) -> QTableView:
     view.setAlternatingRowColors(True)
     view.horizontalHeader().setStretchLastSection(True)
     view.setWordWrap(False)
+    context_menu.install(view, name="run")
     return view

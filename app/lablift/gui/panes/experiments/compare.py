@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QSplitter, QStackedWidget, QTabWidget
 from ....core import evaluation, training
 from ...charts import ChartCanvas
 from ...experiment_charts import plot_compare
-from .common import BEST_COLOR, RIGHT, Cell, GridModel, clip, fmt_metric, grid_view, note, text_of
+from .common import BEST_ROLE, RIGHT, Cell, GridModel, clip, fmt_metric, grid_view, note, text_of
 
 SPEC_KEYS = ("dataset_id", "target", "features", "test_size", "cv", "seed", "sensitive")
 
@@ -62,7 +62,7 @@ def metric_rows(runs: Sequence[dict[str, Any]]) -> list[list[Cell]]:
         best = (min(present) if lower else max(present)) if len(present) > 1 else None
         tip = "best of the compared runs" + (" (lower is better)" if lower else "")
         out.append([Cell(n)] + [
-            Cell(fmt_metric(v), align=RIGHT, bold=True, background=BEST_COLOR, tooltip=tip)
+            Cell(fmt_metric(v), align=RIGHT, bold=True, background=BEST_ROLE, tooltip=tip)
             if best is not None and v == best else Cell(fmt_metric(v), align=RIGHT)
             for v in values])
     return out

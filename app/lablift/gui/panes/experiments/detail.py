@@ -11,11 +11,12 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QPlainTextEdit
                                QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from ....core import evaluation, training
+from ... import palette
 from ...experiment_charts import run_panels
-from ...format import short_time
+from ...format import short_name, short_time
 from ...workers import while_alive
-from .common import (MONO, RIGHT, STATE_COLORS, Cell, GridModel, fmt_duration, fmt_metric,
-                     grid_view, html, note, text_of)
+from .common import (MONO, RIGHT, Cell, GridModel, fmt_duration, fmt_metric,
+                     grid_view, html, note, state_color, text_of)
 from .job_queue import Job
 from .run_panels import RunPanels
 
@@ -111,9 +112,12 @@ class RunDetail:
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(info)
         split.addWidget(self.detail_canvas)
-        split.setSizes([310, 500])
+        split.setSizes([280, 700])
         split.setChildrenCollapsible(False)
-        info.setMinimumWidth(240)
+        # A wider window widens the plots; the tables beside them need no more room.
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        info.setMinimumWidth(220)
         outer.addWidget(split)
         self.detail_split = split
         self.detail_stack.addWidget(page)
@@ -155,7 +159,9 @@ class RunDetail:
         self._shown_key = key
         self.shown_run = run
         record = self.run_record(run["id"])
-        name = record["dataset"] if record else f"#{run['dataset_id']}"
+        full = record["dataset"] if record else f"#{run['dataset_id']}"
+        name = short_name(full)  # a long dataset name must not widen the column (whole in the tip)
+        self.detail_header.setToolTip(f"dataset {full}" if name != full else "")
         extra = ""
         if run.get("reproduces"):
             extra += f" · reproduces run {run['reproduces']}"
@@ -163,12 +169,14 @@ class RunDetail:
             extra += f" · sweep {run['sweep_id']}"
         self.detail_header.setText(
             f"<span style='font-size:12pt'><b>Run {run['id']}</b> · {run['algorithm']}</span> "
-            f"<span style='color:{STATE_COLORS.get(run['status'], '#333')}'>"
+            f"<span style='color:{state_color(run['status'])}'>"
             f"<b>{run['status']}</b></span><br>"
-            f"<span style='color:#555'>{name} → {run['target']} ({run['task']}), seed "
-            f"{run['seed']}</span><br><span style='color:#777'>{short_time(run['created_at'])} by "
+            f"<span style='color:{palette.color('muted')}'>{name} → {run['target']} "
+            f"({run['task']}), seed {run['seed']}</span><br>"
+            f"<span style='color:{palette.color('faint')}'>{short_time(run['created_at'])} by "
             f"{run['created_by']} · {fmt_duration(run.get('duration_s'))}{extra}</span>"
-            + (f"<br><span style='color:#b00020'>{html(run.get('error') or '')}</span>"
+            + (f"<br><span style='color:{palette.color('bad')}'>{html(run.get('error') or '')}"
+               f"</span>"
                if not finished and run.get("error") else ""))
         self.metrics_model.set_grid(metric_cells(run))
         self.metrics_table.resizeColumnsToContents()

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLineEdit
 
+from ... import palette
 from .common import text_of
 
 FILTER_HELP = ("Filter: any text, or field expressions such as roc_auc>0.8  algorithm=random_forest"
@@ -146,9 +147,10 @@ class RunFilter:
             self._known = known_fields(records)
         ids, unknown = filter_records(records, text, self._known)
         self.runs_proxy.set_accepted(ids)
-        shown, total = self.runs_proxy.rowCount(), len(records)
+        total = len(records)
+        shown = total if ids is None else len(ids)  # runs, not rows: sweeps group theirs
         text = f"{shown:,} of {total:,} runs" if ids is not None else f"{total:,} runs"
         if unknown:
             text += f" · unknown field {', '.join(unknown)}"
         self.count_label.setText(text)
-        self.count_label.setStyleSheet("color: #b00020;" if unknown else "color: #666;")
+        self.count_label.setStyleSheet(palette.css_text("bad" if unknown else "muted"))

@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QTabWidget, QVBoxLayout,
                                QWidget)
 
-from ....core import catalogue, evaluation, training
+from ....core import catalogue, evaluation, sweeps, training
+from ... import context_menu, palette
+from ...widgets import ElidedLabel
 from ...workers import Task, run_task, while_alive
-from .common import MONO, STATE_COLORS
+from .common import MONO, STATE_ROLES
+from .runs_table import load_run_records
 
 # Imported in a worker when the pane opens. The first import of scikit-learn, SciPy and
 # Parquet holds the GIL for up to a few hundred ms at a time (loading shared libraries, module
@@ -86,9 +88,14 @@ def lower_thread_priority(niceness: int = 10) -> None:
             pass
 
 
+def running_run_ids(store) -> tuple[int, ...]:
+    """The runs recorded as running (a sweep's not yet computed, or training)."""
+    return tuple(sorted(r["id"] for r in training.list_runs(store, status="running")))
+
+
 @dataclass
 class Job:
-    kind: str  # train | reproduce
+    kind: str  # train | sweep | reproduce
     label: str
     spec: dict[str, Any] | None = None
     run_id: int | None = None
@@ -99,12 +106,15 @@ class Job:
     result: Any = None
     error: str | None = None
     extra: dict = field(default_factory=dict)
+    listed: bool = False  # the runs table was re-read once its run row existed
 
     @property
     def tag(self) -> str:
         """Short name for progress lines: the algorithm, or what is reproduced."""
         if self.kind == "train" and self.spec:
             return self.spec["algorithm"]
+        if self.kind == "sweep" and self.spec:
+            return f"sweep of {self.spec['algorithm']}"
         return f"reproduce #{self.run_id}" if self.run_id is not None else self.label
 
 
@@ -117,9 +127,10 @@ class JobQueue:
         al = QVBoxLayout(activity)
         al.setContentsMargins(10, 4, 10, 8)
         al.setSpacing(4)
-        self.activity_label = QLabel("Idle")
-        self.activity_label.setStyleSheet("color: #444;")
-        # Ignored: a long progress message must not widen the column (it is cut instead).
+        self.activity_label = ElidedLabel("Idle")  # a long message is cut, whole in its tooltip
+        self._last_outcome: str | None = None  # "Finished: …" once a job has ended
+        self.activity_label.setStyleSheet(palette.css_text("muted"))
+        # Ignored: a long progress message must not widen the column (it is elided instead).
         self.activity_label.setSizePolicy(QSizePolicy.Policy.Ignored,
                                           QSizePolicy.Policy.Preferred)
         al.addWidget(self.activity_label)
@@ -141,9 +152,16 @@ class JobQueue:
         row.addWidget(self.cancel_button)
         row.addWidget(self.clear_queue_button)
         al.addLayout(row)
+        # While a sweep runs, which of its runs are running is read every second; the runs
+        # table is re-read when that changes (its runs recorded, one finished).
+        self._sweep_poll = QTimer(self)
+        self._sweep_poll.setInterval(1000)
+        self._sweep_poll.timeout.connect(self._poll_sweep)
+        self._running_seen: tuple[int, ...] = ()
         self.activity_tabs = QTabWidget()
         self.activity_tabs.setDocumentMode(True)
         self.queue_list = QListWidget()
+        context_menu.install(self.queue_list, name="jobs")
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setFont(MONO)
@@ -180,12 +198,15 @@ class JobQueue:
         job = queued[0]
         job.state = "running"
         store = self.store
-        kind, spec, run_id = job.kind, job.spec, job.run_id
+        kind, spec, run_id, extra = job.kind, job.spec, job.run_id, dict(job.extra)
 
         def fn(progress, cancelled):
             lower_thread_priority()
             if kind == "train":
                 return training.train(store, spec, progress, cancelled)
+            if kind == "sweep":  # one job; its runs are recorded before the first fit
+                return sweeps.sweep(store, spec, progress=progress, cancelled=cancelled,
+                                    **extra)
             return training.reproduce(store, run_id, progress, cancelled)
 
         task = job.task = run_task(fn, pool=self.train_pool)
@@ -194,6 +215,9 @@ class JobQueue:
         task.failed.connect(lambda msg, j=job: self._on_job_failed(j, msg))
         task.cancelled.connect(lambda j=job: self._on_job_cancelled(j))
         task.done.connect(self._start_next)
+        if kind == "sweep":  # the runs table follows the sweep's runs as they finish
+            self._sweep_poll.start()
+            task.done.connect(self._sweep_poll.stop)
         self.progress_bar.setValue(0)
         self._set_activity(f"{job.tag}: starting")
         self._log(f"Started: {job.label}")
@@ -205,7 +229,7 @@ class JobQueue:
             return
         state = job.state + (f" {job.fraction:.0%}" if job.state == "running" else "")
         job.item.setText(f"[{state}]  {job.label}")
-        job.item.setForeground(QBrush(QColor(STATE_COLORS.get(job.state, "#000000"))))
+        job.item.setForeground(palette.brush(STATE_ROLES.get(job.state, "other_text")))
         if job.error:
             job.item.setToolTip(job.error)
 
@@ -217,7 +241,8 @@ class JobQueue:
         n = len(self.queued_jobs())
         self.activity_tabs.setTabText(1, f"Queue ({n} waiting)" if n else "Queue")
         if running is None:
-            self._set_activity("Idle" if not n else f"{n} queued")
+            self._set_activity(f"{n} queued" if n else
+                               self._last_outcome or "Idle")
 
     def _set_activity(self, text: str) -> None:
         self.progress_bar.setTextVisible(self.running_job() is not None)
@@ -226,10 +251,22 @@ class JobQueue:
 
     def _log(self, text: str) -> None:
         self.log.appendPlainText(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
+        bar = self.log.verticalScrollBar()  # follow the newest line, even from a scrolled view
+        bar.setValue(bar.maximum())
 
     @while_alive
     def _on_job_progress(self, job: Job, fraction: float, text: str) -> None:
         job.fraction = fraction
+        if fraction > 0 and not job.listed and job.kind in ("train", "reproduce"):
+            # train() reports 0 while it checks the spec, before the run row exists; what
+            # comes after is from the recorded run: show it in the table, status running
+            # (unless the job ended meanwhile: then the final reload shows it as it ended).
+            job.listed = True
+            store = self.store
+            self.start("listing", lambda progress, cancelled: load_run_records(store),
+                       lambda records, j=job: self._show_records(records)
+                       if j.state == "running" else None,
+                       on_failed=lambda _message: None)  # the final reload tells
         self.progress_bar.setValue(round(fraction * 100))
         self._set_activity(f"{job.tag}: {text}")
         self._log(f"{job.tag}: {text}")
@@ -240,7 +277,8 @@ class JobQueue:
         self._show_job(job)
         if job.kind == "reproduce" and job.run_id == self._shown_run:
             self.reproduce_button.setEnabled(True)
-        self.progress_bar.setValue(100 if state == "finished" else 0)
+        self.progress_bar.setValue(0)  # the bar is for what runs; the label says how it ended
+        self._last_outcome = f"{state.capitalize()}: {job.label}"
         self._update_queue_buttons()
 
     @while_alive
@@ -255,9 +293,41 @@ class JobQueue:
             self._log(text)
             self.notify(text)
             self.reload_runs(select=run["id"])
+        elif job.kind == "sweep":
+            self._report_sweep(result)
         else:
             self._report_reproduce(result)
             self.reload_runs(select=result.get("new_run_id") or result["run_id"])
+
+    def _poll_sweep(self) -> None:
+        if self.is_busy("load") or self.is_busy("sweep poll"):
+            return
+        store = self.store
+        self.start("sweep poll", lambda progress, cancelled: running_run_ids(store),
+                   self._on_sweep_poll, on_failed=lambda _msg: None)  # the next tick retries
+
+    def _on_sweep_poll(self, running: tuple[int, ...]) -> None:
+        if running != self._running_seen:
+            self._running_seen = running
+            self.reload_runs()
+
+    def _report_sweep(self, result: dict[str, Any]) -> None:
+        runs, best = result["runs"], result.get("best_run_id")
+        finished = sum(r["status"] == "finished" for r in runs)
+        text = f"Sweep {result['id']} {result['status']}: {finished} of {len(runs)} runs finished"
+        top = next((r for r in runs if r["id"] == best), None)
+        if top is not None:
+            name, value, source = evaluation.primary_metric(top["task"], top["metrics"])
+            text += f"; best run {best}, {name} {value:.4f} ({source})"
+        self._log(text)
+        failed = [r for r in runs if r["status"] == "failed"]
+        if result["status"] == "finished":
+            self.notify(text)
+        else:  # every configuration failed: say why the first did
+            why = f"\n\nRun {failed[0]['id']}: {failed[0].get('error')}" if failed else ""
+            self.notify(text + why, "error", "The sweep failed")
+        self.open_sweeps.add(result["id"])
+        self.reload_runs(select=best or (runs[-1]["id"] if runs else None))
 
     @while_alive
     def _on_job_failed(self, job: Job, message: str) -> None:
@@ -266,7 +336,8 @@ class JobQueue:
         self._log(f"Failed: {job.label}: {message}")
         self.message.emit(f"{job.label} failed")
         self.reload_runs()
-        what = "Training" if job.kind == "train" else f"Reproducing run {job.run_id}"
+        what = {"train": "Training", "sweep": "The sweep"}.get(job.kind,
+                                                               f"Reproducing run {job.run_id}")
         self.notify(f"{job.label}\n\n{message}", "error", f"{what} failed")
 
     @while_alive

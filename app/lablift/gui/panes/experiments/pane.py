@@ -17,10 +17,12 @@ from .detail import RunDetail
 from .filter import RunFilter
 from .job_queue import Job, JobQueue, warm_up_imports
 from .runs_table import RunsTable, load_pane_data
+from .sweep_form import SweepLauncher
 from .train_form import TrainForm
 
 
-class Pane(TrainForm, JobQueue, RunsTable, RunFilter, RunDetail, Compare, PaneBase):
+class Pane(TrainForm, SweepLauncher, JobQueue, RunsTable, RunFilter, RunDetail, Compare,
+           PaneBase):
     title = "Experiments"
     runs_loaded = Signal()  # the runs table and the selected run's panels are shown
 
@@ -63,6 +65,10 @@ class Pane(TrainForm, JobQueue, RunsTable, RunFilter, RunDetail, Compare, PaneBa
         right.setChildrenCollapsible(False)
         self.right_split = right
         self.splitter = side_by_side(left, right, [322, 798])
+        # A fifth of any change in width goes to the form: long column names in Features
+        # show whole on a wide screen, and a small window keeps its width for runs and plots.
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 4)
         self.pages = empty_or_main(self, self.no_datasets, self.splitter)
 
     def _build_bottom(self) -> QWidget:
@@ -91,10 +97,12 @@ class Pane(TrainForm, JobQueue, RunsTable, RunFilter, RunDetail, Compare, PaneBa
         self.start("load", lambda progress, cancelled: load_pane_data(store), self._on_loaded,
                    on_failed=lambda msg: self.notify(f"Could not read the runs: {msg}"))
 
-    def _on_loaded(self, result: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
-        rows, records = result
+    def _on_loaded(self, result: tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                       dict[str, Any]]) -> None:
+        rows, records, extra = result
         self._show_datasets(rows)
-        self._show_records(records)
+        self.set_sweep_refusal(extra["sweep_refusal"])
+        self._show_records(records, extra["sweeps"])
         # Once the selected run's panels are filled too (they draw over the next turns).
         self._loaded_pending = True
         self._maybe_loaded()
@@ -116,3 +124,7 @@ class Pane(TrainForm, JobQueue, RunsTable, RunFilter, RunDetail, Compare, PaneBa
         """Show run `run_id` (navigation from another pane); once loaded if not listed yet."""
         if not self.select_run(run_id):
             self.reload_runs(select=run_id)
+
+    def selected_ref(self) -> tuple[str, int] | None:
+        """The shown run, for View → Lineage…"""
+        return None if self._shown_run is None else ("run", self._shown_run)

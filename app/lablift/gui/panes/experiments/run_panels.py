@@ -10,6 +10,8 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QStackedWidget, QWidget
 
+from ... import palette
+from ...chart_fit import fitted_draw
 from ...experiment_charts import nothing, panel_margins, place_axes
 
 
@@ -31,6 +33,10 @@ class PanelCanvas(FigureCanvasQTAgg):
     def draw_idle(self) -> None:
         if not self.held:
             super().draw_idle()
+
+    def draw(self) -> None:
+        # A narrow panel thins its ticks and shortens its title rather than cut or overlap.
+        fitted_draw(super().draw, self.figure, self.get_renderer)
 
     def fill(self, draw: Callable[[Any], bool]) -> None:
         """New artists on a fresh Axes; rendering is left to a later draw_idle()."""
@@ -73,7 +79,7 @@ class RunPanels(QStackedWidget):
         self.message = QLabel()
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #777777")
+        self.message.setStyleSheet(palette.css_text("faint"))
         self.addWidget(self.message)
         grid_page = QWidget()
         grid = QGridLayout(grid_page)

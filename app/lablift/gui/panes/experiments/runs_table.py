@@ -1,94 +1,31 @@
-"""The runs table: its model (sorted in Python), the filtering proxy, its columns, the worker
-that reads it, and the pane part that shows and selects runs."""
+"""The runs table: its columns, the worker that reads it, and the pane part that shows and
+selects runs (the model, sweeps grouped and their best marked, is in runs_model)."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QStackedWidget, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QPushButton,
+                               QStackedWidget, QTreeView, QVBoxLayout, QWidget)
 
 from ....core import datasets, training
+from ....core.errors import PermissionDenied
+from ... import context_menu, palette
 from ...format import short_time
-from ...tablemodels import ALIGN_LEFT, ALIGN_RIGHT, Column, RecordsTableModel, _is_missing, \
-    _sort_key
+from ...tablemodels import ALIGN_LEFT, ALIGN_RIGHT, Column
 from .common import bold, fmt_duration, fmt_metric, note, text_of
 from .filter import flatten_run
+from .runs_model import RunsFilterProxy, RunsTableModel, sweep_rows
+
+__all__ = ["CV_METRICS", "KEY_METRICS", "RunsFilterProxy", "RunsTable", "RunsTableModel",
+           "RunsView", "load_pane_data", "load_run_records", "runs_columns", "sweep_rows"]
 
 # Holdout metrics shown as table columns (when some run has them); CV means of the primary ones.
 KEY_METRICS = ("roc_auc", "accuracy", "f1", "r2", "rmse", "mae")
 CV_METRICS = ("roc_auc", "r2")
 SELECT_ROW = (QItemSelectionModel.SelectionFlag.ClearAndSelect
               | QItemSelectionModel.SelectionFlag.Rows)
-
-
-class RunsTableModel(RecordsTableModel):
-    """Runs records sorted in Python on precomputed keys.
-
-    A QSortFilterProxyModel sort calls lessThan (Python) ~n·log n times through Qt: seconds at
-    10,000 runs. Sorting the list here takes milliseconds; the proxy only filters.
-    """
-
-    def __init__(self, columns, parent=None):
-        super().__init__(columns, parent=parent)
-        self.sort_key: str | None = "id"
-        self.sort_order = Qt.SortOrder.DescendingOrder
-
-    def _sorted(self, records: list[dict]) -> list[dict]:
-        key = self.sort_key
-        if key is None:
-            return records
-        present = [r for r in records if not _is_missing(r.get(key))]
-        missing = [r for r in records if _is_missing(r.get(key))]
-        present.sort(key=lambda r: _sort_key(r.get(key)),
-                     reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
-        return present + missing  # missing values last either way
-
-    def set_records(self, records: Sequence[dict]) -> None:
-        super().set_records(self._sorted(list(records)))
-
-    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        if column < 0 or column >= len(self.columns):
-            return
-        self.sort_key, self.sort_order = self.columns[column].key, order
-        self.layoutAboutToBeChanged.emit()
-        old = self.persistentIndexList()
-        old_ids = [self._records[i.row()]["id"] for i in old]
-        self._records = self._sorted(self._records)
-        where = {r["id"]: n for n, r in enumerate(self._records)}
-        self.changePersistentIndexList(
-            old, [self.index(where[rid], i.column()) for rid, i in zip(old_ids, old)])
-        self.layoutChanged.emit()
-
-    def row_of(self, run_id: int) -> int | None:
-        for n, r in enumerate(self._records):
-            if r["id"] == run_id:
-                return n
-        return None
-
-
-class RunsFilterProxy(QSortFilterProxyModel):
-    """Filters by a precomputed set of run ids; sorting is delegated to the source model."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.accepted: set[int] | None = None
-
-    def set_accepted(self, ids: set[int] | None) -> None:
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
-            self.beginFilterChange()
-            self.accepted = ids
-            self.endFilterChange()
-        else:
-            self.accepted = ids
-            self.invalidateFilter()
-
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
-        return self.accepted is None or self.sourceModel().record(row)["id"] in self.accepted
-
-    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        self.sourceModel().sort(column, order)
 
 
 def _metric_columns(records: Sequence[dict]) -> list[Column]:
@@ -116,16 +53,33 @@ def runs_columns(records: Sequence[dict] = ()) -> list[Column]:
                Column("who", "Who"), Column("when", "When", fmt=short_time, align=ALIGN_LEFT)])
 
 
-def load_pane_data(store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Worker side of a refresh: the dataset versions (for the form) and the runs records."""
+def load_pane_data(store) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Worker side of a refresh: the dataset versions (for the form), the runs records and
+    {"sweeps": sweep id -> its row (sweep_rows), "sweep_refusal": why this user may not
+    sweep, or None}."""
     rows = datasets.list_datasets(store)
     names = {d["id"]: f"{d['name']}:{d['version']}" for d in rows}
-    return rows, [flatten_run(r, names) for r in training.list_runs(store)]
+    runs = training.list_runs(store)
+    records = [flatten_run(r, names) for r in runs]
+    try:
+        store.require_role("sweeps", "analyst")
+        refusal = None
+    except PermissionDenied as exc:
+        refusal = str(exc)
+    return rows, records, {"sweeps": sweep_rows(store, runs, records),
+                           "sweep_refusal": refusal}
 
 
 def load_run_records(store) -> list[dict[str, Any]]:
     """The runs table's records: one query for runs, one for dataset names."""
     return load_pane_data(store)[1]
+
+
+class RunsView(QTreeView):
+    """The runs tree; `horizontalHeader()` as a QTableView names it, for code written for one."""
+
+    def horizontalHeader(self):
+        return self.header()
 
 
 class RunsTable:
@@ -140,7 +94,7 @@ class RunsTable:
         heading = QLabel("Runs")
         bold(heading, 1.2)
         self.count_label = QLabel()
-        self.count_label.setStyleSheet("color: #666;")
+        self.count_label.setStyleSheet(palette.css_text("muted"))
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Select two or more runs (Ctrl/Shift+click) to compare")
         self.compare_button.setEnabled(False)
@@ -155,22 +109,35 @@ class RunsTable:
         self.runs_model = RunsTableModel(runs_columns())
         self.runs_proxy = RunsFilterProxy(self)
         self.runs_proxy.setSourceModel(self.runs_model)
-        view = self.runs_view = QTableView()
+        self.open_sweeps: set[int] = set()  # sweep rows shown expanded (kept over reloads)
+        self._seen_sweeps: set[int] = set()
+        view = self.runs_view = RunsView()
         view.setModel(self.runs_proxy)
         view.setSortingEnabled(True)
-        view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+        view.header().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         view.setAlternatingRowColors(True)
-        view.verticalHeader().hide()
-        view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        view.horizontalHeader().setStretchLastSection(True)
-        view.horizontalHeader().setHighlightSections(False)
+        view.setUniformRowHeights(True)  # 10,000 rows: no per-row size hints
+        view.setRootIsDecorated(False)  # until there is a sweep to open
+        view.header().setStretchLastSection(True)
+        view.header().setHighlightSections(False)
         view.setWordWrap(False)
+        view.expanded.connect(lambda i: self._sweep_toggled(i, True))
+        view.collapsed.connect(lambda i: self._sweep_toggled(i, False))
+        # Expanded and spanned rows are the view's, lost when the proxy drops a row or the
+        # model resets: put the sweep rows back once per change (coalesced).
+        self._regroup_timer = QTimer(self)
+        self._regroup_timer.setSingleShot(True)
+        self._regroup_timer.setInterval(0)
+        self._regroup_timer.timeout.connect(self._show_sweep_rows)
+        for signal in (self.runs_proxy.modelReset, self.runs_proxy.layoutChanged,
+                       self.runs_proxy.rowsInserted):
+            signal.connect(self._regroup_timer.start)
         view.selectionModel().currentRowChanged.connect(self._on_current_run)
         view.selectionModel().selectionChanged.connect(self._on_selection)
         view.doubleClicked.connect(lambda _i: self.tabs.setCurrentIndex(0))
+        context_menu.install(view, extra=self._context_actions, name="runs")
         self.no_runs = note("Train a model to see it here.\n\nChoose a target and an "
                             "algorithm on the left and press Train.")
         self.runs_stack = QStackedWidget()
@@ -179,15 +146,23 @@ class RunsTable:
         layout.addWidget(self.runs_stack, 1)
         return box
 
-    def _show_records(self, records: list[dict]) -> None:
-        current = self._select_after_load or self._shown_run
+    def _show_records(self, records: list[dict], sweep_heads: dict[int, dict] | None = None
+                      ) -> None:
+        asked = self._select_after_load
+        current = asked or self._shown_run
         self._select_after_load = None
         self.runs_model.columns = runs_columns(records)
-        self.runs_model.set_records(records)
+        self.runs_model.set_records(records, sweep_heads)
+        for sid, head in (sweep_heads or {}).items():  # a running sweep opens when first seen
+            if sid not in self._seen_sweeps and head["status"] == "running":
+                self.open_sweeps.add(sid)
+        self._seen_sweeps.update(sweep_heads or {})
+        self.runs_view.setRootIsDecorated(bool(sweep_heads))
         self._known = None
         self.runs_stack.setCurrentIndex(1 if records else 0)
         self.apply_filter()
-        header = self.runs_view.horizontalHeader()
+        self._show_sweep_rows()
+        header = self.runs_view.header()
         key = self.runs_model.sort_key
         keys = [c.key for c in self.runs_model.columns]
         header.blockSignals(True)
@@ -198,51 +173,132 @@ class RunsTable:
             ids = {r["id"] for r in records}
             # Else the latest finished run (the one with plots), else the latest run.
             finished = [r["id"] for r in records if r["status"] == "finished"]
-            self.select_run(current if current in ids else max(finished or ids))
+            # A reload keeps the selection where the user left it (in a closed sweep too).
+            target = current if current in ids else max(finished or ids)
+            self.select_run(target, reveal=target != self._shown_run or asked is not None)
         else:
             self.detail_empty.setText("No runs yet: the detail of a run shows here once one "
                                       "has trained.")
             self._show_run(None)
 
     def _size_columns(self) -> None:
-        view, header = self.runs_view, self.runs_view.horizontalHeader()
+        view, header = self.runs_view, self.runs_view.header()
         metrics = self.fontMetrics()
         # Sized from the header and a sample of rows: resizeColumnsToContents on 10,000 rows
         # would measure every cell on the GUI thread.
-        sample = [self.runs_model.record(i) for i in range(min(50, self.runs_model.rowCount()))]
+        # (sweep rows span the table: their text does not size a column)
+        sample = [r for r in (self.runs_model.record(i)
+                              for i in range(min(50, self.runs_model.rowCount())))
+                  if r.get("kind") != "sweep"]
         for c, col in enumerate(self.runs_model.columns):
             texts = [col.title] + [
                 (col.fmt(r.get(col.key)) if col.fmt else text_of(r.get(col.key))) for r in sample]
             width = max(metrics.horizontalAdvance(t) for t in texts) + 24
+            if c == 0 and view.rootIsDecorated():  # room for the branch arrows
+                width += view.indentation() + metrics.horizontalAdvance("★ ")
             header.resizeSection(c, min(max(width, 48), 220))
         view.setColumnHidden(0, False)
 
-    def select_run(self, run_id: int) -> bool:
-        row = self.runs_model.row_of(run_id)
-        if row is None:
+    def select_run(self, run_id: int, reveal: bool = True) -> bool:
+        """Select run `run_id` and show it; `reveal` opens its sweep's row if it is closed."""
+        source = self.runs_model.index_of(run_id)
+        if not source.isValid():
             return False
-        index = self.runs_proxy.mapFromSource(self.runs_model.index(row, 0))
+        index = self.runs_proxy.mapFromSource(source)
         if not index.isValid():  # filtered out
             self._show_run(run_id)
             return True
-        self.runs_view.selectionModel().setCurrentIndex(index, SELECT_ROW)
-        self.runs_view.scrollTo(index)
+        view = self.runs_view
+        hidden = index.parent().isValid() and not view.isExpanded(index.parent())
+        if hidden and reveal:  # a sweep's run: open its sweep
+            view.expand(index.parent())
+        # Scrolling to a run in a closed sweep would open it: not when it is to stay closed.
+        view.setAutoScroll(reveal or not hidden)
+        view.selectionModel().setCurrentIndex(index, SELECT_ROW)
+        view.setAutoScroll(True)
+        if reveal or not hidden:
+            view.scrollTo(index)
         if self._shown_run != run_id:
             self._show_run(run_id)
         return True
 
     def run_record(self, run_id: int) -> dict[str, Any] | None:
-        row = self.runs_model.row_of(run_id)
-        return None if row is None else self.runs_model.record(row)
+        return self.runs_model.run_at(self.runs_model.index_of(run_id))
+
+    def run_at(self, index: QModelIndex) -> dict[str, Any] | None:
+        """The run at a view index (None on a sweep row)."""
+        return self.runs_model.run_at(self.runs_proxy.mapToSource(index))
 
     def selected_run_ids(self) -> list[int]:
-        rows = self.runs_view.selectionModel().selectedRows()
-        return [self.runs_model.record(self.runs_proxy.mapToSource(i).row())["id"] for i in rows]
+        """The selected runs (a selected sweep row is not a run)."""
+        runs = (self.run_at(i) for i in self.runs_view.selectionModel().selectedRows())
+        return [r["id"] for r in runs if r is not None]
 
     def _on_current_run(self, current: QModelIndex, _previous=None) -> None:
-        if current.isValid():
-            record = self.runs_model.record(self.runs_proxy.mapToSource(current).row())
+        if not current.isValid():
+            return
+        record = self.runs_model.node(self.runs_proxy.mapToSource(current))
+        if record.get("kind") != "sweep":
             self._show_run(record["id"])
+        elif record.get("best_run_id") is not None:  # a sweep row shows its best run
+            self._show_run(record["best_run_id"])
+
+    # -- sweep rows: open or closed as the user left them, spanning the table -------------------
+    def _sweep_toggled(self, index: QModelIndex, opened: bool) -> None:
+        head = self.runs_model.node(self.runs_proxy.mapToSource(index))
+        if head.get("kind") == "sweep":
+            (self.open_sweeps.add if opened else self.open_sweeps.discard)(head["sweep_id"])
+
+    def _show_sweep_rows(self) -> None:
+        view, proxy, model = self.runs_view, self.runs_proxy, self.runs_model
+        for sid in model.sweep_ids():
+            index = proxy.mapFromSource(model.sweep_index(sid))
+            if not index.isValid():
+                continue
+            view.setFirstColumnSpanned(index.row(), QModelIndex(), True)
+            if sid in self.open_sweeps and not view.isExpanded(index):
+                view.expand(index)
+
+    def open_sweep(self, sweep_id: int) -> None:
+        """Show the runs of sweep `sweep_id` (now and after reloads)."""
+        self.open_sweeps.add(sweep_id)
+        self._show_sweep_rows()
 
     def _on_selection(self, *_args) -> None:
         self.compare_button.setEnabled(len(self.selected_run_ids()) >= 2)
+
+    def _context_actions(self, rows: list[int]) -> list:
+        """Right-click entries for the selected runs; the one under the cursor is current (and
+        shown in Run detail), the others count for Compare."""
+        current = self.runs_view.currentIndex()
+        if not current.isValid():
+            return []
+        record = self.run_at(current)
+        if record is None:  # a sweep row
+            return []
+        run_id = record["id"]
+        open_run = (f"Open run #{run_id}", lambda: (self.select_run(run_id),
+                                                    self.tabs.setCurrentIndex(0)))
+        compare = ("Compare selected", self.compare_selected,
+                   None if len(self.selected_run_ids()) >= 2
+                   else self.compare_button.toolTip())
+        entries = [open_run, compare]
+        if not self.register_button.isHidden():  # hidden when the registry is not installed
+            why = None
+            if record["status"] != "finished":
+                why = f"Run {run_id} is {record['status']}: only a finished run can be registered"
+            elif self.is_busy("register"):
+                why = "A registration is running"
+            entries.append(("Register as model version…",
+                            lambda: (self.select_run(run_id), self.register_selected()), why,
+                            self.register_button.toolTip()))
+        found = self.dataset_combo.findText(record["dataset"])
+        dataset_id = self.dataset_combo.itemData(found) if found >= 0 else None
+        entries += [None,
+                    (f"Open dataset {record['dataset']}",
+                     lambda: self.navigate.emit("datasets", dataset_id),
+                     None if dataset_id is not None else
+                     f"Dataset {record['dataset']} is not in the store's list"),
+                    context_menu.lineage_entry(self, self.store, "run", run_id,
+                                               self.navigate.emit)]
+        return entries

@@ -6,18 +6,20 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox,
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from ....core import catalogue, datasets
 from ....core.errors import LabliftError
+from ... import context_menu, palette
 from ...hyperform import HyperparameterForm
 from .common import bold
 from .job_queue import Job
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+SWEEP_TIP = ("Grid or random search over these hyperparameters: one run per configuration, "
+             "grouped under the sweep in the runs table")
 
 
 def _spin(widget, tip: str, low, high, value, step=None):
@@ -45,7 +47,8 @@ class TrainForm:
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
         body_layout.addLayout(form)
-        body_layout.addStretch(1)  # spare height below the form, not between its rows
+        # No stretch below: the spare height goes to the Features list (the one row that
+        # grows, see _build_features), so a tall window shows more columns to pick from.
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setVerticalSpacing(4)
         heading = QLabel("Train a model")
@@ -115,6 +118,10 @@ class TrainForm:
         self.train_button.setToolTip("Queue a run with these settings; runs train one after "
                                      "another in the background")
         self.train_button.clicked.connect(self.train)
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setMinimumHeight(32)
+        self.sweep_button.setToolTip(SWEEP_TIP)
+        self.sweep_button.clicked.connect(self.open_sweep_dialog)  # SweepLauncher
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 4)
@@ -122,7 +129,8 @@ class TrainForm:
         tl.addWidget(scroll, 1)
         train_row = QHBoxLayout()
         train_row.setContentsMargins(10, 0, 10, 0)
-        train_row.addWidget(self.train_button)
+        train_row.addWidget(self.train_button, 1)
+        train_row.addWidget(self.sweep_button)
         tl.addLayout(train_row)
         return top
 
@@ -135,19 +143,20 @@ class TrainForm:
         self.features_list.setToolTip("Columns the model uses. Datetime, text and id-like "
                                       "columns are off by default.")
         self.features_list.setMinimumHeight(120)
-        self.features_list.setMaximumHeight(140)
         self.features_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.features_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # Middle: 'sensor_…_03_calibrated  (numeric)' tells long, similar names apart.
+        self.features_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.features_list.itemChanged.connect(self._on_feature_toggled)
+        context_menu.install(self.features_list, name="features")
         fl.addWidget(self.features_list)
         fbuttons = QHBoxLayout()
         self.features_count = QLabel()
-        self.features_count.setStyleSheet("color: #666;")
+        self.features_count.setStyleSheet(palette.css_text("muted"))
         fbuttons.addWidget(self.features_count, 1)
         for text, on in (("All", True), ("None", False)):
             b = QPushButton(text)
             b.setFlat(True)
-            b.setStyleSheet("QPushButton { color: #1d4f91; padding: 0 6px; }")
+            b.setStyleSheet(f"QPushButton {{ color: {palette.color('accent')}; padding: 0 6px; }}")
             b.clicked.connect(lambda _c=False, on=on: self._check_all(on))
             fbuttons.addWidget(b)
         fl.addLayout(fbuttons)
@@ -246,7 +255,7 @@ class TrainForm:
             if not default:
                 tip += " (off by default: " + (
                     "all missing" if c.get("missing", 0) >= rows else f"{c['kind']} column") + ")"
-                item.setForeground(QBrush(QColor("#777777")))
+                item.setForeground(palette.brush("faint"))
             item.setToolTip(tip)
             self.features_list.addItem(item)
         self.features_list.blockSignals(False)

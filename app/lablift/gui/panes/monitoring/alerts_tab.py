@@ -9,6 +9,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
+from ... import palette
 from ...format import short_time
 from ...tablemodels import ALIGN_RIGHT, Column, RecordsTableModel, make_sort_proxy
 from .common import sentence
@@ -54,7 +55,7 @@ class AlertsTab(QWidget):
         row = QHBoxLayout()
         self.alerts_hint = QLabel("Acknowledging the last open alert clears the version's "
                                   "“needs attention” flag.")
-        self.alerts_hint.setStyleSheet("color: #666;")
+        self.alerts_hint.setStyleSheet(palette.css_text("muted"))
         self.alerts_hint.setWordWrap(True)
         self.ack_button = QPushButton("Acknowledge")
         self.ack_button.setEnabled(False)

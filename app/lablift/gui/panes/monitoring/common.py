@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel
 
-from ...evidence import STATUS_COLOURS
+from ... import palette
 
 PREDICTION = "prediction"  # the model's output, drawn as one more feature
 NO_BATCHES = "Ingest a production batch or a serve.py prediction log to see drift."
@@ -22,7 +22,7 @@ def bold(label: QLabel, scale: float = 1.2) -> QLabel:
 
 
 def status_badge(status: str) -> str:
-    fg, bg = STATUS_COLOURS.get(status, ("#333", "#eee"))
+    fg, bg = palette.badge(status)
     return (f"<span style='background:{bg}; color:{fg}; font-weight:600'>&nbsp;{status}"
             f"&nbsp;</span>")
 
@@ -50,7 +50,8 @@ def ingest_summary(name: str, batches: list[dict[str, Any]]) -> str:
         b = batches[0]
         head = (f"<b>Batch #{b['id']}</b> from {esc(name)}: {b['rows']:,} rows, "
                 f"{b.get('n_drifted') or 0} of {b.get('n_columns') or 0} features drifted"
-                + (" — <b style='color:#c0392b'>dataset drift</b>" if drifted else ""))
+                + (f" — <b style='color:{palette.color('bad')}'>dataset drift</b>"
+                   if drifted else ""))
     else:
         head = (f"<b>{len(batches)} batches</b> (#{batches[0]['id']}–#{batches[-1]['id']}) "
                 f"from {esc(name)}; {len(drifted)} with dataset drift")

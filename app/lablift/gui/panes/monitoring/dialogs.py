@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QHBoxLayout, QHeaderView, QLabel, QSpinBox, QTableView,
                                QVBoxLayout)
 
+from ... import context_menu, palette
 from ...drift_tests import DriftTestsPanel
 from ...format import delta
 from ...monitoring_charts import batch_window
@@ -38,6 +39,7 @@ def _table(model: RecordsTableModel, min_height: int) -> QTableView:
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     table.setMinimumHeight(min_height)
+    context_menu.install(table, name="retrain")
     return table
 
 
@@ -58,7 +60,8 @@ class IngestOptionsDialog(QDialog):
         self.setMinimumWidth(460)
         layout = QVBoxLayout(self)
         layout.addWidget(_wrapped(
-            f"<b>{esc(Path(path).name)}</b><br><span style='color:#555'>{len(columns)} "
+            f"<b>{esc(Path(path).name)}</b><br><span style='color:{palette.color('muted')}'>"
+            f"{len(columns)} "
             f"columns. The batch is measured against the model version's training data.</span>"))
         form = QFormLayout()
         self.label_combo = self._column_combo(columns, label)
@@ -196,7 +199,8 @@ class RetrainConfirmDialog(QDialog):
         self.table = _table(model, 140)
         layout.addWidget(self.table)
         layout.addWidget(_wrapped(
-            "<span style='color:#555'>The combined data is imported as a new dataset version "
+            f"<span style='color:{palette.color('muted')}'>The combined data is imported as a "
+            f"new dataset version "
             f"and the challenger is registered <b>pending</b>: it goes through Approvals, where "
             f"a reviewer other than you decides. {esc(ref)} stays as it is.</span>"))
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -222,7 +226,8 @@ class RetrainDialog(QDialog):
             f"<b>{esc(ch['ref'])}</b> {status_badge(ch['status'])} is a challenger of "
             f"<b>{esc(champ['ref'])}</b>, trained with the same spec on "
             f"{esc(ds['name'])}:{ds['version']} ({ds['rows']:,} rows: the reference plus "
-            f"batches {batches}).<br><span style='color:#555'>It goes through Approvals like "
+            f"batches {batches}).<br><span style='color:{palette.color('muted')}'>It goes "
+            f"through Approvals like "
             f"any version: a reviewer other than you decides.</span>"))
         comparison = result.get("comparison")
         self.rows: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QSplitter, QVBoxLayout, QWidget)
 
+from ... import palette
 from ...charts import ChartCanvas
 from ...monitoring_charts import (batch_label, describe_test, plot_distribution,
                                   plot_drift_heatmap, plot_drift_share)
@@ -133,7 +134,7 @@ class DriftTab(QSplitter):
                                    f"{describe_test(cell)}")
             item.setData(Qt.ItemDataRole.UserRole, f)
             if cell and cell.get("drifted"):
-                item.setForeground(Qt.GlobalColor.darkRed)
+                item.setForeground(palette.brush("bad"))
             self.feature_list.addItem(item)
         self.feature_list.blockSignals(False)
 

@@ -16,9 +16,10 @@ from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QVBoxLayout, Q
 
 from ....core import monitoring
 from ....core.errors import LabliftError, PermissionDenied
+from ... import context_menu, palette
 from ...pane import PaneBase
 from ...widgets import EmptyState, ImportBar, empty_or_main
-from ...workers import Task
+from ...workers import Task, while_alive
 from .alerts_tab import AlertsTab
 from .batches_tab import BatchesTab
 from .common import NO_BATCHES, PREDICTION, ingest_summary, plural, sentence
@@ -81,7 +82,8 @@ class Pane(PaneBase):
         self.notice.setObjectName("notice")
         self.notice.setWordWrap(True)
         self.notice.setTextFormat(Qt.TextFormat.RichText)
-        self.notice.setStyleSheet("#notice { background: #eef3f9; border: 1px solid #c9d6e6;"
+        self.notice.setStyleSheet(f"#notice {{ background: {palette.color('info_bg')}; border: "
+                                  f"1px solid {palette.color('info_border')};"
                                   " padding: 4px 8px; }")
         self.notice.linkActivated.connect(
             lambda link: self.tabs.setCurrentIndex(ALERTS_TAB if link == "alerts"
@@ -101,6 +103,12 @@ class Pane(PaneBase):
         self.drift_tab.batch_chosen.connect(self.select_batch)
         self.batches_tab.batch_chosen.connect(self.select_batch)
         self.alerts_tab.acknowledge_requested.connect(self.acknowledge)
+        for view, extra, name in (
+                (self.batches_tab.batches_view, self._batch_actions, "batches"),
+                (self.batches_tab.findings_view, self._context_actions, "findings"),
+                (self.alerts_tab.alerts_view, self._alert_actions, "alerts"),
+                (self.drift_tab.feature_list, self._context_actions, "drift")):
+            context_menu.install(view, extra=extra, name=name)
         self.tabs = QTabWidget()
         for tab, name in ((self.drift_tab, "Drift"), (self.performance_tab, "Performance"),
                           (self.alerts_tab, "Alerts"),
@@ -185,6 +193,32 @@ class Pane(PaneBase):
         chosen = keep if keep in refs else (with_batches[0] if with_batches else refs[0])
         self.top.choose(chosen)
         self._show_version(chosen, force=True)
+
+    # -- right-click menus (context_menu) ------------------------------------------------------
+    def _context_actions(self, _rows: list[int]) -> list:
+        return [context_menu.lineage_entry(self, self.store, "version", self._ref,
+                                           self.navigate.emit,
+                                           text=f"Open lineage of {self._ref or 'the version'}")]
+
+    def _batch_actions(self, rows: list[int]) -> list:
+        entries = []
+        if rows and rows[0] < len(self.batches):
+            batch_id = self.batches[rows[0]]["id"]
+            entries.append(context_menu.lineage_entry(
+                self, self.store, "batch", batch_id, self.navigate.emit,
+                text=f"Open lineage of batch #{batch_id}"))
+        return entries + self._context_actions(rows)
+
+    def _alert_actions(self, rows: list[int]) -> list:
+        tab, why = self.alerts_tab, None
+        if tab.refusal:
+            why = sentence(tab.refusal)
+        elif not tab.chosen():
+            why = "None of the selected alerts is open"
+        elif tab.busy:
+            why = "Alerts are being acknowledged"
+        return [(tab.ack_button.text(), tab.ack_button.click, why, tab.ack_button.toolTip()),
+                None] + self._context_actions(rows)
 
     def version_refs(self) -> list[str]:
         return self.top.refs()
@@ -397,7 +431,7 @@ class Pane(PaneBase):
         self.progress_bar.cancel_button.setEnabled(True)
         self.progress_bar.cancel_button.setText("Cancel")
         self.progress_bar.show()
-        task.done.connect(self._write_done)
+        task.done.connect(lambda: self._write_done(task, doing))
         self._update_actions()
         return task
 
@@ -405,9 +439,11 @@ class Pane(PaneBase):
         self.progress_bar.bar.setValue(round(fraction * 100))
         self.progress_bar.label.setText(text)
 
-    def _write_done(self) -> None:
+    @while_alive
+    def _write_done(self, task: Task | None = None, doing: str = "") -> None:
         if not self._writing():
-            self.progress_bar.hide()
+            ended = {"finished": "done"}.get(task.state, task.state) if task else "ended"
+            self.progress_bar.finish(f"{doing}: {ended}")
         self._update_actions()
 
     def _cancel_writing(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
+from ... import palette
 from .common import bold, plural, status_badge
 
 
@@ -28,7 +29,9 @@ class VersionBar(QWidget):
         self.version_combo = QComboBox()
         self.version_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.version_combo.setMinimumContentsLength(30)
+        # Long refs elide here (each item's tooltip has it whole), so at 1024 px the status
+        # and "needs attention" beside it still show.
+        self.version_combo.setMinimumContentsLength(24)
         self.version_combo.setMinimumWidth(160)
         self.version_combo.currentIndexChanged.connect(
             lambda i: self.version_chosen.emit(self.version_combo.itemData(i)) if i >= 0
@@ -74,8 +77,9 @@ class VersionBar(QWidget):
         """The chosen version's status badge and marks (challenger, needs attention)."""
         info = f"&nbsp;{status_badge(v.get('status', ''))}"
         if v.get("challenger_of"):
-            info += "&nbsp;<span style='color:#555'>challenger</span>"
+            info += f"&nbsp;<span style='color:{palette.color('muted')}'>challenger</span>"
         if v.get("attention"):
-            info += "&nbsp;&nbsp;<span style='color:#8a4b00'><b>⚠ needs attention</b></span>"
+            info += (f"&nbsp;&nbsp;<span style='color:{palette.color('warn')}'><b>⚠ needs "
+                     f"attention</b></span>")
         self.version_info.setText(info)
         self.version_info.setToolTip(v.get("attention") or "")
