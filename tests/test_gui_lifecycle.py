@@ -274,7 +274,8 @@ def _walk(qtbot, window, answer, root, tmp_path, shifted_batch):
     mon.tabs.setCurrentWidget(mon.performance_tab)
     (metric_ax,) = mon.performance_tab.metric_chart.figure.axes
     assert any(len(line.get_ydata()) == 1 for line in metric_ax.lines)  # the batch's point
-    assert window.banner.isVisible() and "loans:1 needs attention" in window.banner.label.text()
+    qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)  # read in a worker
+    assert "loans:1 needs attention" in window.banner.label.text()
 
     # -- who did what, in the audit log, from one window and one process
     entries = audit.entries(window.store)

@@ -249,8 +249,8 @@ def test_ingest_shifted_labelled_batch_from_the_pane(qtbot, stores, open_window,
     # data-quality findings of the new batch (ages beyond the training range, ...)
     checks = {(f["check"], f["column"]) for f in pane.batches_tab.findings_model.records()}
     assert ("out_of_range", "age") in checks
-    # the banner in the main window, whatever pane is open
-    assert window.banner.isVisible()
+    # the banner in the main window, whatever pane is open (read in a worker)
+    qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)
     text = window.banner.label.text()
     assert text.startswith(f"⚠ loans:1 needs attention: batch {batch['id']}")
     assert "dataset drift" in text
@@ -300,7 +300,7 @@ def test_acknowledge_clears_alerts_attention_and_banner(qtbot, stores, open_wind
     monitoring.ingest(alice, "loans:1", shifted_csv, label="approved")
     olga = stores("olga")  # ops may acknowledge
     window, pane = open_window(olga)
-    assert window.banner.isVisible()
+    qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)  # read in a worker
     pane.tabs.setCurrentIndex(2)
     ids = [a["id"] for a in pane.alerts_tab.open_alerts()]
     assert len(ids) >= 2 and not pane.alerts_tab.ack_button.isEnabled()
@@ -320,7 +320,7 @@ def test_acknowledge_clears_alerts_attention_and_banner(qtbot, stores, open_wind
     assert {a["acknowledged_by"] for a in pane.alerts_tab.alerts_model.records()} == {"olga"}
     assert pane.tabs.tabText(2) == "Alerts"
     assert registry.resolve_version(olga, "loans:1")["attention"] is None
-    assert not window.banner.isVisible()
+    qtbot.waitUntil(lambda: not window.banner.isVisible(), timeout=TIMEOUT_MS)
     assert not pane.top.version_combo.currentText().startswith("⚠")
     actions = [e["action"] for e in audit.entries(olga)]
     assert actions.count("monitor.acknowledge") == len(ids)

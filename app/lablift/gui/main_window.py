@@ -15,6 +15,7 @@ import sys
 import traceback
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPainter
 from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel,
@@ -31,7 +32,7 @@ from . import palette, people
 from .panes import PANE_NAMES
 from .settings import open_settings
 from .store_switching import StoreSwitching, is_team, store_location  # noqa: F401
-from .workers import Task, cancel_all
+from .workers import Task, cancel_all, run_task
 from . import tour, welcome
 
 ATTENTION_CHARS = 120  # of the reason in the banner; the whole text is in its tooltip
@@ -125,6 +126,7 @@ the database server's; in a local one it is the name you started with, or signed
 class MainWindow(StoreSwitching, QMainWindow):
     store_changed = Signal(object)  # the new Store, once the panes are rebuilt on it
     changes_applied = Signal(list)  # audit entries a live refresh has just shown
+    attention_read = Signal()  # the attention banner shows what the store says now
 
     def __init__(self, store: Store, parent=None, restore_state: bool = True,
                  watch: bool = True, claimed_user: str | None = None,
@@ -307,11 +309,32 @@ class MainWindow(StoreSwitching, QMainWindow):
     def clear_banner(self) -> None:
         self.banner.hide()
 
-    def refresh_attention(self) -> None:
+    def refresh_attention(self) -> Task:
         """Banner for model versions flagged "needs attention" (monitoring alerts), whatever
-        pane is open; cleared when none is left. Called at start and after ingest/acknowledge."""
+        pane is open; cleared when none is left. Called at start, on F5, on colleagues'
+        changes and after an ingest or acknowledge. The versions are read in a worker (a team
+        store is a server away); `attention_read` follows once the banner shows the result."""
         from ..core import registry
-        flagged = [v for v in registry.list_versions(self.store) if v.get("attention")]
+        store = self.store
+        previous = getattr(self, "_attention_task", None)
+        if previous is not None and previous.is_running():
+            previous.cancel()
+        task = self._attention_task = run_task(
+            lambda progress, cancelled: [v for v in registry.list_versions(store)
+                                         if v.get("attention")])
+
+        def shown(flagged) -> None:
+            if shiboken6.isValid(self) and self._attention_task is task \
+                    and self.store is store:
+                self._show_attention(flagged)
+                self.attention_read.emit()
+        task.finished.connect(shown)
+        task.failed.connect(lambda text: self.show_message(
+            f"Could not read the versions needing attention: {text}")
+            if shiboken6.isValid(self) else None)
+        return task
+
+    def _show_attention(self, flagged: list[dict[str, Any]]) -> None:
         if not flagged:
             if getattr(self, "_attention_banner", False):
                 self._attention_banner = False
@@ -624,10 +647,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.changes_applied.emit(entries)
 
     def _safe_attention(self) -> None:
-        try:
-            self.refresh_attention()
-        except LabliftError as exc:
-            self.show_message(f"Could not read the versions needing attention: {exc}")
+        self.refresh_attention()  # failures become a status-bar line (a worker reads)
 
     # -- drag and drop: files dropped anywhere go to the Datasets pane -------------
     def dragEnterEvent(self, event) -> None:
