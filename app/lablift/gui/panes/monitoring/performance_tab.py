@@ -35,6 +35,7 @@ class PerformanceTab(QSplitter):
         self.addWidget(self.latency_chart)
         self.setSizes([540, 540])
         self.setChildrenCollapsible(False)
+        self._logged: bool | None = None  # whether the latency chart has prediction logs
 
     def show_report(self, report: dict[str, Any], batches: list[dict[str, Any]]) -> None:
         """Offer the report's metrics (the gated ones first) and draw both charts."""
@@ -55,8 +56,12 @@ class PerformanceTab(QSplitter):
         self.metric_combo.setEnabled(bool(names))
         self.metric_combo.blockSignals(False)
         ax = self.latency_chart.clear()
-        plot_latency(ax, batches, report["latency"], report["settings"].get("latency_p99_ms"),
-                     report["settings"].get("max_error_rate"))
+        logged = plot_latency(ax, batches, report["latency"],
+                              report["settings"].get("latency_p99_ms"),
+                              report["settings"].get("max_error_rate"))
+        if logged != self._logged:  # no logs: the metric chart takes most of the width
+            self._logged = logged
+            self.setSizes([1000, 1000] if logged else [3000, 1000])  # weights, not pixels
         self.latency_chart.redraw()
         self.draw_metrics()
 
