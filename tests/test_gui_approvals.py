@@ -76,7 +76,8 @@ def test_queue_and_evidence_page_for_a_reviewer(stores, open_pane):
     assert set(metrics) == set(run["metrics"]["holdout"])
     assert float(metrics["roc_auc"][1]) == pytest.approx(run["metrics"]["holdout"]["roc_auc"],
                                                          abs=1e-4)
-    assert "no metric gates are configured" in ev.checks_note.text()
+    assert "No metric gates are configured" in ev.checks_note.text()
+    assert "File → Settings… → Gates" in ev.checks_note.text()
 
     # Fairness: per-group table equal to the stored report, the chart with the four-fifths line.
     report = registry.version_detail(bob, "loan:1")["fairness"]

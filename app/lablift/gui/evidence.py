@@ -205,6 +205,17 @@ def plot_group_rates(ax, report: dict[str, Any]) -> bool:
     return True
 
 
+
+def gui_note(note: str) -> str:
+    """A check's note as the GUI says it: the core's note for "no gates" names the command
+    line; in the app, store-wide gates are in the Settings dialog."""
+    if note.startswith("no metric gates are configured"):
+        first = note.split(";")[0]
+        return (first[:1].upper() + first[1:] + ". An admin sets store-wide default gates in "
+                "File → Settings… → Gates (a model's own gates: `lablift model gates`).")
+    return note
+
+
 class HiddenAwareChart(ChartCanvas):
     """Draws only while visible: a chart on a hidden tab has no real size yet, and laying out
     a legend at the placeholder size fails. The pending draw happens when it is shown."""
@@ -452,7 +463,7 @@ class EvidenceView(QWidget):
             summary = (f"<b style='color:{palette.color('good')}'>All {len(gating)} check"
                        f"{'s' if len(gating) > 1 else ''} passed.</b>")
         self.checks_summary.setText(summary)
-        notes = [c["details"]["note"] for c in d.get("checks") or []
+        notes = [gui_note(c["details"]["note"]) for c in d.get("checks") or []
                  if c.get("informational") and (c.get("details") or {}).get("note")]
         notes += [f"{c['name']}: {c['details']['note']}" for c in gating
                   if (c.get("details") or {}).get("note") and c["kind"] == "metric"]
