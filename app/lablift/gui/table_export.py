@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QLis
                                QTableView, QTreeView)
 
 from ..core.errors import Cancelled, LabliftError
+from .column_fit import ColumnFitter
 from .notifications import notify
 from .tablemodels import MISSING, ArrowTableModel, RecordsTableModel, _is_missing, format_value
 from .workers import Task, run_task
@@ -57,7 +58,11 @@ def columns_shown(view: QAbstractItemView) -> list[int]:
     columns = range(model.columnCount(view.rootIndex()))
     if header is None:
         return list(columns)
-    return sorted((c for c in columns if not header.isSectionHidden(c)), key=header.visualIndex)
+    # a column that stepped aside only for want of room (gui/column_fit.py) is still the
+    # table's: the file must not depend on how wide the window was
+    for_room = {c for fitter in view.findChildren(ColumnFitter) for c in fitter.hidden}
+    return sorted((c for c in columns if not header.isSectionHidden(c) or c in for_room),
+                  key=header.visualIndex)
 
 
 def headers_shown(view: QAbstractItemView, columns: list[int]) -> list[str] | None:
