@@ -180,8 +180,11 @@ def _check(case: Path, op: str, base: dict) -> list[str]:
     if not result.ok:
         wrong.append(f"audit verify: {result.summary()}")
     named = set()
+    # (a batch's result names its version's reference summary: monitoring/reference.py)
     for (text,) in conn.execute("SELECT artifact FROM datasets UNION ALL SELECT artifact FROM "
-                                "batches UNION ALL SELECT artifacts FROM runs"):
+                                "batches UNION ALL SELECT artifacts FROM runs UNION ALL "
+                                "SELECT json_extract(result, '$.reference.artifact') FROM "
+                                "batches"):
         named |= set(SHA.findall(text or ""))
     for sha in named:
         path = store.artifacts.path(sha)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core import gates as gates_mod
+# core.gates (numpy, pandas through fairness) only in the handlers that parse gates
 from ..core import modelcard, registry
 from ..core.artifacts import atomic_write_bytes
 from ..core.errors import LabliftError
@@ -252,6 +252,7 @@ def cmd_archive(store, args):
 
 
 def cmd_gates(store, args):
+    from ..core import gates as gates_mod
     if args.gates or args.clear:
         if args.gates and args.clear:
             raise LabliftError("use either --set or --clear")
@@ -286,6 +287,8 @@ def cmd_card(store, args):
 
 
 def cmd_policy(store, args):
+    from ..core import gates as gates_mod
+
     def parse(items):
         return None if items is None else [gates_mod.parse_gate(g) for g in items if g.strip()]
     if args.default_gates is not None or args.fairness_gates is not None:

@@ -81,11 +81,51 @@ def _as_series(values: Any) -> pd.Series:
     return s.reset_index(drop=True)
 
 
+class ReferenceColumn:
+    """A reference column summarised once, for every batch measured against it: its sorted
+    non-missing values (numeric), or its distinct values in order of first appearance with
+    their counts (categorical). Drift from it is drift from the column itself, to the bit:
+    the statistics start from exactly these (tests/test_monitoring_reference.py compares)."""
+
+    __slots__ = ("kind", "sorted", "values", "counts")
+
+    def __init__(self, kind: str, sorted: np.ndarray | None = None,
+                 values: pd.Series | None = None, counts: np.ndarray | None = None):
+        self.kind, self.sorted, self.values, self.counts = kind, sorted, values, counts
+
+    @classmethod
+    def of(cls, values: Any, kind: str) -> "ReferenceColumn":
+        if kind == "numeric":
+            return cls(kind, sorted=np.sort(_as_float(values)))
+        s = _as_series(values)
+        keys = s
+        if s.dtype == object or s.dtype.kind == "f":
+            # 1, 1.0 and True (or 0.0 and -0.0) are one value to pandas but not as text, which
+            # _Categorical compares when the dtypes differ: keep them apart here
+            keys = s.map(lambda v: (type(v).__name__, str(v), v)).where(s.notna(), None)
+        codes, _ = pd.factorize(keys, use_na_sentinel=True)
+        present = codes >= 0
+        # codes number values in order of first appearance: the first row of each code
+        first = np.unique(codes[present], return_index=True)[1]
+        rows = np.flatnonzero(present)[first]
+        return cls(kind, values=s.iloc[rows].reset_index(drop=True),
+                   counts=np.bincount(codes[present], minlength=len(rows)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numpy/pandas values (for a pickled artifact that outlives this class)."""
+        return {"kind": self.kind, "sorted": self.sorted, "values": self.values,
+                "counts": self.counts}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ReferenceColumn":
+        return cls(d["kind"], d.get("sorted"), d.get("values"), d.get("counts"))
+
+
 class _Numeric:
     """Sorted non-missing values of both samples; every numeric statistic starts from these."""
 
     def __init__(self, ref: Any, cur: Any):
-        self.r = np.sort(_as_float(ref))
+        self.r = ref.sorted if isinstance(ref, ReferenceColumn) else np.sort(_as_float(ref))
         self.c = np.sort(_as_float(cur))
 
     def n_values(self) -> int:
@@ -142,14 +182,23 @@ class _Categorical:
     """Per-category counts of both samples (one hash pass over both via pandas.factorize)."""
 
     def __init__(self, ref: Any, cur: Any):
-        r, c = _as_series(ref), _as_series(cur)
+        # A summarised reference stands in for its column: its distinct values, in the order
+        # they first appear, factorize to the same keys in the same order, weighted by counts.
+        weights = ref.counts if isinstance(ref, ReferenceColumn) else None
+        r = ref.values if isinstance(ref, ReferenceColumn) else _as_series(ref)
+        c = _as_series(cur)
         if r.dtype != c.dtype:  # e.g. int codes vs strings: compare the text forms
             r = r.astype(object).where(r.notna(), None).map(lambda v: v if v is None else str(v))
             c = c.astype(object).where(c.notna(), None).map(lambda v: v if v is None else str(v))
         codes, uniques = pd.factorize(pd.concat([r, c], ignore_index=True), use_na_sentinel=True)
         k = len(uniques)
         rcodes, ccodes = codes[: len(r)], codes[len(r):]
-        self.rc = np.bincount(rcodes[rcodes >= 0], minlength=k)
+        if weights is None:
+            self.rc = np.bincount(rcodes[rcodes >= 0], minlength=k)
+        else:  # (two values with one text form share a key, as their rows would)
+            keep = rcodes >= 0
+            self.rc = np.bincount(rcodes[keep], weights=weights[keep],
+                                  minlength=k).astype(np.int64)
         self.cc = np.bincount(ccodes[ccodes >= 0], minlength=k)
         self.keys = [_plain(u) for u in np.asarray(uniques, dtype=object)]
         self.n_r, self.n_c = int(self.rc.sum()), int(self.cc.sum())
@@ -225,7 +274,14 @@ def column_drift(name: str, reference: Any, current: Any, kind: str | None = Non
                  test: str | None = None, p_threshold: float = P_THRESHOLD,
                  distance_threshold: float = DISTANCE_THRESHOLD, psi_bins: int = PSI_BINS,
                  histogram: bool = False) -> dict[str, Any]:
-    """Drift of one column: {name, test, statistic, p_value, threshold, drifted, psi, kind, ...}."""
+    """Drift of one column: {name, test, statistic, p_value, threshold, drifted, psi, kind, ...}.
+
+    `reference` is the column's values or its ReferenceColumn (the same result, faster)."""
+    if isinstance(reference, ReferenceColumn):
+        if kind is not None and kind != reference.kind:
+            raise DriftError(f"column {name!r}: the reference was summarised as "
+                             f"{reference.kind}, not {kind}")
+        kind = reference.kind
     kind = kind or infer_kind(reference)
     if kind not in ("numeric", "categorical"):
         raise DriftError(f"column {name!r}: kind {kind!r} is not numeric or categorical")
@@ -286,7 +342,8 @@ def column_drift(name: str, reference: Any, current: Any, kind: str | None = Non
     return out
 
 
-def dataset_drift(reference: pd.DataFrame, current: pd.DataFrame,
+def dataset_drift(reference: pd.DataFrame | Mapping[str, ReferenceColumn],
+                  current: pd.DataFrame,
                   columns: Iterable[str] | None = None,
                   kinds: Mapping[str, str] | None = None,
                   tests: Mapping[str, str] | None = None,
@@ -297,12 +354,14 @@ def dataset_drift(reference: pd.DataFrame, current: pd.DataFrame,
                   workers: int | None = None) -> dict[str, Any]:
     """Drift of every column present in both frames, and whether the dataset drifted.
 
+    `reference` is a frame, or its columns summarised once ({name: ReferenceColumn}).
     Columns run in a small thread pool: numpy's sorts release the GIL, so two cores help.
     """
     kinds = dict(kinds or {})
     tests = dict(tests or {})
-    names = [c for c in (columns if columns is not None else reference.columns)]
-    present = [c for c in names if c in reference.columns and c in current.columns]
+    ref_names = reference.columns if isinstance(reference, pd.DataFrame) else list(reference)
+    names = [c for c in (columns if columns is not None else ref_names)]
+    present = [c for c in names if c in ref_names and c in current.columns]
     skipped = [c for c in names if c not in present]
     for col, test in tests.items():
         if test not in TESTS:

@@ -13,19 +13,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1",
-                          "roc_auc", "log_loss")
-REGRESSION_METRICS = ("r2", "mae", "rmse", "mape")
-PRIMARY = {"classification": "roc_auc", "regression": "r2"}
-FALLBACK_PRIMARY = {"classification": "accuracy", "regression": "r2"}
-LOWER_IS_BETTER = {"log_loss", "mae", "rmse", "mape"}
+# The names live in metric_names.py (no numpy, for listings); evaluation.X stays the API.
+from .metric_names import (CLASSIFICATION_METRICS, FALLBACK_PRIMARY,  # noqa: F401
+                           LOWER_IS_BETTER, PRIMARY, REGRESSION_METRICS, metric_names,
+                           primary_metric)
+
 MAX_POINTS = 2000
 MAX_CURVE_POINTS = 200
 IMPORTANCE_REPEATS = 3
-
-
-def metric_names(task: str) -> tuple[str, ...]:
-    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
 
 
 def _clean(value: float) -> float | None:
@@ -124,18 +119,6 @@ def summarise_cv(folds: list[dict[str, float | None]]) -> dict[str, dict[str, fl
         out[name] = ({"mean": float(np.mean(values)), "std": float(np.std(values))}
                      if values else {"mean": None, "std": None})
     return out
-
-
-def primary_metric(task: str, metrics: dict[str, Any]) -> tuple[str, float | None, str]:
-    """(metric name, value, source 'cv'|'holdout') used to rank runs of a sweep."""
-    for name in (PRIMARY[task], FALLBACK_PRIMARY[task]):
-        cv = (metrics.get("cv") or {}).get(name) or {}
-        if cv.get("mean") is not None:
-            return name, cv["mean"], "cv"
-        hold = (metrics.get("holdout") or {}).get(name)
-        if hold is not None:
-            return name, hold, "holdout"
-    return PRIMARY[task], None, "holdout"
 
 
 # -- plot data ---------------------------------------------------------------------------------

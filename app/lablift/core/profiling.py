@@ -2,6 +2,12 @@
 
 Computed with pyarrow.compute kernels on the Arrow table (no pandas copy of the data), so a
 million-row import spends well under a second here.
+
+Every figure is exact, because what the profile decides needs it (kinds, the drift tests a
+column offers, the histogram's bins, the warnings) and the Datasets pane and `dataset show`
+print the numbers bare: exact distinct counts cost ~20 ms per million numbers by a sort
+(_distinct_numbers), so an estimate would save too little to be worth a "≈". The one count
+that rests on hashing is duplicated rows (64-bit row hashes: a false match ~1e-8 at 1M rows).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import pyarrow.compute as pc
 KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id-like")
 HIST_BINS = 20
 SERIAL_BELOW_ROWS = 20_000
+MIX_BLOCK_ROWS = 1 << 15  # 256 KiB of row hashes: what the duplicate check mixes at a time
 TOP_K = 10
 HIGH_CARDINALITY = 50
 MANY_MISSING = 0.2
@@ -154,7 +161,18 @@ def _profile_column(name: str, arr: pa.Array, rows: int) -> dict[str, Any]:
             missing = arr.null_count
         infinite = pc.sum(pc.is_inf(arr)).as_py() or 0
     n_valid = rows - missing
-    n_unique = pc.count_distinct(arr, mode="only_valid").as_py() if n_valid else 0
+    numbers = None  # the valid values of a numeric column, as numpy (a view where possible)
+    value_counts = None  # of the valid values, for columns that show their top values
+    if not n_valid:
+        n_unique = 0
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        numbers = arr.drop_null().to_numpy(zero_copy_only=False)
+        n_unique = _distinct_numbers(numbers)
+    elif pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        value_counts = pc.value_counts(arr.drop_null())  # one hash pass: distinct count, top
+        n_unique = len(value_counts)
+    else:
+        n_unique = pc.count_distinct(arr, mode="only_valid").as_py()
     kind = infer_kind(name, arr, n_unique, n_valid)
     col: dict[str, Any] = {"name": name, "dtype": str(arr.type), "kind": kind,
                            "missing": missing, "unique": n_unique, "warnings": []}
@@ -162,7 +180,8 @@ def _profile_column(name: str, arr: pa.Array, rows: int) -> dict[str, Any]:
         col["infinite"] = infinite
     if n_valid and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
                     or pa.types.is_decimal(arr.type)):
-        values = arr.drop_null().to_numpy(zero_copy_only=False).astype(float)
+        values = (numbers if numbers is not None else
+                  arr.drop_null().to_numpy(zero_copy_only=False)).astype(float, copy=False)
         finite_unique = n_unique
         if infinite:  # inf/-inf are counted apart; statistics and histogram use finite values
             finite_unique -= int(np.isposinf(values).any()) + int(np.isneginf(values).any())
@@ -181,7 +200,7 @@ def _profile_column(name: str, arr: pa.Array, rows: int) -> dict[str, Any]:
         col["histogram"] = {"counts": counts.tolist(), "edges": edges.tolist(), "temporal": True}
     if n_valid and kind in ("categorical", "boolean", "text", "id-like") \
             and not pa.types.is_floating(arr.type):
-        vc = pc.value_counts(arr.drop_null())
+        vc = value_counts if value_counts is not None else pc.value_counts(arr.drop_null())
         counts = vc.field("counts").to_numpy()
         order = np.argsort(-counts, kind="stable")[:TOP_K]
         values = vc.field("values")
@@ -202,6 +221,20 @@ def _profile_column(name: str, arr: pa.Array, rows: int) -> dict[str, Any]:
     if kind == "categorical" and n_unique > HIGH_CARDINALITY:
         w.append(f"{name}: high cardinality ({n_unique} categories)")
     return col
+
+
+def _distinct_numbers(values: np.ndarray) -> int:
+    """Exact distinct count of numbers, as pyarrow's count_distinct counts them (by bit
+    pattern: 0.0 and -0.0 are two), by one sort of their bits: numpy's SIMD sort takes ~20 ms
+    for a million values whatever their cardinality, where hashing a million distinct floats
+    takes ~230 ms. (Exact: 1 is a constant column, 2 a 0/1 flag, <= 5 a low-cardinality
+    column for drift, n_valid an id, <= 200 an integer target a classifier can learn.)"""
+    if values.dtype.kind == "f":
+        bits = values.astype(np.float64, copy=False).view(np.int64)  # float32 -> 64 is exact
+    else:
+        bits = values.astype(np.int64, copy=False)  # uint64 wraps: still one value per bits
+    bits = np.sort(bits)
+    return int(np.count_nonzero(bits[1:] != bits[:-1])) + 1 if bits.size else 0
 
 
 def _numeric_stats(values: np.ndarray, n_unique: int) -> dict[str, Any]:
@@ -238,41 +271,58 @@ def _duplicated_rows(table: pa.Table) -> int:
 
     Our own vectorised hashing: pandas' duplicated()/hash_pandas_object cost ~1 s on a
     million rows; this costs ~0.1 s (a false match needs a 64-bit collision: ~1e-8 at 1M rows).
+    Each column's codes are mixed into the row hashes in place, a block of rows at a time:
+    the nine passes of the mix then stay in the CPU cache (2x faster than whole columns).
     """
-    if table.num_rows < 2:
+    n = table.num_rows
+    if n < 2:
         return 0
-    h = np.full(table.num_rows, 0xCBF29CE484222325, dtype=np.uint64)
+    h = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
+    codes = np.empty(n, dtype=np.uint64)
+    scratch = np.empty(min(n, MIX_BLOCK_ROWS), dtype=np.uint64)
     for column in table.columns:
-        h ^= _mix(_column_codes(column))
-        h *= np.uint64(0x100000001B3)
+        _column_codes(column, codes)
+        for start in range(0, n, MIX_BLOCK_ROWS):
+            block = codes[start:start + MIX_BLOCK_ROWS]
+            _mix_into(block, scratch[:len(block)])
+            rows = h[start:start + MIX_BLOCK_ROWS]
+            rows ^= block
+            rows *= np.uint64(0x100000001B3)
     h.sort()  # np.unique's hash path is ~15x slower than a sort on 1M uint64 (numpy 2.4)
     return int(np.count_nonzero(h[1:] == h[:-1]))
 
 
-def _column_codes(column: pa.ChunkedArray) -> np.ndarray:
+def _column_codes(column: pa.ChunkedArray, out: np.ndarray) -> np.ndarray:
+    """One uint64 per row, equal for equal values (nulls apart), written into `out`."""
     arr = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     t = arr.type
     if pa.types.is_floating(t):
-        vals = arr.to_numpy(zero_copy_only=False).astype(np.float64)
-        return np.nan_to_num(vals, nan=np.inf).view(np.uint64)
-    if pa.types.is_integer(t) or pa.types.is_temporal(t) or pa.types.is_boolean(t):
+        as_float = out.view(np.float64)
+        np.copyto(as_float, arr.to_numpy(zero_copy_only=False), casting="unsafe")
+        np.nan_to_num(as_float, copy=False, nan=np.inf)
+    elif pa.types.is_integer(t) or pa.types.is_temporal(t) or pa.types.is_boolean(t):
         if pa.types.is_temporal(t):  # date32/time/duration have no cast to int64: view them
             vals = arr.view(pa.int32() if t.bit_width == 32 else pa.int64())
         else:
             vals = arr.cast(pa.int64()) if not pa.types.is_integer(t) else arr
-        codes = pc.fill_null(vals, 0).to_numpy(zero_copy_only=False).astype(np.int64).view(np.uint64)
+        np.copyto(out.view(np.int64), pc.fill_null(vals, 0).to_numpy(zero_copy_only=False),
+                  casting="unsafe")
     else:
         encoded = pc.dictionary_encode(arr)
-        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        codes = codes.view(np.uint64)
+        np.copyto(out.view(np.int64), pc.fill_null(encoded.indices, -1)
+                  .to_numpy(zero_copy_only=False), casting="unsafe")
     if arr.null_count:
-        codes = codes ^ (np.asarray(arr.is_null()).astype(np.uint64) << np.uint64(63))
-    return codes
+        out ^= np.asarray(arr.is_null()).astype(np.uint64) << np.uint64(63)
+    return out
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    # splitmix64 finaliser: spreads each value's bits so XOR-combining columns stays unique.
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+def _mix_into(x: np.ndarray, scratch: np.ndarray) -> None:
+    """splitmix64's finaliser, in place (`scratch`: a buffer of x's size): spreads each
+    value's bits so XOR-combining columns stays unique."""
+    x += np.uint64(0x9E3779B97F4A7C15)
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(x, np.uint64(shift), out=scratch)
+        x ^= scratch
+        x *= np.uint64(factor)
+    np.right_shift(x, np.uint64(31), out=scratch)
+    x ^= scratch

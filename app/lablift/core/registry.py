@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from . import audit, gates as gates_mod
+from . import audit  # gates (numpy, pandas via fairness) only where checks are made
 from .errors import LabliftError, NotFound, PermissionDenied
 from .store import Store, encode, utcnow
 from .store.sql import inserted_id, repository
@@ -198,6 +198,7 @@ def get_gates(store: Store, name: str) -> list[dict[str, Any]]:
 def set_gates(store: Store, name: str, gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Replace the gates of model `name` (admin). Creates the model if it does not exist yet.
     Applies to versions registered from now on; existing versions keep their checks."""
+    from . import gates as gates_mod
     store.require_role("setting model gates", "admin")
     name = check_name(name)
     clean = [gates_mod.validate_gate(g) for g in gates]
@@ -216,6 +217,7 @@ def set_gates(store: Store, name: str, gates: list[dict[str, Any]]) -> list[dict
 
 def policy(store: Store) -> dict[str, Any]:
     """Store-wide gate policy: default metric gates and fairness gates (see core/gates.py)."""
+    from . import gates as gates_mod
     return {"default_gates": store.setting(gates_mod.DEFAULT_GATES_SETTING, []) or [],
             "fairness_gates": store.setting(gates_mod.FAIRNESS_GATES_SETTING,
                                             gates_mod.DEFAULT_FAIRNESS_GATES),
@@ -225,6 +227,7 @@ def policy(store: Store) -> dict[str, Any]:
 def set_policy(store: Store, default_gates: list[dict] | None = None,
                fairness_gates: list[dict] | None = None) -> dict[str, Any]:
     """Replace the store-wide default metric gates and/or fairness gates (admin); audited."""
+    from . import gates as gates_mod
     store.require_role("setting the gate policy", "admin")
     changes = {}
     if default_gates is not None:
@@ -274,6 +277,7 @@ def register(store: Store, run_id: int, name: str, description: str = "",
     production = production_version(store, name)
     if production is not None:
         production["run"] = get_run(store, production["run_id"])
+    from . import gates as gates_mod
     checks = gates_mod.run_checks(store, run, name, get_gates(store, name), production)
     dataset = store.row(sql.DATASET_LINEAGE, id=run["dataset_id"])
     now = utcnow()

@@ -113,7 +113,7 @@ def analyse(ref: Reference, part: pd.DataFrame, label: str | None, cfg: dict,
     cols = [c for c in ref.features if c not in skip and ref.used(c)]
     not_used = [c for c in ref.features if not ref.used(c)]
     kinds = {c: ref.kind(c) for c in cols}
-    result = drift.dataset_drift(ref.X, aligned, columns=cols, kinds=kinds,
+    result = drift.dataset_drift(ref.drift_columns, aligned, columns=cols, kinds=kinds,
                                  tests={c: t for c, t in tests.items() if c in cols},
                                  p_threshold=float(cfg["p_threshold"]),
                                  distance_threshold=float(cfg["distance_threshold"]),
@@ -126,7 +126,7 @@ def analyse(ref: Reference, part: pd.DataFrame, label: str | None, cfg: dict,
         X = aligned.copy()
         for c in ref.features:
             if c not in X.columns or c in skip:
-                X[c] = ref.X[c].iloc[:0].reindex(range(len(X))).to_numpy()
+                X[c] = ref.empty(c).reindex(range(len(X))).to_numpy()
         X.index = part.index
         try:
             y_pred, proba = ref.predict(X)

@@ -104,12 +104,15 @@ def _cell(value: Any) -> Any:
 
 
 def read_batch(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The batch's rows, and info: format, bad lines, notes and (for a table) the sha256 of
+    the file's bytes (a CSV's are read once for both)."""
     p = Path(path).expanduser()
     # a FIFO, device, folder or symlink loop is refused before _is_log opens it (a FIFO blocks)
     if check_file(p) > 0 and _is_log(p):
         return read_log(p)
-    table, info = read_table(p)
-    return table.to_pandas(), {"format": info.format, "bad_lines": [], "notes": info.notes}
+    table, info = read_table(p, hash_file=True)
+    return table.to_pandas(), {"format": info.format, "bad_lines": [], "notes": info.notes,
+                               "sha256": info.sha256}
 
 
 def require_inputs(frame: pd.DataFrame, info: dict[str, Any], features: list[str],

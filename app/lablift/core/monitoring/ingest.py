@@ -94,7 +94,7 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
     for col in tests:
         if col not in frame.columns:
             raise LabliftError(f"drift test set for column {col!r}, which is not in {path}")
-    source_sha = sha256_file(path)
+    source_sha = info.get("sha256") or sha256_file(path)  # a log is hashed on its own
     if (label and info["format"] != "log" and "request_id" in frame.columns
             and not any(c in frame.columns for c in _used_features(store, version))):
         step(0.2, "Joining labels to logged requests")
@@ -129,6 +129,9 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
         sha = store.artifacts.put_writer(lambda f, t=stored: _write_parquet(t, f))
         prepared.append((wlabel, span, part, res, sha))
     step(0.9, "Recording batches")
+    summary_sha = reference.summary_sha
+    if reference.summary_bytes is not None:  # the version's first ingest (or a stale summary)
+        summary_sha = store.artifacts.put_bytes(reference.summary_bytes)
     now = utcnow()
     out = []
     with store.transaction():
@@ -143,7 +146,8 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
                 "holdout": res["holdout"], "ops": res["ops"], "alerts": res["alerts"],
                 "settings": {k: cfg[k] for k in ("p_threshold", "distance_threshold",
                                                  "drift_share")},
-                "reference_rows": int(len(reference.X)),
+                "reference_rows": reference.n_rows,
+                "reference": {"artifact": summary_sha},  # its summary (reference.py)
             }
             result = _jsonable(result)
             bid = inserted_id(monitor_sql.INSERT_BATCH.execute(store.conn, store.engine, {

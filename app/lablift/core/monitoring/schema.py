@@ -91,7 +91,7 @@ def check_schema(ref: Reference, frame: pd.DataFrame, extra_columns: set[str],
                         below=below, above=above))
             aligned[name] = values
         elif kind == "categorical":
-            values = _align_categorical(col, ref.X[name])
+            values = _align_categorical(col, ref.empty(name))
             known = set(entry.get("categories") or [])
             present = values.dropna()
             new_mask = ~present.isin(known)
@@ -108,7 +108,7 @@ def check_schema(ref: Reference, frame: pd.DataFrame, extra_columns: set[str],
         else:
             aligned[name] = col
         missing = float(col.isna().mean()) if len(col) else 0.0
-        train_missing = float(ref.X[name].isna().mean()) if len(ref.X) else 0.0
+        train_missing = ref.missing_share(name)
         if missing > train_missing + tolerance:
             findings.append(_finding(
                 "missing_rate", name, "warning",

@@ -16,16 +16,18 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import platformdirs
-import sqlite_utils
 
 from .. import witness
 from . import migrate
 from ..artifacts import ArtifactStore
 from ..errors import LabliftError, NotFound, PermissionDenied
 from .sql import repository
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 settings_sql = repository("settings")
 users_sql = repository("users")
@@ -152,6 +154,7 @@ class Store:
         """sqlite-utils view of this thread's connection, for reads and schema work."""
         db = getattr(self._local, "db", None)
         if db is None:
+            import sqlite_utils  # 0.4 s (it imports pandas): only for what uses it
             db = sqlite_utils.Database(self.conn)
             self._local.db = db
         return db

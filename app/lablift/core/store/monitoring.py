@@ -17,6 +17,10 @@ SAME_SOURCE = Statement(select(batches.c.id, batches.c.label_column, batches.c.t
 INSERT_BATCH = Statement(insert(batches).values(
     **{c.name: bindparam(c.name) for c in batches.c if c.name != "id"}))
 BATCH_BY_ID = Statement(select(batches).where(batches.c.id == bindparam("id")))
+# the newest batch's result names the version's reference summary (monitoring/reference.py)
+LATEST_RESULT = Statement(select(batches.c.result)
+                          .where(batches.c.version_id == bindparam("version_id"))
+                          .order_by(batches.c.id.desc()).limit(1))
 BATCHES_OF = Statement(select(batches).where(batches.c.version_id == bindparam("version_id"))
                        .order_by(batches.c.id))
 LABELLED_BATCHES_OF = Statement(select(batches).where(

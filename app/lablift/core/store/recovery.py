@@ -37,9 +37,12 @@ SETTLE_EXPORT = Statement(update(bundles).where(bundles.c.id == bindparam("id"),
                                                 bundles.c.status == "exporting")
                           .values(status=bindparam("status")))
 
-# Is an artifact named by any row? (the run's artifacts are a JSON document of hashes)
+# Is an artifact named by any row? (the run's artifacts are a JSON document of hashes; a
+# batch's result names the version's reference summary)
 ARTIFACT_NAMED = Statement(union_all(
     select(literal(1)).where(datasets.c.artifact == bindparam("sha")),
     select(literal(1)).where(batches.c.artifact == bindparam("sha")),
     select(literal(1)).where(runs.c.artifacts.contains(bindparam("sha", type_=runs.c.artifacts
-                                                                         .type)))).limit(1))
+                                                                         .type))),
+    select(literal(1)).where(batches.c.result.contains(bindparam("sha", type_=batches.c.result
+                                                                        .type)))).limit(1))
