@@ -244,7 +244,7 @@ def test_experiments_menus_compare_and_register(qtbot, open_pane, save_to, notic
     pane = open_pane(experiments.Pane, "ana")
     assert_menus_everywhere(pane)
     view = pane.runs_view
-    assert pane.runs_proxy.rowCount() == 2
+    assert pane.runs_model.rowCount() == 2
     menu = context_menu.build_menu(view, [0])
     compare = action(menu, "Compare selected")
     assert not compare.isEnabled() and "two or more" in compare.toolTip()

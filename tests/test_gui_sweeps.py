@@ -76,14 +76,13 @@ def _run_sweep(qtbot, pane, dialog):
         with qtbot.waitSignal(job.task.finished, timeout=TIMEOUT_MS):
             pass
     settled(qtbot, pane)
-    qtbot.waitUntil(lambda: not pane._regroup_timer.isActive())
     return job
 
 
-def _children(pane, top_row):
-    proxy = pane.runs_proxy
-    parent = proxy.index(top_row, 0)
-    return parent, [proxy.index(r, 0, parent) for r in range(proxy.rowCount(parent))]
+def _children(pane, row):
+    """The sweep row at `row` and the rows of its runs shown under it (while it is open)."""
+    model = pane.runs_model
+    return model.index(row, 0), [model.index(r, 0) for r in model.child_rows(row)]
 
 
 def test_grid_sweep_groups_its_runs_under_the_sweep_and_marks_the_best(qtbot, pane, small):
@@ -105,9 +104,9 @@ def test_grid_sweep_groups_its_runs_under_the_sweep_and_marks_the_best(qtbot, pa
     assert result["best_run_id"] == best_id and metric == "roc_auc"
 
     # One top-level row: the sweep, its four runs under it, open, spanning the table.
-    proxy, view = pane.runs_proxy, pane.runs_view
-    assert proxy.rowCount() == 1
+    model, view = pane.runs_model, pane.runs_view
     head, children = _children(pane, 0)
+    assert model.rowCount() == 1 + len(children)
     assert head.data().startswith(f"sweep #{result['id']} · grid · 4 runs · best roc_auc ")
     assert view.isExpanded(head) and view.isFirstColumnSpanned(0, QModelIndex())
     assert head.data(Qt.ItemDataRole.FontRole).bold()
@@ -125,30 +124,31 @@ def test_grid_sweep_groups_its_runs_under_the_sweep_and_marks_the_best(qtbot, pa
 
     # Sorting works within the sweep; filtering keeps the sweep row over what matches.
     col = [c.key for c in pane.runs_model.columns].index("m.roc_auc")
-    view.sortByColumn(col, Qt.SortOrder.DescendingOrder)
-    qtbot.waitUntil(lambda: not pane._regroup_timer.isActive())
+    with qtbot.waitSignal(pane.runs_arranged, timeout=TIMEOUT_MS):  # sorted in a worker
+        view.sortByColumn(col, Qt.SortOrder.DescendingOrder)
     tops = [pane.run_at(i)["m.roc_auc"] for i in _children(pane, 0)[1]]
     assert tops == sorted(tops, reverse=True)
     assert tops[0] == pane.run_record(best_id)["m.roc_auc"]
-    pane.filter_edit.setText("C=1")
-    pane.apply_filter()
+    def filtered(text):
+        with qtbot.waitSignal(pane.runs_arranged, timeout=TIMEOUT_MS):  # in a worker
+            pane.filter_edit.setText(text)
+            pane.apply_filter()
+
+    filtered("C=1")
     assert pane.count_label.text() == "2 of 4 runs"
     head, children = _children(pane, 0)
-    assert proxy.rowCount() == 1 and len(children) == 2
+    assert model.rowCount() == 3 and len(children) == 2
     assert {pane.run_at(i)["fields"]["c"] for i in children} == {1.0}
-    pane.filter_edit.setText("best=true")
-    pane.apply_filter()
+    filtered("best=true")
     assert [pane.run_at(i)["id"] for i in _children(pane, 0)[1]] == [best_id]
-    pane.filter_edit.setText("")
-    pane.apply_filter()
+    filtered("")
 
     # Collapsed stays collapsed over a reload; an open sweep stays open.
-    qtbot.waitUntil(lambda: not pane._regroup_timer.isActive())
-    view.collapse(proxy.index(0, 0))
+    view.collapse(model.index(0, 0))
+    assert model.rowCount() == 1
     with qtbot.waitSignal(pane.runs_loaded, timeout=TIMEOUT_MS):
         pane.reload_runs()
-    qtbot.waitUntil(lambda: not pane._regroup_timer.isActive())
-    assert not view.isExpanded(proxy.index(0, 0))
+    assert not view.isExpanded(model.index(0, 0)) and model.rowCount() == 1
     assert view.isFirstColumnSpanned(0, QModelIndex())
 
 
@@ -192,7 +192,7 @@ def test_the_runs_show_while_the_sweep_runs_and_cancel_stops_it(qtbot, pane, sma
     job = pane.running_job()
 
     def shown_running():
-        if pane.runs_proxy.rowCount() != 1:
+        if not pane.runs_model.rowCount() or pane.runs_model.sweep_at(0) is None:
             return False
         head, children = _children(pane, 0)
         return len(children) == 3 and "running, 0 of 3 done" in head.data() and all(
@@ -208,7 +208,7 @@ def test_the_runs_show_while_the_sweep_runs_and_cancel_stops_it(qtbot, pane, sma
     assert row["status"] == "cancelled"
     statuses = sorted(r["status"] for r in training.list_runs(small, sweep_id=row["id"]))
     assert statuses == ["cancelled", "cancelled", "finished"]
-    qtbot.waitUntil(lambda: "cancelled" in pane.runs_proxy.index(0, 0).data())
+    qtbot.waitUntil(lambda: "cancelled" in pane.runs_model.index(0, 0).data())
     settled(qtbot, pane)
 
 
@@ -269,6 +269,12 @@ def test_sweeping_needs_the_analyst_role(qtbot, tmp_path, small, notices):
     assert "needs the role analyst" in pane.sweep_button.toolTip()
     assert pane.open_sweep_dialog() is None and pane.sweep_dialog is None
     assert notices[-1].level == "warning" and "analyst" in notices[-1].text
+    # Train and Register… are barred the same way, before the first click, with the reason
+    assert not pane.train_button.isEnabled()
+    assert pane.train_button.toolTip().startswith("training needs the role analyst")
+    assert pane.train() is None and pane.jobs == []
+    assert not pane.register_button.isEnabled()
+    assert pane.register_button.toolTip().startswith("registering a model needs the role analyst")
 
 
 def test_a_random_space_is_checked_and_sampled_within_it():

@@ -19,8 +19,24 @@ def emit(result: Any, as_json: bool) -> None:
     if result is None:
         return
     if as_json:
-        json.dump(result, sys.stdout, indent=2, default=str, ensure_ascii=False)
-        sys.stdout.write("\n")
+        # orjson: 100,000 runs in a fraction of a second, where json.dump(indent=2) takes
+        # ~20 s (its indenting encoder is Python). NaN prints as null (standard JSON).
+        try:
+            import orjson
+            data = orjson.dumps(result, default=str, option=orjson.OPT_INDENT_2
+                                | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+                                | orjson.OPT_APPEND_NEWLINE)
+        except (ImportError, TypeError):  # no orjson, or what it cannot spell (big ints)
+            json.dump(result, sys.stdout, indent=2, default=str, ensure_ascii=False)
+            sys.stdout.write("\n")
+            return
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text stream (a test's StringIO)
+            sys.stdout.write(data.decode())
+            return
+        sys.stdout.flush()
+        out.write(data)
+        out.flush()
     elif isinstance(result, str):
         print(result)
     else:

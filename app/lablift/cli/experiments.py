@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from ..core import catalogue, datasets, evaluation, sweeps, training
+# Training's modules (numpy, pandas, scikit-learn) are imported by the handlers that train:
+# building the parser and listing runs must not wait for them.
+from ..core import catalogue
 from ..core.errors import LabliftError
+from ..core.metric_names import metric_names, primary_metric
 from .common import CommandError, Text, add_json, table
+
+SWEEP_BACKENDS = ("local", "dask")  # = core.sweeps.BACKENDS (tests/test_import_time.py)
 
 RUN_FIELDS = ("id", "dataset_id", "sweep_id", "reproduces", "status", "task", "algorithm",
               "target", "seed", "spec", "params", "metrics", "artifacts", "environment",
@@ -38,7 +43,7 @@ def register(sub) -> None:
                      help="values per parameter; every combination is tried")
     how.add_argument("--random", type=int, metavar="N",
                      help="N configurations sampled from the catalogue's ranges")
-    sw.add_argument("--backend", choices=sweeps.BACKENDS, default="local")
+    sw.add_argument("--backend", choices=SWEEP_BACKENDS, default="local")
     sw.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler (tcp://host:port)")
     sw.add_argument("--jobs", type=int, default=-1, help="local parallel workers (-1: all cores)")
     add_json(sw)
@@ -132,7 +137,7 @@ def _metric_lines(run: dict) -> list[str]:
     lines = []
     hold = m.get("holdout") or {}
     cv = m.get("cv") or {}
-    for name in evaluation.metric_names(run.get("task") or "classification"):
+    for name in metric_names(run.get("task") or "classification"):
         h = hold.get(name)
         c = cv.get(name) or {}
         hs = "-" if h is None else f"{h:.4f}"
@@ -142,6 +147,7 @@ def _metric_lines(run: dict) -> list[str]:
 
 
 def cmd_train(store, args):
+    from ..core import training
     run = training.train(store, _spec(args), progress=_progress_printer())
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -158,6 +164,7 @@ def cmd_train(store, args):
 
 
 def cmd_sweep(store, args):
+    from ..core import sweeps
     spec = _spec(args)
     fixed = spec["params"]
     grid = sweeps.parse_grid(args.grid) if args.grid else None
@@ -173,8 +180,8 @@ def cmd_sweep(store, args):
     metric = result["metric"]
     rows = []
     for r in result["runs"]:
-        name, value, source = evaluation.primary_metric(r.get("task") or "classification",
-                                                        r.get("metrics") or {})
+        name, value, source = primary_metric(r.get("task") or "classification",
+                                             r.get("metrics") or {})
         rows.append({"run": r["id"], "best": "*" if r["id"] == result["best_run_id"] else "",
                      "status": r["status"],
                      "params": " ".join(f"{k}={'none' if v is None else v}"
@@ -195,15 +202,16 @@ def _varied(sweep_row: dict) -> set:
 
 
 def cmd_run_list(store, args):
+    from ..core import datasets, run_listing
     dataset_id = datasets.resolve(store, args.dataset)["id"] if args.dataset else None
-    runs = training.list_runs(store, dataset_id=dataset_id, status=args.status,
+    runs = run_listing.list_runs(store, dataset_id=dataset_id, status=args.status,
                               sweep_id=args.sweep, limit=args.limit)
     if args.json:
         return [summary(r) for r in runs]
     rows = []
     for r in runs:
-        name, value, source = evaluation.primary_metric(r.get("task") or "classification",
-                                                        r.get("metrics") or {})
+        name, value, source = primary_metric(r.get("task") or "classification",
+                                             r.get("metrics") or {})
         rows.append({"id": r["id"], "dataset": r["dataset_id"], "status": r["status"],
                      "algorithm": r["algorithm"], "target": r["target"],
                      "metric": f"{name} {value:.4f} ({source})" if value is not None else "-",
@@ -213,7 +221,8 @@ def cmd_run_list(store, args):
 
 
 def cmd_run_show(store, args):
-    run = training.get_run(store, args.run)
+    from ..core.run_listing import get_run
+    run = get_run(store, args.run)
     if args.json:
         return {k: run.get(k) for k in RUN_FIELDS}
     spec = run["spec"]
@@ -243,6 +252,7 @@ def cmd_run_show(store, args):
 
 
 def cmd_run_reproduce(store, args):
+    from ..core import training
     res = training.reproduce(store, args.run, progress=_progress_printer())
     if sys.stderr.isatty():
         print(file=sys.stderr)

@@ -1,8 +1,9 @@
-"""Runs: the statements that record a run (its start, its end), for both engines."""
+"""Runs: the statements that record a run (its start, its end) and read the table back,
+whole or by parts, for both engines."""
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 
 from .schema import runs
 from .sql import Statement
@@ -48,3 +49,26 @@ LISTING = {(tuple(f for i, f in enumerate(FILTERS) if mask >> i & 1), full, limi
            _listing(tuple(f for i, f in enumerate(FILTERS) if mask >> i & 1), full, limited)
            for mask in range(1 << len(FILTERS)) for full in (False, True)
            for limited in (False, True)}
+
+# Reading the table by parts: a reader that holds the runs up to some id needs only those
+# recorded after it, and those it holds as running, the only rows that still change (FINISH,
+# FAIL and recovery's INTERRUPT_RUN all require status 'running'). COUNT_UPTO tells it
+# whether a run below its last id committed after it read (PostgreSQL hands out ids before
+# commit), and IDS which.
+_SUMMARY = [runs.c[name] for name in SUMMARY_COLUMNS]
+SUMMARY_AFTER = Statement(select(*_SUMMARY).where(runs.c.id > bindparam("after"))
+                          .order_by(runs.c.id))
+SUMMARY_OF = Statement(select(*_SUMMARY).where(runs.c.id == bindparam("id")))
+COUNT_UPTO = Statement(select(func.count()).select_from(runs)
+                       .where(runs.c.id <= bindparam("upto")))
+IDS_UPTO = Statement(select(runs.c.id).where(runs.c.id <= bindparam("upto")))
+IDS_AFTER = Statement(select(runs.c.id).where(runs.c.id > bindparam("after"))
+                      .order_by(runs.c.id))
+MAX_ID = Statement(select(func.max(runs.c.id)))
+
+# A whole row at once: runs recorded in bulk (core/run_bulk.py).
+RECORD_COLUMNS = ("dataset_id", "sweep_id", "reproduces", "status", "task", "algorithm",
+                  "target", "spec", "params", "metrics", "artifacts", "environment", "seed",
+                  "predictions_sha256", "error", "created_by", "created_at", "started_at",
+                  "finished_at", "duration_s", "host", "pid", "details")
+RECORD = Statement(insert(runs).values(**{c: bindparam(c) for c in RECORD_COLUMNS}))

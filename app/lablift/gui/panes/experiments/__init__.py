@@ -8,9 +8,11 @@ purpose wins), training and reproducing on the job queue's own thread.
     train_form   the form and the spec it describes
     sweep_form   the sweep dialog (grid or random, local or Dask) over the form's selection
     job_queue    jobs (train, sweep, reproduce) one after another, progress, the log
-    runs_model   the runs tree (sorted in Python, sweeps grouped, best marked), its proxy
-    runs_table   the runs columns, the worker that reads them, the view and selection
-    filter       runs as flat records and the filter language
+    runs_data    the runs as columns (numpy), patched with what a reload read; sweep rows
+    runs_arrange sorting, filtering and grouping those columns (in workers), the rows shown
+    runs_model   the table model and view: a tree of sweeps drawn flat, best marked
+    runs_table   the runs columns, the worker that reads what changed, the view's selection
+    filter       the filter language over the columns, the filter box
     run_panels   the run-detail plots, drawn one panel per event-loop turn
     detail       the shown run: header, metrics, params, spec, env; reproduce, register
     compare      several runs side by side
@@ -20,19 +22,21 @@ purpose wins), training and reproducing on the job queue's own thread.
 from .common import STATE_ROLES, Cell, GridModel, best_brush
 from .compare import load_compared, metric_rows, param_diff_rows
 from .detail import metric_cells, param_cells
-from .filter import FILTER_HELP, Term, filter_records, flatten_run, known_fields, parse_filter
+from .filter import FILTER_HELP, Term, parse_filter
 from .job_queue import WARM_MODULES, Job, lower_thread_priority, warm_up_imports
 from .pane import Pane
 from .run_panels import PanelCanvas, RunPanels
-from .runs_table import (CV_METRICS, KEY_METRICS, RunsFilterProxy, RunsTableModel,
-                         load_pane_data, load_run_records, runs_columns)
+from .runs_arrange import Arrangement, arrange
+from .runs_data import RunsData, build
+from .runs_table import CV_METRICS, KEY_METRICS, RunsTableModel, RunsUpdate, read_runs, \
+    runs_columns
 
-__all__ = ["CV_METRICS", "Cell", "FILTER_HELP", "GridModel", "Job", "KEY_METRICS",
-           "PanelCanvas", "Pane", "RunPanels", "RunsFilterProxy", "RunsTableModel",
-           "STATE_ROLES", "Term", "WARM_MODULES", "filter_records", "flatten_run",
-           "known_fields", "load_compared", "load_pane_data", "load_run_records",
-           "lower_thread_priority", "metric_cells", "metric_rows", "param_cells",
-           "param_diff_rows", "parse_filter", "runs_columns", "warm_up_imports"]
+__all__ = ["Arrangement", "CV_METRICS", "Cell", "FILTER_HELP", "GridModel", "Job",
+           "KEY_METRICS", "PanelCanvas", "Pane", "RunPanels", "RunsData", "RunsTableModel",
+           "RunsUpdate", "STATE_ROLES", "Term", "WARM_MODULES", "arrange", "build",
+           "load_compared", "lower_thread_priority", "metric_cells", "metric_rows",
+           "param_cells", "param_diff_rows", "parse_filter", "read_runs", "runs_columns",
+           "warm_up_imports"]
 
 
 def __getattr__(name: str):

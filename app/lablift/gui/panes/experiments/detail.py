@@ -112,11 +112,11 @@ class RunDetail:
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(info)
         split.addWidget(self.detail_canvas)
-        split.setSizes([280, 700])
+        split.setSizes([240, 700])
         split.setChildrenCollapsible(False)
-        # A wider window widens the plots; the tables beside them need no more room.
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
+        # A fifth of any change in width goes to the tables, the rest to the plots.
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 4)
         info.setMinimumWidth(220)
         outer.addWidget(split)
         self.detail_split = split
@@ -150,7 +150,8 @@ class RunDetail:
         self.detail_stack.setCurrentIndex(1)
         finished = run["status"] == "finished"
         self.reproduce_button.setEnabled(finished and not self._has_job_for(run["id"]))
-        self.register_button.setEnabled(finished and not self.is_busy("register"))
+        self._register_finished = finished
+        self._update_register_button()
         # Matplotlib draws on the GUI thread (one panel per turn, see RunPanels): a reload of the
         # runs table that leaves the same run selected must not redraw it.
         key = (run["id"], run["status"], run.get("predictions_sha256"))
@@ -239,6 +240,22 @@ class RunDetail:
             self.message.emit(f"Run {rid} was not reproduced exactly")
             self.notify(text, "warning", "Not reproduced")
 
+    register_refusal: str | None = None  # why this user may not register (None: may)
+    _register_finished = False
+
+    def set_register_refusal(self, refusal: str | None) -> None:
+        self.register_refusal = refusal
+        self._update_register_button()
+
+    def _update_register_button(self) -> None:
+        """Register… is for a finished run, one registration at a time, and the roles that may
+        register (disabled before the first click, the core's reason as its tooltip)."""
+        if not hasattr(self, "_register_tip"):
+            self._register_tip = self.register_button.toolTip()
+        self.register_button.setEnabled(self._register_finished and not self.is_busy("register")
+                                        and self.register_refusal is None)
+        self.register_button.setToolTip(self.register_refusal or self._register_tip)
+
     def register_selected(self) -> None:
         run_id = self._shown_run
         if run_id is None or core_registry is None:
@@ -265,7 +282,7 @@ class RunDetail:
 
     @while_alive
     def _on_register_done(self) -> None:
-        self.register_button.setEnabled(True)
+        self._update_register_button()
 
     def _on_registered(self, version: dict[str, Any]) -> None:
         checks = version.get("checks") or []

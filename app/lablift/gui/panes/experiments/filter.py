@@ -1,50 +1,21 @@
-"""Runs as flat records, the filter language over them (roc_auc>0.8 algorithm=knn ...), and the
-pane's filter box."""
+"""The filter language over the runs (roc_auc>0.8 algorithm=knn ...), evaluated on the
+runs' columns (runs_data.RunsData) in a worker, and the pane's filter box."""
 
 from __future__ import annotations
 
 import operator
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
+import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLineEdit
 
 from ... import palette
-from .common import text_of
 
 FILTER_HELP = ("Filter: any text, or field expressions such as roc_auc>0.8  algorithm=random_forest"
                "  cv.r2>=0.5  max_depth=none  (space = and)")
-
-
-def flatten_run(run: dict[str, Any], dataset_names: dict[int, str]) -> dict[str, Any]:
-    """One runs-table record: display columns plus `fields` (every param and metric) for filters."""
-    metrics = run.get("metrics") or {}
-    holdout, cv = metrics.get("holdout") or {}, metrics.get("cv") or {}
-    rec = {"id": run["id"], "status": run["status"],
-           "dataset": dataset_names.get(run["dataset_id"], f"#{run['dataset_id']}"),
-           "algorithm": run.get("algorithm"), "target": run.get("target"),
-           "task": run.get("task"), "seed": run.get("seed"), "who": run.get("created_by"),
-           "when": run.get("created_at"), "duration_s": run.get("duration_s"),
-           "sweep_id": run.get("sweep_id")}
-    fields: dict[str, Any] = {k: v for k, v in rec.items()}
-    fields["created_by"] = rec["who"]
-    fields["duration"] = rec["duration_s"]
-    for name, value in (run.get("params") or {}).items():
-        fields[name.lower()] = value
-    for name, value in holdout.items():
-        rec[f"m.{name}"] = value
-        fields[name.lower()] = value
-        fields[f"holdout.{name}".lower()] = value
-    for name, summary in cv.items():
-        mean = (summary or {}).get("mean")
-        rec[f"cv.{name}"] = mean
-        fields[f"cv.{name}".lower()] = mean
-        fields[f"cv_{name}".lower()] = mean
-    rec["fields"] = fields
-    rec["text"] = " ".join(f"{k}={text_of(v)}" for k, v in fields.items()).lower()
-    return rec
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -60,29 +31,30 @@ class Term:
     op: str
     value: str
 
-    def matches(self, rec: dict[str, Any]) -> bool:
+    def mask(self, data) -> np.ndarray:
+        """Which runs of `data` (a RunsData) match: a field compares as a number when the
+        run's value is one, else as lowercased text; a run without the field never matches."""
         if self.field is None:
-            return self.value in rec["text"]
-        fields = rec["fields"]
-        if self.field not in fields:
-            return False
-        have = fields[self.field]
+            want = self.value
+            return np.fromiter((want in t for t in data.text()), bool, data.n)
+        found = data.field(self.field)
         want = self.value
         if want in ("none", "null", ""):
-            return (have is None) == (self.op in ("=", "=="))
-        if have is None:
-            return False
-        if isinstance(have, (int, float)) and not isinstance(have, bool):
-            try:
-                number = float(want)
-            except ValueError:
-                return False
-            return _OPS[self.op](float(have), number)
-        if self.op in ("=", "=="):
-            return text_of(have).lower() == want
-        if self.op == "!=":
-            return text_of(have).lower() != want
-        return _OPS[self.op](text_of(have).lower(), want)
+            return found.present & (found.none == (self.op in ("=", "==")))
+        valued = found.present & ~found.none
+        out = np.zeros(data.n, bool)
+        try:
+            number = float(want)
+        except ValueError:
+            number = None
+        if number is not None:
+            with np.errstate(invalid="ignore"):
+                out |= valued & found.numeric & _OPS[self.op](found.number, number)
+        text = valued & ~found.numeric
+        if text.any():
+            words = found.text[text]
+            out[text] = np.fromiter((_OPS[self.op](w, want) for w in words), bool, len(words))
+        return out
 
 
 def parse_filter(text: str) -> list[Term]:
@@ -98,31 +70,10 @@ def parse_filter(text: str) -> list[Term]:
     return terms
 
 
-def known_fields(records: Sequence[dict[str, Any]]) -> set[str]:
-    known: set[str] = set()
-    for rec in records:
-        known.update(rec["fields"])
-    return known
-
-
-def filter_records(records: Sequence[dict[str, Any]], text: str,
-                   known: set[str] | None = None) -> tuple[set[int] | None, list[str]]:
-    """Ids of the records matching `text` (None = no filter) and the unknown field names."""
-    terms = parse_filter(text)
-    if not terms:
-        return None, []
-    if known is None:
-        known = known_fields(records)
-    unknown = sorted({t.field for t in terms if t.field is not None and t.field not in known})
-    ids = {rec["id"] for rec in records if all(t.matches(rec) for t in terms)}
-    return ids, unknown
-
-
 class RunFilter:
     """The filter box over the runs table (a part of the Experiments pane)."""
 
     def _build_filter(self) -> QLineEdit:
-        self._known: set[str] | None = None  # the records' field names, once per load
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(150)
@@ -141,15 +92,14 @@ class RunFilter:
         return edit
 
     def apply_filter(self) -> None:
-        text = self.filter_edit.text()
-        records = self.runs_model.records()
-        if self._known is None:  # once per load, not per keystroke
-            self._known = known_fields(records)
-        ids, unknown = filter_records(records, text, self._known)
-        self.runs_proxy.set_accepted(ids)
-        total = len(records)
-        shown = total if ids is None else len(ids)  # runs, not rows: sweeps group theirs
-        text = f"{shown:,} of {total:,} runs" if ids is not None else f"{total:,} runs"
+        """Filter by the box's text: matched in a worker, shown when it is done
+        (runs_arranged)."""
+        self._filter_timer.stop()  # typed, then asked for: once is enough
+        self.arrange_runs()
+
+    def show_count(self, shown: int, total: int, filtered: bool, unknown: list[str]) -> None:
+        # runs, not rows: sweeps group theirs
+        text = f"{shown:,} of {total:,} runs" if filtered else f"{total:,} runs"
         if unknown:
             text += f" · unknown field {', '.join(unknown)}"
         self.count_label.setText(text)

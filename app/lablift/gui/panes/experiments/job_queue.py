@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QEvent, QTimer
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
+from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QTabWidget, QVBoxLayout,
                                QWidget)
 
@@ -26,7 +26,7 @@ from ... import context_menu, palette
 from ...widgets import ElidedLabel
 from ...workers import Task, run_task, while_alive
 from .common import MONO, STATE_ROLES
-from .runs_table import load_run_records
+from .runs_table import read_runs
 
 # Imported in a worker when the pane opens. The first import of scikit-learn, SciPy and
 # Parquet holds the GIL for up to a few hundred ms at a time (loading shared libraries, module
@@ -260,13 +260,15 @@ class JobQueue:
         if fraction > 0 and not job.listed and job.kind in ("train", "reproduce"):
             # train() reports 0 while it checks the spec, before the run row exists; what
             # comes after is from the recorded run: show it in the table, status running
-            # (unless the job ended meanwhile: then the final reload shows it as it ended).
+            # (a read of only the new run). Not a "load": that one, after the job, is the
+            # reload that says the runs are shown (runs_loaded), as they ended.
             job.listed = True
-            store = self.store
-            self.start("listing", lambda progress, cancelled: load_run_records(store),
-                       lambda records, j=job: self._show_records(records)
-                       if j.state == "running" else None,
-                       on_failed=lambda _message: None)  # the final reload tells
+            store, base, settings = self.store, self.runs_model.runs, self.arrange_settings()
+            self.start("listing", lambda progress, cancelled: read_runs(store, base, settings),
+                       lambda update, j=job: self._show_update(update)
+                       if j.state == "running" and update.base is self.runs_model.runs
+                       else None,  # the job ended, or a reload came first: that one stands
+                       on_failed=lambda _message: None)  # the reload after the job tells
         self.progress_bar.setValue(round(fraction * 100))
         self._set_activity(f"{job.tag}: {text}")
         self._log(f"{job.tag}: {text}")

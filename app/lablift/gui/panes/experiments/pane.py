@@ -3,8 +3,6 @@ compare) put together on PaneBase, and the load that feeds them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -16,7 +14,7 @@ from .compare import Compare
 from .detail import RunDetail
 from .filter import RunFilter
 from .job_queue import Job, JobQueue, warm_up_imports
-from .runs_table import RunsTable, load_pane_data
+from .runs_table import RunsTable, RunsUpdate, read_runs
 from .sweep_form import SweepLauncher
 from .train_form import TrainForm
 
@@ -25,6 +23,7 @@ class Pane(TrainForm, SweepLauncher, JobQueue, RunsTable, RunFilter, RunDetail, 
            PaneBase):
     title = "Experiments"
     runs_loaded = Signal()  # the runs table and the selected run's panels are shown
+    runs_arranged = Signal()  # the runs shown follow the sort and filter asked for
 
     def __init__(self, store, parent=None):
         super().__init__(store, parent)
@@ -57,6 +56,7 @@ class Pane(TrainForm, SweepLauncher, JobQueue, RunsTable, RunFilter, RunDetail, 
         left.setSizes([625, 105])
         left.setChildrenCollapsible(False)
         left.setMinimumWidth(300)
+        left.setMaximumWidth(540)  # room for long feature names; more would only stretch fields
         self.left_split = left
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self._build_runs())
@@ -93,16 +93,18 @@ class Pane(TrainForm, SweepLauncher, JobQueue, RunsTable, RunFilter, RunDetail, 
         `select` a run id once loaded."""
         if select is not None:
             self._select_after_load = select
-        store = self.store
-        self.start("load", lambda progress, cancelled: load_pane_data(store), self._on_loaded,
+        # Only what changed since the runs shown is read (runs_table.read_runs).
+        store, base, settings = self.store, self.runs_model.runs, self.arrange_settings()
+        self.start("load", lambda progress, cancelled: read_runs(store, base, settings),
+                   self._on_loaded,
                    on_failed=lambda msg: self.notify(f"Could not read the runs: {msg}"))
 
-    def _on_loaded(self, result: tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                       dict[str, Any]]) -> None:
-        rows, records, extra = result
-        self._show_datasets(rows)
-        self.set_sweep_refusal(extra["sweep_refusal"])
-        self._show_records(records, extra["sweeps"])
+    def _on_loaded(self, update: RunsUpdate) -> None:
+        self._show_datasets(update.datasets)
+        self.set_sweep_refusal(update.sweep_refusal)
+        self.set_train_refusal(update.train_refusal)
+        self.set_register_refusal(update.register_refusal)
+        self._show_update(update)
         # Once the selected run's panels are filled too (they draw over the next turns).
         self._loaded_pending = True
         self._maybe_loaded()

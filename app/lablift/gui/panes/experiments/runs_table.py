@@ -1,25 +1,29 @@
-"""The runs table: its columns, the worker that reads it, and the pane part that shows and
-selects runs (the model, sweeps grouped and their best marked, is in runs_model)."""
+"""The runs table: its columns, the worker that reads what changed and arranges it, and the
+pane part that shows and selects runs (the model and view are in runs_model, the data in
+runs_data, sorting and filtering in runs_arrange)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QPushButton,
-                               QStackedWidget, QTreeView, QVBoxLayout, QWidget)
+                               QStackedWidget, QVBoxLayout, QWidget)
 
-from ....core import datasets, training
+from ....core import datasets, run_listing
 from ....core.errors import PermissionDenied
 from ... import context_menu, palette
 from ...format import short_time
 from ...tablemodels import ALIGN_LEFT, ALIGN_RIGHT, Column
-from .common import bold, fmt_duration, fmt_metric, note, text_of
-from .filter import flatten_run
-from .runs_model import RunsFilterProxy, RunsTableModel, sweep_rows
+from .common import bold, fmt_duration, fmt_metric, note
+from .runs_arrange import Arrangement, arrange
+from .runs_data import Change, RunsData, build
+from .runs_model import INDENT, RunsTableModel, RunsView
+from .runs_sweeps import group_sweeps
 
-__all__ = ["CV_METRICS", "KEY_METRICS", "RunsFilterProxy", "RunsTable", "RunsTableModel",
-           "RunsView", "load_pane_data", "load_run_records", "runs_columns", "sweep_rows"]
+__all__ = ["CV_METRICS", "KEY_METRICS", "RunsTable", "RunsTableModel", "RunsUpdate",
+           "RunsView", "read_runs", "runs_columns"]
 
 # Holdout metrics shown as table columns (when some run has them); CV means of the primary ones.
 KEY_METRICS = ("roc_auc", "accuracy", "f1", "r2", "rmse", "mae")
@@ -28,58 +32,70 @@ SELECT_ROW = (QItemSelectionModel.SelectionFlag.ClearAndSelect
               | QItemSelectionModel.SelectionFlag.Rows)
 
 
-def _metric_columns(records: Sequence[dict]) -> list[Column]:
-    present: set[str] = set()
-    for r in records:
-        present.update(k for k in r if k.startswith(("m.", "cv.")))
-    cols = []
+def runs_columns(metric_keys: set[str] = frozenset()) -> list[Column]:
+    """The table's columns; a metric's when some run has it (RunsData.metric_keys)."""
+    cols = [Column("id", "Run", align=ALIGN_RIGHT), Column("status", "Status"),
+            Column("dataset", "Dataset"), Column("algorithm", "Algorithm"),
+            Column("target", "Target")]
     for name in KEY_METRICS:
-        if f"m.{name}" in present:
+        if f"m.{name}" in metric_keys:
             cols.append(Column(f"m.{name}", name, fmt=fmt_metric, align=ALIGN_RIGHT,
                                tooltip=f"{name} on the holdout rows"))
     for name in CV_METRICS:
-        if f"cv.{name}" in present:
+        if f"cv.{name}" in metric_keys:
             cols.append(Column(f"cv.{name}", f"CV {name}", fmt=fmt_metric, align=ALIGN_RIGHT,
                                tooltip=f"{name}: mean over the cross-validation folds"))
-    return cols
+    return cols + [Column("duration_s", "Duration", fmt=fmt_duration, align=ALIGN_RIGHT),
+                   Column("who", "Who"), Column("when", "When", fmt=short_time, align=ALIGN_LEFT)]
 
 
-def runs_columns(records: Sequence[dict] = ()) -> list[Column]:
-    return ([Column("id", "Run", align=ALIGN_RIGHT), Column("status", "Status"),
-             Column("dataset", "Dataset"), Column("algorithm", "Algorithm"),
-             Column("target", "Target")]
-            + _metric_columns(records)
-            + [Column("duration_s", "Duration", fmt=fmt_duration, align=ALIGN_RIGHT),
-               Column("who", "Who"), Column("when", "When", fmt=short_time, align=ALIGN_LEFT)])
+@dataclass
+class RunsUpdate:
+    """A reload's result: the dataset versions (for the form), why this user may not sweep
+    (or None), the runs data built on `base` and what changed, its arrangement (None:
+    nothing changed, the one shown stands) and the run to show when none is (the latest
+    finished, else the latest)."""
+    datasets: list[dict[str, Any]]
+    sweep_refusal: str | None
+    base: RunsData
+    data: RunsData
+    change: Change
+    arrangement: Arrangement | None
+    latest: int | None
+    train_refusal: str | None = None     # why this user may not train (None: may)
+    register_refusal: str | None = None  # ... register a run as a model version
 
 
-def load_pane_data(store) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """Worker side of a refresh: the dataset versions (for the form), the runs records and
-    {"sweeps": sweep id -> its row (sweep_rows), "sweep_refusal": why this user may not
-    sweep, or None}."""
+def read_runs(store, base: RunsData, settings: tuple) -> RunsUpdate:
+    """Worker side of a reload: read only the runs `base` lacks or holds as running
+    (core.run_listing.changed_runs), patch them in, regroup the sweeps they touch, and
+    arrange the result by `settings` (sort key, descending, filter text)."""
     rows = datasets.list_datasets(store)
     names = {d["id"]: f"{d['name']}:{d['version']}" for d in rows}
-    runs = training.list_runs(store)
-    records = [flatten_run(r, names) for r in runs]
+    columns, changed = run_listing.changed_runs(store, base.last_id, base.row_of,
+                                                base.running)
+    data, change = build(columns, changed, names, base)
+    while changed:  # freed a slice at a time: 100,000 rows at once hold the GIL for ~50 ms
+        del changed[-5000:]
+    if data.sweep_id.any():
+        from ....core import sweeps  # with the training stack, as the sweep job needs it
+        from ....core.metric_names import primary_metric
+        data = group_sweeps(data, sweeps.list_sweeps(store), change, sweeps.best_run,
+                            primary_metric)
+    refusal, train_refusal, register_refusal = (
+        _refusal(store, action) for action in ("sweeps", "training", "registering a model"))
+    return RunsUpdate(rows, refusal, base, data, change,
+                      None if data is base else arrange(data, *settings), data.latest(),
+                      train_refusal, register_refusal)
+
+
+def _refusal(store, action: str) -> str | None:
+    """The core's refusal of `action` for this user (the analyst's actions), or None."""
     try:
-        store.require_role("sweeps", "analyst")
-        refusal = None
+        store.require_role(action, "analyst")
     except PermissionDenied as exc:
-        refusal = str(exc)
-    return rows, records, {"sweeps": sweep_rows(store, runs, records),
-                           "sweep_refusal": refusal}
-
-
-def load_run_records(store) -> list[dict[str, Any]]:
-    """The runs table's records: one query for runs, one for dataset names."""
-    return load_pane_data(store)[1]
-
-
-class RunsView(QTreeView):
-    """The runs tree; `horizontalHeader()` as a QTableView names it, for code written for one."""
-
-    def horizontalHeader(self):
-        return self.header()
+        return str(exc)
+    return None
 
 
 class RunsTable:
@@ -107,33 +123,21 @@ class RunsTable:
         layout.addLayout(head)
 
         self.runs_model = RunsTableModel(runs_columns())
-        self.runs_proxy = RunsFilterProxy(self)
-        self.runs_proxy.setSourceModel(self.runs_model)
-        self.open_sweeps: set[int] = set()  # sweep rows shown expanded (kept over reloads)
+        self.open_sweeps: set[int] = self.runs_model.opened  # kept over reloads
         self._seen_sweeps: set[int] = set()
+        self._sized: list[str] | None = None  # the columns last sized
         view = self.runs_view = RunsView()
-        view.setModel(self.runs_proxy)
-        view.setSortingEnabled(True)
+        view.setModel(self.runs_model)
         view.header().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSortingEnabled(True)
+        # After the two above, which sort by the indicator: the first load arranges.
+        self.runs_model.sort_requested.connect(self.arrange_runs)
         view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         view.setAlternatingRowColors(True)
-        view.setUniformRowHeights(True)  # 10,000 rows: no per-row size hints
-        view.setRootIsDecorated(False)  # until there is a sweep to open
         view.header().setStretchLastSection(True)
         view.header().setHighlightSections(False)
         view.setWordWrap(False)
-        view.expanded.connect(lambda i: self._sweep_toggled(i, True))
-        view.collapsed.connect(lambda i: self._sweep_toggled(i, False))
-        # Expanded and spanned rows are the view's, lost when the proxy drops a row or the
-        # model resets: put the sweep rows back once per change (coalesced).
-        self._regroup_timer = QTimer(self)
-        self._regroup_timer.setSingleShot(True)
-        self._regroup_timer.setInterval(0)
-        self._regroup_timer.timeout.connect(self._show_sweep_rows)
-        for signal in (self.runs_proxy.modelReset, self.runs_proxy.layoutChanged,
-                       self.runs_proxy.rowsInserted):
-            signal.connect(self._regroup_timer.start)
+        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # 'quarterly_c…_name:1' keeps ':1'
         view.selectionModel().currentRowChanged.connect(self._on_current_run)
         view.selectionModel().selectionChanged.connect(self._on_selection)
         view.doubleClicked.connect(lambda _i: self.tabs.setCurrentIndex(0))
@@ -146,35 +150,82 @@ class RunsTable:
         layout.addWidget(self.runs_stack, 1)
         return box
 
-    def _show_records(self, records: list[dict], sweep_heads: dict[int, dict] | None = None
-                      ) -> None:
+    # -- reloads, sorting and filtering: computed in workers, swapped in here -------------------
+    def arrange_settings(self) -> tuple:
+        model = self.runs_model
+        return (model.sort_key, model.sort_order == Qt.SortOrder.DescendingOrder,
+                self.filter_edit.text())
+
+    def arrange_runs(self) -> None:
+        """Sort and filter the runs shown by the header's column and the filter box, in a
+        worker (the newest request wins); runs_arranged once shown."""
+        data, settings = self.runs_model.runs, self.arrange_settings()
+        self.start("arrange", lambda progress, cancelled: arrange(data, *settings),
+                   self._on_arranged)
+
+    def _on_arranged(self, arrangement: Arrangement) -> None:
+        model = self.runs_model
+        if arrangement.data is not model.runs:  # a reload landed meanwhile
+            self.arrange_runs()
+            return
+        shown = model.arrangement
+        if shown is None or shown.data is not arrangement.data or \
+                shown.settings() != arrangement.settings():
+            model.show(arrangement)
+        self._after_arrangement(arrangement)
+
+    def _after_arrangement(self, arrangement: Arrangement) -> None:
+        filtered = bool(arrangement.text.strip())
+        self.show_count(arrangement.shown, arrangement.data.n, filtered, arrangement.unknown)
+        header = self.runs_view.header()
+        keys = [c.key for c in self.runs_model.columns]
+        key = self.runs_model.sort_key
+        header.blockSignals(True)
+        header.setSortIndicator(keys.index(key) if key in keys else -1,
+                                self.runs_model.sort_order)
+        header.blockSignals(False)
+        if arrangement.settings() != self.arrange_settings():
+            self.arrange_runs()  # the sort or filter changed while this one was computed
+        elif not self.is_busy("arrange"):
+            self.runs_arranged.emit()
+
+    def _show_update(self, update: RunsUpdate) -> None:
+        model = self.runs_model
         asked = self._select_after_load
         current = asked or self._shown_run
         self._select_after_load = None
-        self.runs_model.columns = runs_columns(records)
-        self.runs_model.set_records(records, sweep_heads)
-        for sid, head in (sweep_heads or {}).items():  # a running sweep opens when first seen
+        data = update.data
+        if update.arrangement is None and update.base is not model.runs:
+            data = model.runs  # nothing new, read before what is shown: that stands
+        for sid, head in data.heads.items():  # a running sweep opens when first seen
             if sid not in self._seen_sweeps and head["status"] == "running":
                 self.open_sweeps.add(sid)
-        self._seen_sweeps.update(sweep_heads or {})
-        self.runs_view.setRootIsDecorated(bool(sweep_heads))
-        self._known = None
-        self.runs_stack.setCurrentIndex(1 if records else 0)
-        self.apply_filter()
-        self._show_sweep_rows()
-        header = self.runs_view.header()
-        key = self.runs_model.sort_key
-        keys = [c.key for c in self.runs_model.columns]
-        header.blockSignals(True)
-        header.setSortIndicator(keys.index(key) if key in keys else -1, self.runs_model.sort_order)
-        header.blockSignals(False)
-        self._size_columns()
-        if records:
-            ids = {r["id"] for r in records}
+        self._seen_sweeps.update(data.heads)
+        if update.arrangement is not None:
+            columns = runs_columns(data.metric_keys())
+            if [c.key for c in columns] != [c.key for c in model.columns]:
+                model.set_columns(columns)
+            # Built on what is shown (unless the job queue's listing landed first): signal
+            # the rows that changed; else swap them all.
+            same_base = update.base is model.runs
+            model.show(update.arrangement, update.change.codes() if same_base else None)
+        for sid in list(self.open_sweeps):  # opened since (a sweep that just ended): show it
+            model.set_open(sid, True)
+        if [c.key for c in model.columns] != self._sized:
+            self._size_columns()
+        self.runs_stack.setCurrentIndex(1 if data.n else 0)
+        if model.arrangement is not None:
+            self._after_arrangement(model.arrangement)
+        if data.n:
             # Else the latest finished run (the one with plots), else the latest run.
-            finished = [r["id"] for r in records if r["status"] == "finished"]
-            # A reload keeps the selection where the user left it (in a closed sweep too).
-            target = current if current in ids else max(finished or ids)
+            latest = update.latest if data is update.data else data.latest()
+            target = current if data.position(current) is not None else latest
+            if target == self._shown_run and self._shown_run is not None:
+                p = data.position(target)
+                if p in set(update.change.changed.tolist()):  # it ended: show how
+                    self._show_run(target)
+            # A reload keeps the run shown where the user left it (in a sweep left closed
+            # too: shown, not selected).
             self.select_run(target, reveal=target != self._shown_run or asked is not None)
         else:
             self.detail_empty.setText("No runs yet: the detail of a run shows here once one "
@@ -182,90 +233,77 @@ class RunsTable:
             self._show_run(None)
 
     def _size_columns(self) -> None:
-        view, header = self.runs_view, self.runs_view.header()
+        view, header, model = self.runs_view, self.runs_view.header(), self.runs_model
         metrics = self.fontMetrics()
-        # Sized from the header and a sample of rows: resizeColumnsToContents on 10,000 rows
-        # would measure every cell on the GUI thread.
-        # (sweep rows span the table: their text does not size a column)
-        sample = [r for r in (self.runs_model.record(i)
-                              for i in range(min(50, self.runs_model.rowCount())))
-                  if r.get("kind") != "sweep"]
-        for c, col in enumerate(self.runs_model.columns):
-            texts = [col.title] + [
-                (col.fmt(r.get(col.key)) if col.fmt else text_of(r.get(col.key))) for r in sample]
+        # Sized from the header and a sample of rows: sizing to the contents of 100,000 rows
+        # would measure every cell on the GUI thread. (Sweep rows span the table: their text
+        # does not size a column.)
+        rows = [r for r in range(min(24, model.rowCount())) if model.code(r) >= 0]
+        self._sized = [c.key for c in model.columns]
+        for c, col in enumerate(model.columns):
+            texts = [col.title] + [model.index(r, c).data() or "" for r in rows]
             width = max(metrics.horizontalAdvance(t) for t in texts) + 24
-            if c == 0 and view.rootIsDecorated():  # room for the branch arrows
-                width += view.indentation() + metrics.horizontalAdvance("★ ")
+            if c == 0 and model.has_sweeps():  # room for the branch arrows
+                width += 2 * INDENT
             header.resizeSection(c, min(max(width, 48), 220))
         view.setColumnHidden(0, False)
 
+    # -- selection --------------------------------------------------------------------------------
     def select_run(self, run_id: int, reveal: bool = True) -> bool:
         """Select run `run_id` and show it; `reveal` opens its sweep's row if it is closed."""
-        source = self.runs_model.index_of(run_id)
-        if not source.isValid():
+        model = self.runs_model
+        if model.runs.position(run_id) is None:
             return False
-        index = self.runs_proxy.mapFromSource(source)
-        if not index.isValid():  # filtered out
-            self._show_run(run_id)
+        sweep = model.closed_sweep_of(run_id)
+        if sweep is not None and reveal:
+            self.open_sweep(sweep)
+        index = model.index_of(run_id)
+        if not index.isValid():  # filtered out, or in a sweep left closed
+            if self._shown_run != run_id:
+                self._show_run(run_id)
             return True
         view = self.runs_view
-        hidden = index.parent().isValid() and not view.isExpanded(index.parent())
-        if hidden and reveal:  # a sweep's run: open its sweep
-            view.expand(index.parent())
-        # Scrolling to a run in a closed sweep would open it: not when it is to stay closed.
-        view.setAutoScroll(reveal or not hidden)
         view.selectionModel().setCurrentIndex(index, SELECT_ROW)
-        view.setAutoScroll(True)
-        if reveal or not hidden:
-            view.scrollTo(index)
+        view.scrollTo(index)
         if self._shown_run != run_id:
             self._show_run(run_id)
         return True
 
     def run_record(self, run_id: int) -> dict[str, Any] | None:
-        return self.runs_model.run_at(self.runs_model.index_of(run_id))
+        return self.runs_model.record_of(run_id)
 
     def run_at(self, index: QModelIndex) -> dict[str, Any] | None:
         """The run at a view index (None on a sweep row)."""
-        return self.runs_model.run_at(self.runs_proxy.mapToSource(index))
+        return self.runs_model.run_at(index)
 
     def selected_run_ids(self) -> list[int]:
         """The selected runs (a selected sweep row is not a run)."""
-        runs = (self.run_at(i) for i in self.runs_view.selectionModel().selectedRows())
-        return [r["id"] for r in runs if r is not None]
+        model = self.runs_model
+        ids = (model.run_id_at(i.row()) for i in self.runs_view.selectionModel().selectedRows())
+        return [rid for rid in ids if rid is not None]
 
     def _on_current_run(self, current: QModelIndex, _previous=None) -> None:
         if not current.isValid():
             return
-        record = self.runs_model.node(self.runs_proxy.mapToSource(current))
-        if record.get("kind") != "sweep":
-            self._show_run(record["id"])
-        elif record.get("best_run_id") is not None:  # a sweep row shows its best run
-            self._show_run(record["best_run_id"])
-
-    # -- sweep rows: open or closed as the user left them, spanning the table -------------------
-    def _sweep_toggled(self, index: QModelIndex, opened: bool) -> None:
-        head = self.runs_model.node(self.runs_proxy.mapToSource(index))
-        if head.get("kind") == "sweep":
-            (self.open_sweeps.add if opened else self.open_sweeps.discard)(head["sweep_id"])
-
-    def _show_sweep_rows(self) -> None:
-        view, proxy, model = self.runs_view, self.runs_proxy, self.runs_model
-        for sid in model.sweep_ids():
-            index = proxy.mapFromSource(model.sweep_index(sid))
-            if not index.isValid():
-                continue
-            view.setFirstColumnSpanned(index.row(), QModelIndex(), True)
-            if sid in self.open_sweeps and not view.isExpanded(index):
-                view.expand(index)
+        model = self.runs_model
+        run_id = model.run_id_at(current.row())
+        if run_id is not None:
+            self._show_run(run_id)
+            return
+        head = model.sweep(model.sweep_at(current.row())) or {}
+        if head.get("best_run_id") is not None:  # a sweep row shows its best run
+            self._show_run(head["best_run_id"])
 
     def open_sweep(self, sweep_id: int) -> None:
         """Show the runs of sweep `sweep_id` (now and after reloads)."""
-        self.open_sweeps.add(sweep_id)
-        self._show_sweep_rows()
+        self.runs_model.set_open(sweep_id, True)
 
     def _on_selection(self, *_args) -> None:
-        self.compare_button.setEnabled(len(self.selected_run_ids()) >= 2)
+        # Counted by ranges, not rows: Ctrl+A on 100,000 runs is one range.
+        selection, model = self.runs_view.selectionModel(), self.runs_model
+        rows = sum(r.bottom() - r.top() + 1 for r in selection.selection())
+        heads = sum(selection.isRowSelected(row) for row in model.lookup().head_row.values())
+        self.compare_button.setEnabled(rows - heads >= 2)
 
     def _context_actions(self, rows: list[int]) -> list:
         """Right-click entries for the selected runs; the one under the cursor is current (and

@@ -377,8 +377,21 @@ class TrainForm:
                 "sensitive": self.sensitive_combo.currentData()}
         return spec, []
 
+    train_refusal: str | None = None  # why this user may not train (None: may)
+
+    def set_train_refusal(self, refusal: str | None) -> None:
+        """Disable Train before the first click for a role that may not, saying why."""
+        self.train_refusal = refusal
+        self.train_button.setEnabled(refusal is None)
+        if not hasattr(self, "_train_tip"):
+            self._train_tip = self.train_button.toolTip()
+        self.train_button.setToolTip(refusal or self._train_tip)
+
     def train(self) -> Job | None:
         """Queue a run with the form's settings (a refusal names what to fix; nothing queued)."""
+        if self.train_refusal:
+            self.notify(self.train_refusal, "warning", "Cannot train")
+            return None
         spec, errors = self.build_spec()
         if errors:
             self.notify("Please fix these first:\n\n• " + "\n• ".join(errors), "warning",
