@@ -82,7 +82,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes (run_all.py): 200 runs, 100,000 rows, one round")
     args = ap.parse_args()
+    if args.quick:
+        args.runs, args.rows, args.rounds = 200, 100_000, 1
 
     cluster = None
     server = os.environ.get("LABLIFT_TEST_PG_URL")

@@ -2,12 +2,22 @@
 5 categorical) through lablift.core.drift against Evidently's DataDriftPreset on the same
 frames in the same run (target: >= 10x faster and under 1 s on two cores).
 
-Run: python benchmarks/bench_drift.py [--rows N] [--repeat K] [--no-evidently]
+Run: python benchmarks/bench_drift.py [--rows N] [--repeat K] [--no-evidently] [--no-whole]
+                                     [--baseline APP]
 
 Evidently needs pandas<3, so it runs from its own venv (benchmarks/_venvs/evidently, created
 and cached on first use with `pip install evidently 'pandas<3' pyarrow`) as a subprocess that
 reads the same Parquet files (benchmarks/_data/, git-ignored). Both sides time only the drift
 computation on frames already in memory; file reading is excluded on both sides.
+
+Then what a user waits for, whole processes from a CSV file to the verdict: `lablift monitor
+ingest` of the current rows as CSV for a logistic regression trained on the reference rows
+(a store made once under benchmarks/_data/, with one earlier ingest done, so the version's
+reference is what later ingests find), beside Evidently's whole script (start, read both
+CSVs, report) and two floors: start and read the CSV with pyarrow; start and import what
+scoring a scikit-learn pipeline imports (numpy, pandas, pyarrow, scipy.stats, sklearn).
+--baseline APP times another checkout's app/ folder in the same rounds (e.g.
+`git archive HEAD app | tar -x -C /tmp/before`, then --baseline /tmp/before/app).
 """
 
 from __future__ import annotations
@@ -15,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import subprocess
 import sys
 import time
@@ -81,6 +93,27 @@ print(json.dumps({"version": evidently.__version__, "times": times, "columns": r
 '''
 
 
+EVIDENTLY_WHOLE_SCRIPT = r'''
+import sys, warnings
+warnings.filterwarnings("ignore")
+import pandas as pd
+from evidently import Report, Dataset, DataDefinition
+from evidently.presets import DataDriftPreset
+ref = pd.read_csv(sys.argv[1]).drop(columns=["target"]); cur = pd.read_csv(sys.argv[2])
+num = [c for c in ref.columns if c.startswith("num_")]
+cat = [c for c in ref.columns if c.startswith("cat_")]
+dd = DataDefinition(numerical_columns=num, categorical_columns=cat)
+snap = Report([DataDriftPreset()]).run(current_data=Dataset.from_pandas(cur, data_definition=dd),
+                                       reference_data=Dataset.from_pandas(ref, data_definition=dd))
+print(snap.dict()["metrics"][0]["value"])
+'''
+FLOOR_SCRIPT = "import sys, pyarrow.csv; pyarrow.csv.read_csv(sys.argv[1])"
+# what any process scoring a scikit-learn pipeline imports (sklearn itself imports scipy.stats)
+IMPORTS_FLOOR_SCRIPT = ("import pandas, pyarrow.csv, pyarrow.parquet, scipy.stats, "
+                        "sklearn.pipeline, sklearn.compose, sklearn.linear_model, "
+                        "sklearn.impute, sklearn.preprocessing")
+
+
 def make_frames(rows: int) -> tuple[Path, Path]:
     ref_path = HERE / "_data" / f"drift_ref_{rows}.parquet"
     cur_path = HERE / "_data" / f"drift_cur_{rows}.parquet"
@@ -133,11 +166,105 @@ def run_lablift(ref: pd.DataFrame, cur: pd.DataFrame, repeat: int) -> tuple[list
     return times, result
 
 
+def make_ingest_store(rows: int, ref_path: Path, cur_path: Path) -> tuple[Path, Path, Path]:
+    """(store snapshot, reference CSV with a target, current CSV), made once."""
+    base = HERE / "_data" / f"ingest_{rows}"
+    store, ref_csv, cur_csv = base / "store", base / "reference.csv", base / "current.csv"
+    if (base / "ready").exists():
+        return store, ref_csv, cur_csv
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    ref, cur = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
+    rng = np.random.default_rng(1)
+    score = ref["num_0"] + ref["num_3"] / 4 + (ref["cat_1"] == "alpha") + rng.normal(0, 1, rows)
+    ref.assign(target=(score > score.median()).astype(int)).to_csv(ref_csv, index=False)
+    cur.to_csv(cur_csv, index=False)
+    warm = base / "earlier_batch.csv"
+    cur.sample(n=min(rows, 5000), random_state=0).to_csv(warm, index=False)
+    print(f"making {store} (once): import, train, register, one earlier ingest ...",
+          file=sys.stderr)
+    for argv in (["dataset", "import", str(ref_csv), "--name", "drift_ref"],
+                 ["train", "--dataset", "drift_ref", "--target", "target", "--algorithm",
+                  "logistic_regression", "--cv", "0"],
+                 ["model", "register", "1", "--name", "drift"],
+                 ["monitor", "ingest", "drift:1", str(warm)]):
+        subprocess.run(lablift_argv(APP, store) + argv, env=app_env(APP), check=True,
+                       stdout=subprocess.DEVNULL)
+    (base / "ready").touch()
+    return store, ref_csv, cur_csv
+
+
+APP = HERE.parent / "app"
+
+
+def app_env(app: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(app)}
+
+
+def lablift_argv(app: Path, store: Path) -> list[str]:
+    return [sys.executable, "-m", "lablift.cli", "--store", str(store), "--user", "ana"]
+
+
+def whole_process(args, ref_path: Path, cur_path: Path) -> None:
+    snapshot, ref_csv, cur_csv = make_ingest_store(args.rows, ref_path, cur_path)
+    evidently = None if args.no_evidently else (VENV / "bin" / "python")
+    cases = {"floor: start + pyarrow read_csv": ([sys.executable, "-c", FLOOR_SCRIPT,
+                                                   str(cur_csv)], None, None),
+             "floor: start + a scorer's imports": ([sys.executable, "-c",
+                                                     IMPORTS_FLOOR_SCRIPT], None, None)}
+    apps = [("lablift monitor ingest", APP)]
+    if args.baseline:
+        apps.append(("baseline monitor ingest", args.baseline))
+    for label, app in apps:
+        argv = lablift_argv(app, Path("STORE")) + ["monitor", "ingest", "drift:1", str(cur_csv),
+                                                    "--json"]
+        cases[label] = (argv, app, snapshot)
+    if evidently is not None and evidently.exists():
+        cases["Evidently whole script"] = ([str(evidently), "-c", EVIDENTLY_WHOLE_SCRIPT,
+                                            str(ref_csv), str(cur_csv)], None, None)
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    verdicts: dict[str, str] = {}
+    rounds = max(3, args.repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):  # interleaved: load from other work hits every case alike
+            for name, (argv, app, store) in cases.items():
+                if store is not None:  # a fresh copy: the same content may be ingested again
+                    target = Path(tmp) / "store"
+                    shutil.rmtree(target, ignore_errors=True)
+                    shutil.copytree(store, target)
+                    argv = [str(target) if a == "STORE" else a for a in argv]
+                t0 = time.perf_counter()
+                proc = subprocess.run(argv, env=app_env(app) if app else None,
+                                      capture_output=True, text=True)
+                times[name].append(time.perf_counter() - t0)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{name} failed: {proc.stderr[-2000:]}")
+                if store is not None:
+                    b = json.loads(proc.stdout)
+                    verdicts[name] = (f"{b['n_drifted']} of {b['n_columns']} drifted, dataset "
+                                      f"drift {b['dataset_drift']}, prediction drift "
+                                      f"{(b.get('prediction_drift') or {}).get('statistic')}")
+    print(f"whole processes, CSV file ({args.rows:,} rows x 25 columns) to verdict: median "
+          f"(min-max) of {rounds} interleaved rounds")
+    for name, ts in times.items():
+        print(f"  {name:<34} {statistics.median(ts):6.2f} s  ({min(ts):.2f}-{max(ts):.2f})"
+              + (f"  {verdicts[name]}" if name in verdicts else ""))
+    ours = statistics.median(times["lablift monitor ingest"])
+    for name in ("baseline monitor ingest", "Evidently whole script"):
+        if name in times:
+            print(f"  {name} / lablift: {statistics.median(times[name]) / ours:.1f}x")
+    if "Evidently whole script" not in times:
+        print("  (Evidently is not installed here: no same-run peer figure)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-evidently", action="store_true")
+    ap.add_argument("--no-whole", action="store_true", help="skip the whole-process ingest")
+    ap.add_argument("--baseline", type=Path, metavar="APP",
+                    help="also time `monitor ingest` from this app/ folder")
     args = ap.parse_args()
     ref_path, cur_path = make_frames(args.rows)
     ref, cur = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
@@ -150,8 +277,14 @@ def main() -> None:
           f"over {args.repeat} runs; flagged {len(flagged)} columns "
           f"({'exactly the shifted ones' if flagged == expected else sorted(flagged)}), "
           f"drift share {result['drift_share']:.2f}")
-    if args.no_evidently:
-        return
+    if not args.no_evidently:
+        in_memory_evidently(args, ref_path, cur_path, ours, result)
+    if not args.no_whole:
+        whole_process(args, ref_path, cur_path)
+
+
+def in_memory_evidently(args, ref_path: Path, cur_path: Path, ours: list[float],
+                        result: dict) -> None:
     python = ensure_evidently()
     proc = subprocess.run([str(python), "-c", EVIDENTLY_SCRIPT, str(ref_path), str(cur_path),
                            str(max(1, min(args.repeat, 3)))],

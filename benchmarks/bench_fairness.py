@@ -29,7 +29,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--groups", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one repeat (run_all.py)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeat = 1
 
     from fairlearn.metrics import (MetricFrame, demographic_parity_difference,
                                    demographic_parity_ratio, equalized_odds_difference,

@@ -105,7 +105,9 @@ def main() -> int:  # noqa: C901
     ap.add_argument("--sample", action="store_true", help="train on the bundled sample instead")
     ap.add_argument("--profile", metavar="FILE",
                     help="cProfile the GUI thread during the 'after' phase into FILE")
+    ap.add_argument("--quick", action="store_true", help="the same as --sample (run_all.py)")
     args = ap.parse_args()
+    args.sample = args.sample or args.quick
 
     _application()  # the QApplication must exist before any widget
     with tempfile.TemporaryDirectory() as tmp:

@@ -351,7 +351,11 @@ def main() -> int:
     ap.add_argument("--no-mlflow", action="store_true")
     ap.add_argument("--no-linear", action="store_true",
                     help="skip the second HTTP run on a logistic regression (fixed overhead)")
+    ap.add_argument("--quick", action="store_true", help="small sizes (run_all.py): 20,000 "
+                    "rows, 300 requests, 50 trees, no logistic-regression run")
     args = ap.parse_args()
+    if args.quick:
+        args.rows, args.requests, args.trees, args.no_linear = 20_000, 300, 50, True
     DATA.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench_scoring_", dir=DATA))
     results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),

@@ -29,7 +29,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=3000)
     ap.add_argument("--jobs", type=int, default=-1)
     ap.add_argument("--cv", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="1,000 rows, 3 folds (run_all.py)")
     args = ap.parse_args()
+    if args.quick:
+        args.rows, args.cv = 1000, 3
 
     from sklearn.base import clone
     from sklearn.datasets import make_classification

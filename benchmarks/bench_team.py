@@ -737,7 +737,12 @@ def main() -> None:
     ap.add_argument("--skip-bench-tracking", action="store_true",
                     help="do not run bench_tracking.lablift_side for the embedded reference")
     ap.add_argument("--bench-tracking-runs", type=int, default=500)
+    ap.add_argument("--quick", action="store_true", help="small sizes (run_all.py): 3 rounds "
+                    "x 10 runs, real artifacts from 1,000 rows, list 2,000 runs x 3, no part 3")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.runs, args.real_rows = 3, 10, 1000
+        args.list_runs, args.list_rounds, args.skip_bench_tracking = 2000, 3, True
 
     from lablift.core import training
     import mlflow

@@ -5,9 +5,9 @@ Three contenders, same rows:
   its audit entry in one transaction; training.record_finish: artifacts + finished row + audit
   entry in another) and training.list_runs (what `lablift run list` and the GUI table call).
 - MLflow's tracking API on a SQLite backend (fluent API: start_run, log_params, log_metrics,
-  end_run; MlflowClient.search_runs to list). MLflow is heavy, so it runs in its own venv
-  (benchmarks/_venvs/mlflow, created on first use with `pip install mlflow`, then cached) as
-  a subprocess.
+  end_run; MlflowClient.search_runs to list), as a subprocess: this venv's mlflow if it
+  imports, else benchmarks/_venvs/mlflow (made on first use by `pip install mlflow`; without
+  a network the MLflow lines are left out and say why).
 - The floor: plain sqlite3 on the same schema, selecting in one SELECT (raw, and with the JSON
   columns decoded) and recording four ways: all runs in one transaction (the issue's literal
   floor, unreachable for a tracker that must commit each run), one INSERT per transaction,
@@ -20,7 +20,21 @@ Three contenders, same rows:
   fsynced and renamed, as a real `train` does); the main line reuses identical bytes, which
   are content-addressed and so deduplicated, and the floor and MLflow write no files.
 
+Then recording a run with REAL artifacts, as a user's `train` does (tracking_real.py): the
+three files of a real run trained here once (a random forest's fitted pipeline, ~1.1 MB
+pickled; its holdout predictions, Parquet; its plot data, JSON), new bytes every run, so
+each run writes 3 new files. Each contender in its own process, interleaved rounds, median:
+- Lablift: record_start + record_finish with those bytes (--baseline APP: also another
+  checkout's app/ folder, e.g. `git archive HEAD app | tar -x -C /tmp/before`).
+- MLflow (this venv's mlflow if it imports, else benchmarks/_venvs/mlflow) on SQLite with a
+  local artifact folder: MlflowClient (create_run, log_batch, log_artifacts, set_terminated)
+  and the fluent API; its files are written before the clock (not counted).
+- A reference: only the three files, one after another (sha256, write, fsync, rename); and
+  the durable floor: the 1.1 MB file alone, written, fsynced, renamed, its folder fsynced.
+
 Run: python benchmarks/bench_tracking.py [--runs 1000] [--sizes 1000 10000] [--skip-mlflow]
+         [--rounds 7] [--round-runs 20] [--baseline APP] [--profile] [--quick]
+--quick (for run_all.py, about a minute): 30 runs, listing 300, 5 rounds x 8 real runs.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +53,9 @@ from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / "_venvs" / "mlflow"
+sys.path.insert(0, str(HERE))
+
+import tracking_real  # noqa: E402
 
 PARAMS = {f"param_{i}": (i * 3 if i % 2 else f"value_{i}") for i in range(10)}
 METRICS = {"accuracy": 0.91, "f1": 0.88, "precision": 0.9, "recall": 0.86, "roc_auc": 0.95}
@@ -226,6 +244,7 @@ def floor_side(n_runs: int, sizes: list[int], template_db: str) -> dict:
             return out
         listing_decoded[size] = best_of(decoded, 5)
     conn.close()
+    shutil.rmtree(root, ignore_errors=True)
     return {"record_batch_s": batch, "record_each_s": each, "record_two_s": two,
             "record_same_s": same,
             "list_s": listing,
@@ -272,19 +291,31 @@ print(json.dumps({"record_s": per_run, "list_s": listing, "version": mlflow.__ve
 """
 
 
-def ensure_mlflow_venv() -> Path:
+def _imports_mlflow(python: Path) -> bool:
+    return python.exists() and subprocess.run(
+        [str(python), "-c", "import mlflow.tracking, sqlalchemy"],
+        capture_output=True).returncode == 0
+
+
+def mlflow_python() -> tuple[Path | None, str]:
+    """An interpreter that imports mlflow: this one, else benchmarks/_venvs/mlflow, else a
+    new venv there (`pip install mlflow`; fails offline). (None, why) when there is none."""
+    for python in (Path(sys.executable), VENV / "bin" / "python"):
+        if _imports_mlflow(python):
+            return python, ""
+    print("creating", VENV, "with `pip install mlflow` (cached for next time) ...",
+          file=sys.stderr)
     python = VENV / "bin" / "python"
-    if not python.exists() or subprocess.run([str(python), "-c", "import mlflow"],
-                                             capture_output=True).returncode != 0:
-        print("creating", VENV, "with `pip install mlflow` (cached for next time) ...",
-              file=sys.stderr)
+    try:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "mlflow"], check=True)
-    return python
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "mlflow"], check=True,
+                       timeout=900)
+    except (subprocess.SubprocessError, OSError) as exc:
+        return None, f"no MLflow here and `pip install mlflow` failed ({exc})"
+    return (python, "") if _imports_mlflow(python) else (None, "mlflow does not import")
 
 
-def mlflow_side(n_runs: int, sizes: list[int]) -> dict:
-    python = ensure_mlflow_venv()
+def mlflow_side(n_runs: int, sizes: list[int], python: Path) -> dict:
     db = Path(tempfile.mkdtemp(prefix="bench_mlflow_")) / "mlflow.db"
     out = subprocess.run([str(python), "-c", MLFLOW_SCRIPT, str(n_runs), json.dumps(sizes),
                           str(db), json.dumps(PARAMS), json.dumps(METRICS)],
@@ -292,6 +323,7 @@ def mlflow_side(n_runs: int, sizes: list[int]) -> dict:
                          env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
     if out.returncode != 0:
         raise SystemExit(f"MLflow side failed:\n{out.stderr[-3000:]}")
+    shutil.rmtree(db.parent, ignore_errors=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -310,11 +342,39 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--skip-mlflow", action="store_true")
+    ap.add_argument("--rounds", type=int, default=7,
+                    help="interleaved rounds of recording with real artifacts")
+    ap.add_argument("--round-runs", type=int, default=20, help="runs per contender per round")
+    ap.add_argument("--real-rows", type=int, default=2000,
+                    help="rows the real run is trained on (its pipeline: ~1.1 MB at 50 trees)")
+    ap.add_argument("--real-trees", type=int, default=50)
+    ap.add_argument("--skip-real", action="store_true", help="no real-artifact recording")
+    ap.add_argument("--skip-lists", action="store_true",
+                    help="only the real-artifact recording (not the first part)")
+    ap.add_argument("--baseline", type=Path, metavar="APP",
+                    help="also record real runs with this app/ folder, in the same rounds")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for run_all.py: 30 runs, listing 300, 5 x 8 real")
+    ap.add_argument("--profile", action="store_true",
+                    help="also cProfile Lablift's recording with real artifacts")
     args = ap.parse_args()
+    if args.quick:
+        args.runs, args.sizes, args.rounds, args.round_runs = 30, [300], 5, 8
 
+    python, why = (None, "--skip-mlflow") if args.skip_mlflow else mlflow_python()
+    real = None if args.skip_real else tracking_real.real_side(
+        args, python, run_spec(0), PARAMS, METRICS)
+    if not args.skip_lists:
+        lists_part(args, python)
+    if real:
+        tracking_real.report(real, args.rounds, args.round_runs, why)
+
+
+def lists_part(args, python: Path | None) -> None:
     ours = lablift_side(args.runs, args.sizes)
     floor = floor_side(args.runs, args.sizes, ours["db"])
-    theirs = None if args.skip_mlflow else mlflow_side(args.runs, args.sizes)
+    shutil.rmtree(ours["db"], ignore_errors=True)
+    theirs = None if python is None else mlflow_side(args.runs, args.sizes, python)
 
     ms = 1000.0
     print(f"\nRecording a run (10 params, 5 metrics), mean of {args.runs} runs")

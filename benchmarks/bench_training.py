@@ -93,7 +93,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
     ap.add_argument("--cv", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="3 folds, one repeat (run_all.py)")
     args = ap.parse_args()
+    if args.quick:
+        args.cv, args.repeat = 3, 1
 
     from lablift.core import catalogue, datasets, training
     from lablift.core.store import Store

@@ -1,6 +1,6 @@
 """How long the Datasets pane takes to show a 1,000,000-row version (load in a worker + first paint).
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/gui_datasets_1m.py [STORE_DIR] [--csv FILE]
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_datasets_1m.py [STORE_DIR] [--csv FILE] [--quick]
 
 Imports a generated 1M x 8 Parquet file (or FILE, e.g. bench_import.py's 1M x 20 CSV) once,
 not timed, then times: selecting the version until the table is painted, and scrolling to
@@ -42,7 +42,7 @@ def make_file(path: Path) -> None:
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--quick"]  # --quick (run_all.py): as is
     if {"-h", "--help"} & set(args):
         print(__doc__)
         return

@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 from . import audit, catalogue, datasets, evaluation
-from .errors import Cancelled, LabliftError, NotFound
+from .errors import Cancelled, LabliftError
+# Reading runs lives in run_listing.py, without numpy (`run list` must not wait for it).
+from .run_listing import _loads_json, get_run, list_runs  # noqa: F401  (re-exported)
 from .store import Store, utcnow
 from .store.sql import inserted_id, repository
 
@@ -428,10 +430,9 @@ def record_finish(store: Store, run_id: int, result: dict[str, Any], started: fl
     details = _encode({"notes": notes or [], "timings": result.get("timings", {}),
                        "cv_folds": result.get("folds", [])})
     if status == "finished":
-        # put_bytes renames each file into place (fsynced) before the row below names it
-        put = store.artifacts.put_bytes
-        pipeline, holdout, plots = (put(result["pipeline_bytes"]), put(result["holdout_bytes"]),
-                                    put(result["plots_bytes"]))
+        # all three written at once, renamed into place and fsynced before the row names them
+        pipeline, holdout, plots = store.artifacts.put_many(
+            [result["pipeline_bytes"], result["holdout_bytes"], result["plots_bytes"]])
         # hex shas: exactly what _encode({"pipeline": ..., ...}) gives, without the encoder
         artifacts = f'{{"pipeline": "{pipeline}", "holdout": "{holdout}", "plots": "{plots}"}}'
         statement = run_sql.FINISH
@@ -544,62 +545,6 @@ def reproduce(store: Store, run_id: int | str, progress: Progress | None = None,
             out["changes"].append("predictions differ with the same data, spec, seed and package "
                                   "versions (the estimator is not deterministic here)")
     return out
-
-
-# -- reading runs ----------------------------------------------------------------------------
-
-def get_run(store: Store, run_id: int | str) -> dict[str, Any]:
-    try:
-        rid = int(str(run_id).strip().lstrip("#"))
-    except ValueError:
-        raise NotFound(f"run {run_id!r} not found (a run is named by its number)") from None
-    row = store.row(run_sql.BY_ID, id=rid)
-    if row is None:
-        raise NotFound(f"run {rid} not found")
-    return row
-
-
-def list_runs(store: Store, dataset_id: int | None = None, status: str | None = None,
-              sweep_id: int | None = None, algorithm: str | None = None,
-              limit: int | None = None, full: bool = False) -> list[dict[str, Any]]:
-    """Runs, newest first, in one SELECT (summary columns unless `full`)."""
-    params = {k: v for k, v in (("dataset_id", dataset_id), ("status", status),
-                                 ("sweep_id", sweep_id), ("algorithm", algorithm))
-              if v is not None}
-    statement = run_sql.LISTING[(tuple(params), full, bool(limit))]
-    if limit:
-        params["limit"] = int(limit)
-    if full:
-        return store.rows(statement, **params)
-    # Fast path for the 10,000-run table: plain tuples, decode only the two JSON columns
-    # (store.query's per-key decode made listing ~2x slower).
-    cur = store.tuple_cursor()
-    rows = statement.execute(cur, store.engine, params).fetchall()
-    names = [d[0] for d in cur.description]
-    i_params, i_metrics = names.index("params"), names.index("metrics")
-    loads = _loads_json
-    out = []
-    for row in rows:
-        row = list(row)
-        row[i_params] = loads(row[i_params])
-        row[i_metrics] = loads(row[i_metrics])
-        out.append(dict(zip(names, row)))
-    return out
-
-
-def _loads_json(text: str) -> Any:
-    """json.loads, by orjson when it can (2.5x faster on the runs listing's documents);
-    orjson refuses the NaN and Infinity that json.dumps writes, so those go to json."""
-    try:
-        return _orjson_loads(text)
-    except ValueError:
-        return json.loads(text)
-
-
-try:
-    from orjson import loads as _orjson_loads
-except ImportError:  # an install without it still lists runs, at json's speed
-    _orjson_loads = json.loads
 
 
 def load_pipeline(store: Store, run: dict[str, Any] | int):

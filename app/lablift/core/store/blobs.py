@@ -86,6 +86,9 @@ class DatabaseArtifacts:
             self._owner[sha] = threading.get_ident()
         return sha
 
+    def put_many(self, datas) -> list[str]:
+        return [self.put_bytes(data) for data in datas]  # uploaded together by the commit
+
     def put_writer(self, write: Callable[[BinaryIO], None]) -> str:
         """Let `write` fill a temporary file in the cache; hash it; keep it there."""
         self.root.mkdir(parents=True, exist_ok=True)
