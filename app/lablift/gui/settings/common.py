@@ -55,6 +55,22 @@ class SettingsPage(PaneBase):
         self.store = store
         self.refresh()
 
+    def read_store(self, reading: str, what: str, read: Callable[[Any], Any],
+                   show: Callable[[Any], None]) -> None:
+        """A store page's refresh: nothing to edit until `read(store)` answers in a worker,
+        then `show(result)`; a failure is said in the page's status and through notify."""
+        self.baseline = None  # until the store answers there is nothing to edit or save
+        self.body.setEnabled(False)
+        self.status.setText(f"Reading {reading}…")
+        self.status.show()
+
+        def failed(text: str) -> None:
+            self.status.setText(f"Could not read {what}: {text}")
+            self.status.show()
+            self.notify(text, "error", f"Settings: reading {what} failed")
+        store = self.store
+        self.start("load", lambda progress, cancelled: read(store), show, on_failed=failed)
+
 
 def muted(label: QLabel) -> QLabel:
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # follows the theme

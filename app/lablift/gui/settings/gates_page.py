@@ -194,17 +194,7 @@ class GatesPage(SettingsPage):
         self.refresh()
 
     def refresh(self) -> None:
-        self.baseline = None  # until the store answers there is nothing to edit or save
-        self.body.setEnabled(False)
-        self.status.setText("Reading the store's gate policy…")
-        self.status.show()
-        self.start("load", lambda progress, cancelled: _read(self.store), self.show_policy,
-                   on_failed=self._load_failed)
-
-    def _load_failed(self, text: str) -> None:
-        self.status.setText(f"Could not read the gate policy: {text}")
-        self.status.show()
-        self.notify(text, "error", "Settings: reading the gate policy failed")
+        self.read_store("the store's gate policy", "the gate policy", _read, self.show_policy)
 
     def show_policy(self, data: dict[str, Any]) -> None:
         policy, self.refusal = data["policy"], data["refusal"]

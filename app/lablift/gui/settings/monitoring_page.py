@@ -176,17 +176,8 @@ class MonitoringPage(SettingsPage):
 
     # -- reading ------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.baseline = None  # until the store answers there is nothing to edit or save
-        self.body.setEnabled(False)
-        self.status.setText("Reading the store's monitoring settings…")
-        self.status.show()
-        self.start("load", lambda progress, cancelled: _read(self.store), self.show_settings,
-                   on_failed=self._load_failed)
-
-    def _load_failed(self, text: str) -> None:
-        self.status.setText(f"Could not read the monitoring settings: {text}")
-        self.status.show()
-        self.notify(text, "error", "Settings: reading the monitoring settings failed")
+        self.read_store("the store's monitoring settings", "the monitoring settings", _read,
+                        self.show_settings)
 
     def show_settings(self, data: dict[str, Any]) -> None:
         self.baseline, self.refusal = data["settings"], data["refusal"]
