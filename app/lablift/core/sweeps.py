@@ -12,7 +12,6 @@ import itertools
 import math
 import os
 import socket
-import threading
 import time
 from typing import Any, Sequence
 
@@ -134,30 +133,8 @@ def random_configs(algorithm: str, task: str, n: int, seed: int,
     return [{hp.name: sample_value(hp, rng) for hp in hps} for _ in range(n)]
 
 
-_watching: int | None = None
-
-
-def _watch_parent(parent: int) -> None:
-    """In a local worker process: exit as soon as the sweep's process is gone. A SIGKILLed
-    sweep runs no clean-up, and joblib's workers would otherwise compute on for nobody."""
-    global _watching
-    if _watching == parent:
-        return
-    _watching = parent
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-    threading.Thread(target=watch, name="lablift-parent-watch", daemon=True).start()
-
-
-def _work(index: int, prepared: training.Prepared,
-          parent: int | None = None) -> tuple[int, dict[str, Any]]:
+def _work(index: int, prepared: training.Prepared) -> tuple[int, dict[str, Any]]:
     import joblib
-    if parent is not None and os.getpid() != parent:
-        _watch_parent(parent)
     # A configuration is the unit of parallelism: estimator-internal joblib calls (e.g. the
     # ColumnTransformer's) run sequentially instead of re-entering the outer (Dask) backend,
     # which fails in a Dask worker that lives in the client's process.
@@ -283,9 +260,9 @@ def _dispatch(prepared, n_jobs, backend, client):
         for i, p in enumerate(prepared):  # in-process: no worker start-up for tiny sweeps
             yield _work(i, p)
         return
-    parent = os.getpid()
-    local = (joblib.delayed(_work)(i, p, parent) for i, p in enumerate(prepared))
-    yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(local)
+    from .parent_watch import watch
+    with joblib.parallel_config(backend="loky", initializer=watch, initargs=(os.getpid(),)):
+        yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
 
 
 def _dask_client(scheduler: str):
