@@ -23,7 +23,8 @@ GROUPS = [datasets, sample_project, admin, store_group]
 def _optional_groups() -> list:
     # Command groups added by later capabilities register themselves here when present.
     mods = []
-    for name in ("experiments", "registry", "bundles", "monitoring", "lineage"):
+    for name in ("experiments", "registry", "bundles", "monitoring", "lineage", "pipeline",
+                 "webhooks"):
         try:
             mods.append(__import__(f"lablift.cli.{name}", fromlist=["register"]))
         except ModuleNotFoundError as exc:
