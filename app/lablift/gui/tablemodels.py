@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pyarrow as pa
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
 from . import palette
 
@@ -144,6 +144,23 @@ class Column:
     align: int | None = None
     tooltip: str | None = None
 
+    def cell(self, value: Any, role: int) -> Any:
+        """What a model's data() answers for `value` in this column, for the usual roles."""
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            if self.fmt is not None:
+                return self.fmt(value)
+            return MISSING if _is_missing(value) else format_value(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if self.align is not None:
+                return self.align
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return ALIGN_RIGHT if numeric else ALIGN_LEFT
+        if role == Qt.ItemDataRole.ForegroundRole and _is_missing(value) and self.fmt is None:
+            return palette.brush("faint")
+        if role == RAW_ROLE:
+            return value
+        return None
+
 
 class RecordsTableModel(QAbstractTableModel):
     """Read-only model over a list of dicts (dataset versions, runs, ...), sortable via a proxy.
@@ -178,31 +195,23 @@ class RecordsTableModel(QAbstractTableModel):
         if not index.isValid():
             return None
         col = self.columns[index.column()]
-        value = self._records[index.row()].get(col.key)
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if col.fmt is not None:
-                return col.fmt(value)
-            return MISSING if _is_missing(value) else format_value(value)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if col.align is not None:
-                return col.align
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return ALIGN_RIGHT if numeric else ALIGN_LEFT
-        if role == Qt.ItemDataRole.ForegroundRole and _is_missing(value) and col.fmt is None:
-            return palette.brush("faint")
-        if role == RAW_ROLE:
-            return value
-        return None
+        return col.cell(self._records[index.row()].get(col.key), role)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or section >= len(self.columns):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section].title
-        if role == Qt.ItemDataRole.ToolTipRole:  # the whole title, should the header elide it
-            return self.columns[section].tooltip or self.columns[section].title
+        return header_data(self.columns, section, orientation, role)
+
+
+def header_data(columns: Sequence[Column], section: int, orientation: Qt.Orientation,
+                role: int) -> Any:
+    """headerData for a model over `columns`: the title, and the whole title as tooltip."""
+    if orientation != Qt.Orientation.Horizontal or section >= len(columns):
         return None
+    if role == Qt.ItemDataRole.DisplayRole:
+        return columns[section].title
+    if role == Qt.ItemDataRole.ToolTipRole:  # the whole title, should the header elide it
+        return columns[section].tooltip or columns[section].title
+    return None
 
 
 def _sort_key(value: Any) -> tuple:

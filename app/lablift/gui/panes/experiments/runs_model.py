@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QStyle, QStyledI
                                QStyleOption, QStyleOptionViewItem, QTableView)
 
 from ... import palette
-from ...tablemodels import ALIGN_LEFT, ALIGN_RIGHT, MISSING, RAW_ROLE, _is_missing, format_value
+from ...tablemodels import ALIGN_LEFT, RAW_ROLE, header_data
 from .common import BOLD
 from .runs_arrange import Arrangement, RowLookup, diff_rows, shown_rows
 from .runs_data import RunsData
@@ -249,21 +249,7 @@ class RunsTableModel(QAbstractTableModel):
                                          Qt.ItemDataRole.ToolTipRole):
             return f"★ {runs.ids[code]}" if role == Qt.ItemDataRole.DisplayRole else best[1]
         col = self.columns[column]
-        value = runs.value(code, col.key)
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if col.fmt is not None:
-                return col.fmt(value)
-            return MISSING if _is_missing(value) else format_value(value)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if col.align is not None:
-                return col.align
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return ALIGN_RIGHT if numeric else ALIGN_LEFT
-        if role == Qt.ItemDataRole.ForegroundRole and col.fmt is None and _is_missing(value):
-            return palette.brush("faint")
-        if role == RAW_ROLE:
-            return value
-        return None
+        return col.cell(runs.value(code, col.key), role)
 
     def _sweep_data(self, sweep_id: int, column: int, role: int) -> Any:
         head = self.runs.heads.get(sweep_id)
@@ -282,25 +268,14 @@ class RunsTableModel(QAbstractTableModel):
                 return ALIGN_LEFT  # it spans the table: read from the left
             if role == TREE_ROLE:
                 return 0, sweep_id in self.opened
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, RAW_ROLE):
+            return None  # a sweep row keeps the table's own alignment and colours
         col = self.columns[column]
-        value = head.get(col.key)
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if col.fmt is not None:
-                return col.fmt(value)
-            return MISSING if _is_missing(value) else format_value(value)
-        if role == RAW_ROLE:
-            return value
-        return None
+        return col.cell(head.get(col.key), role)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation != Qt.Orientation.Horizontal or section >= len(self.columns):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section].title
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.columns[section].tooltip
-        return None
+        return header_data(self.columns, section, orientation, role)
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         """Sort by `column`: recorded here, done in a worker (the pane hears sort_requested)."""
