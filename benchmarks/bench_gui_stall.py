@@ -29,15 +29,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 
 from lablift.core import datasets  # noqa: E402
 from lablift.core.store import Store  # noqa: E402
 from lablift.gui.app import _application  # noqa: E402
 from lablift.gui.panes.experiments import Pane  # noqa: E402
 from lablift.resources import SAMPLE_LOANS  # noqa: E402
-
-TICK_MS = 5
+from gui_probe import TICK_MS, TickRecorder, run_until, spin  # noqa: E402
 
 
 def make_data(path: Path, rows: int) -> None:
@@ -50,46 +48,6 @@ def make_data(path: Path, rows: int) -> None:
     frame = pd.DataFrame({f"x{i}": x[:, i] for i in range(5)})
     frame["region"], frame["plan"], frame["churned"] = region, plan, y
     frame.to_csv(path, index=False)
-
-
-class TickRecorder:
-    def __init__(self):
-        self.times: list[float] = []
-        self.timer = QTimer()
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(TICK_MS)
-        self.timer.timeout.connect(lambda: self.times.append(time.perf_counter()))
-
-    def mark(self) -> int:
-        return len(self.times)
-
-    def gaps_ms(self, start: int, end: int | None = None) -> np.ndarray:
-        t = np.asarray(self.times[start:end])
-        return np.diff(t) * 1000.0 if len(t) > 1 else np.zeros(1)
-
-
-# Waits run the event loop with QEventLoop.exec (no app.processEvents() polling): PySide6
-# 6.12 on Python 3.11 over-releases None on every call of a void Qt function, and a polling
-# loop makes thousands of such calls.
-def run_until(signal, timeout_s: float = 600.0) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    guard = QTimer()
-    guard.setSingleShot(True)
-    guard.timeout.connect(loop.quit)
-    guard.start(int(timeout_s * 1000))
-    loop.exec()
-    if not guard.isActive():
-        raise TimeoutError("benchmark step did not finish in time")
-
-
-def spin(seconds: float) -> None:
-    loop = QEventLoop()
-    timer = QTimer()
-    timer.setSingleShot(True)
-    timer.timeout.connect(loop.quit)
-    timer.start(int(seconds * 1000))
-    loop.exec()
 
 
 def describe(name: str, gaps: np.ndarray) -> str:

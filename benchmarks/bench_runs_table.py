@@ -39,7 +39,6 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 APP = HERE.parent / "app"
-TICK_MS = 5
 STEPS = ("open", "started", "finished", "sort", "filter")
 FILTER = "roc_auc>0.8 algorithm=knn"
 ALGORITHMS = ("knn", "random_forest", "decision_tree", "logistic_regression")
@@ -69,8 +68,8 @@ def make_store(path: Path, n: int) -> None:
 
 def measure(path: Path, rounds: int, detail: bool) -> list[dict[str, float]]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import numpy as np
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from gui_probe import TickRecorder, run_until, spin
+    from PySide6.QtCore import Qt
 
     from lablift.core import training
     from lablift.core.store import Store
@@ -81,41 +80,21 @@ def measure(path: Path, rounds: int, detail: bool) -> list[dict[str, float]]:
     job_queue._warmed = True
     if not detail:  # the runs table alone: no run read, no plots drawn
         Pane._show_run = lambda self, run_id: setattr(self, "_shown_run", run_id)
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(TICK_MS)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-
-    def run_until(signal, timeout_s: float = 600.0) -> None:
-        loop = QEventLoop()
-        signal.connect(loop.quit)
-        guard = QTimer()
-        guard.setSingleShot(True)
-        guard.timeout.connect(loop.quit)
-        guard.start(int(timeout_s * 1000))
-        loop.exec()
-        if not guard.isActive():
-            raise TimeoutError("benchmark step did not finish in time")
-
-    def spin(seconds: float) -> None:
-        loop = QEventLoop()
-        QTimer.singleShot(int(seconds * 1000), loop.quit)
-        loop.exec()
+    ticks = TickRecorder()
+    ticks.timer.start()
 
     def step(action, signal=None, settle: bool = True) -> tuple[float, float]:
         """(max gap ms, wall s) of `action` until `signal` (if any), then 0.2 s more."""
         if settle:
             spin(0.1)
-        mark, t0 = len(ticks), time.perf_counter()
-        ticks.append(t0)
+        mark, t0 = ticks.mark(), time.perf_counter()
+        ticks.times.append(t0)
         action()
         if signal is not None:
             run_until(signal)
         wall = time.perf_counter() - t0
         spin(0.2)
-        gaps = np.diff(np.asarray(ticks[mark:])) * 1000
+        gaps = ticks.gaps_ms(mark)
         return float(gaps.max()) if len(gaps) else 0.0, wall
 
     store = Store(path, user="bench")
@@ -155,7 +134,7 @@ def measure(path: Path, rounds: int, detail: bool) -> list[dict[str, float]]:
         pane.deleteLater()
         spin(0.3)
         out.append(figures)
-    timer.stop()
+    ticks.timer.stop()
     store.close()
     return out
 

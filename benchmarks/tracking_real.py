@@ -135,22 +135,7 @@ from pathlib import Path
 root, work = Path(sys.argv[1]), Path(sys.argv[2])
 base = {f.name: f.read_bytes() for f in (root / "base").iterdir()}
 """ + _SERVE + r"""
-def files(arts):  # one after another: sha256, write, fsync, rename (no rows, no folder fsync)
-    for data in arts.values():
-        sha = hashlib.sha256(data).hexdigest()
-        folder = work / sha[:2]
-        folder.mkdir(exist_ok=True)
-        tmp = folder / f".tmp.{sha}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / sha)
-
-def floor(arts):  # the durable minimum: the pipeline alone, written, fsynced, renamed,
-    data = arts["model.pkl"]  # its folder fsynced (not hashed: put_many hashes meanwhile)
-    name = secrets.token_hex(16)
-    folder = work / name[:2]
+def write(folder, name, data):  # write, fsync, rename: how every file here lands
     folder.mkdir(exist_ok=True)
     tmp = folder / f".tmp.{name}"
     with open(tmp, "wb") as f:
@@ -158,7 +143,16 @@ def floor(arts):  # the durable minimum: the pipeline alone, written, fsynced, r
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, folder / name)
-    fd = os.open(folder, os.O_RDONLY)
+
+def files(arts):  # one after another: sha256, write, fsync, rename (no rows, no folder fsync)
+    for data in arts.values():
+        sha = hashlib.sha256(data).hexdigest()
+        write(work / sha[:2], sha, data)
+
+def floor(arts):  # the durable minimum: the pipeline alone, written, fsynced, renamed,
+    name = secrets.token_hex(16)  # its folder fsynced (not hashed: put_many hashes meanwhile)
+    write(work / name[:2], name, arts["model.pkl"])
+    fd = os.open(work / name[:2], os.O_RDONLY)
     os.fsync(fd)
     os.close(fd)
 
