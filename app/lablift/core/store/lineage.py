@@ -49,28 +49,28 @@ VERSIONS_OF_DATASET = Statement(
     select(mv.c.id, mv.c.model, mv.c.version, mv.c.run_id, mv.c.status, mv.c.challenger_of,
            mv.c.lineage, mv.c.attention, mv.c.created_at, mv.c.created_by)
     .select_from(_versions_runs).where(_of_dataset).order_by(mv.c.id))
-APPROVALS_OF_DATASET = Statement(
-    select(approvals.c.id, approvals.c.version_id, approvals.c.decision, approvals.c.user,
-           approvals.c.comment, approvals.c.override_reason, approvals.c.at)
-    .select_from(_of_versions(approvals)).where(_of_dataset).order_by(approvals.c.id))
-ALIASES_OF_DATASET = Statement(
-    select(aliases.c.model, aliases.c.alias, aliases.c.version_id, aliases.c.set_by,
-           aliases.c.set_at)
-    .select_from(_of_versions(aliases)).where(_of_dataset)
-    .order_by(aliases.c.model, aliases.c.alias))
-BUNDLES_OF_DATASET = Statement(
-    select(bundles.c.id, bundles.c.version_id, bundles.c.path, bundles.c.manifest_sha256,
-           bundles.c.status, bundles.c.created_at, bundles.c.created_by)
-    .select_from(_of_versions(bundles)).where(_of_dataset).order_by(bundles.c.id))
-BATCHES_OF_DATASET = Statement(
-    select(batches.c.id, batches.c.version_id, batches.c.source_path, batches.c.rows,
-           batches.c.window, batches.c.label_column, batches.c.drift_share,
-           batches.c.dataset_drift, batches.c.created_at, batches.c.created_by)
-    .select_from(_of_versions(batches)).where(_of_dataset).order_by(batches.c.id))
-ALERTS_OF_DATASET = Statement(
-    select(alerts.c.id, alerts.c.version_id, alerts.c.batch_id, alerts.c.kind,
-           alerts.c.message, alerts.c.acknowledged_by)
-    .select_from(_of_versions(alerts)).where(_of_dataset).order_by(alerts.c.id))
+
+
+def _version_rows_of_dataset(table, *columns: str, order_by=None) -> Statement:
+    """`columns` of `table` for every version registered from a run on the dataset version."""
+    return Statement(select(*(table.c[name] for name in columns))
+                     .select_from(_of_versions(table)).where(_of_dataset)
+                     .order_by(*(order_by if order_by is not None else (table.c.id,))))
+
+
+APPROVALS_OF_DATASET = _version_rows_of_dataset(
+    approvals, "id", "version_id", "decision", "user", "comment", "override_reason", "at")
+ALIASES_OF_DATASET = _version_rows_of_dataset(
+    aliases, "model", "alias", "version_id", "set_by", "set_at",
+    order_by=(aliases.c.model, aliases.c.alias))
+BUNDLES_OF_DATASET = _version_rows_of_dataset(
+    bundles, "id", "version_id", "path", "manifest_sha256", "status", "created_at",
+    "created_by")
+BATCHES_OF_DATASET = _version_rows_of_dataset(
+    batches, "id", "version_id", "source_path", "rows", "window", "label_column",
+    "drift_share", "dataset_drift", "created_at", "created_by")
+ALERTS_OF_DATASET = _version_rows_of_dataset(
+    alerts, "id", "version_id", "batch_id", "kind", "message", "acknowledged_by")
 
 # -- datasets linked to this one by a retrain (a challenger trained on another dataset) -----------
 _champion = mv.alias("champion")
