@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             store = open_store(args)
         result = args.handler(store, args)
         emit(result, getattr(args, "json", False))
-        return 0
+        # a result may carry its own exit code (pipeline run: 3 checks failed, 4 review)
+        return getattr(result, "exit_code", 0)
     except (LabliftError, CommandError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

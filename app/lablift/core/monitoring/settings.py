@@ -12,6 +12,9 @@ them and changing them (admin, checked, audited).
                           per rejected request; its rows are not part of the batch)
   missing_rate_tolerance 0.1  batch missing share above the training share by more than this
   tests {}                per-column drift test, e.g. {"income": "psi"}
+  retrain_on_alert false  the retrain policy of `monitor watch`: when a batch it ingests
+                          raises an alert, train a pending challenger (unless one of that
+                          version is still pending)
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "max_error_rate": 0.01,
     "missing_rate_tolerance": 0.1,
     "tests": {},
+    "retrain_on_alert": False,
 }
+BOOLEAN_SETTINGS = {"retrain_on_alert"}
 
 
 NUMERIC_SETTINGS = {  # name: (low, high, low inclusive)
@@ -50,8 +55,20 @@ def settings(store: Store) -> dict[str, Any]:
 
 def update_settings(store: Store, changes: dict[str, Any]) -> dict[str, Any]:
     """Change monitoring settings (admin); every value is checked before anything is written."""
-    from ..evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
     store.require_role("changing monitoring settings", "admin")
+    clean = check_settings(changes)
+    before = settings(store)
+    with store.transaction():
+        for key, value in clean.items():
+            store.set_setting(f"monitoring.{key}", value)
+        audit.append(store, "monitor.settings", "settings:monitoring",
+                     {k: {"old": before[k], "new": v} for k, v in clean.items()})
+    return settings(store)
+
+
+def check_settings(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes, checked and normalised (no store: pipeline files are checked with it)."""
+    from ..evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS
     clean: dict[str, Any] = {}
     for key, value in changes.items():
         if key not in DEFAULTS:
@@ -68,6 +85,16 @@ def update_settings(store: Store, changes: dict[str, Any]) -> dict[str, Any]:
                 raise LabliftError(f"monitoring setting {key}: {num:g} is outside "
                                    f"{'[' if inclusive else '('}{lo:g}, {hi:g}]")
             clean[key] = num
+        elif key in BOOLEAN_SETTINGS:
+            text = str(value).strip().lower()
+            if isinstance(value, bool):
+                clean[key] = value
+            elif text in ("true", "yes", "on", "1"):
+                clean[key] = True
+            elif text in ("false", "no", "off", "0"):
+                clean[key] = False
+            else:
+                raise LabliftError(f"monitoring setting {key}: {value!r} is not true or false")
         elif key == "alert_metrics":
             names = value if isinstance(value, list) else [
                 v.strip() for v in str(value).split(",") if v.strip()]
@@ -94,10 +121,4 @@ def update_settings(store: Store, changes: dict[str, Any]) -> dict[str, Any]:
                                        f"{col!r} is unknown; choose one of "
                                        f"{', '.join(drift.TESTS)}")
             clean[key] = pairs
-    before = settings(store)
-    with store.transaction():
-        for key, value in clean.items():
-            store.set_setting(f"monitoring.{key}", value)
-        audit.append(store, "monitor.settings", "settings:monitoring",
-                     {k: {"old": before[k], "new": v} for k, v in clean.items()})
-    return settings(store)
+    return clean
