@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 WITNESS_KEY = "witness"  # details[WITNESS_KEY]: {row key: digest or None (deleted)}
 ORIGIN_KEY = "origin"  # details[ORIGIN_KEY]: {login, host} of the process that wrote it
+# actions webhooks may subscribe to (core/webhooks.EVENTS; kept here so appending imports
+# nothing more for the other actions)
+NOTIFIED = frozenset(("version.register", "version.approve", "version.reject",
+                      "version.attention", "monitor.retrain"))
 
 
 # Encoders built once (json.dumps with options builds one per call); same output as
@@ -64,16 +68,23 @@ def append(store: "Store", action: str, entity: str, details: dict[str, Any] | N
         # The server appends (lablift_audit): it hashes the chain under its lock, takes the
         # row witnesses and names the session user; `ts` is the server's clock.
         with store.transaction() as conn:
-            return audit_sql.APPEND_TEAM.execute(conn, store.engine, {
+            seq = audit_sql.APPEND_TEAM.execute(conn, store.engine, {
                 "action": action, "entity": entity,
                 "details": _details_json({**(details or {}), ORIGIN_KEY: origin()})
             }).fetchone()[0]
+            if action in NOTIFIED:  # the server queued its deliveries (0006): send them
+                from . import webhooks
+                webhooks.outbox(store, conn, seq, action)
+            return seq
     with store.transaction() as conn:
         rows = witness.take_pending(conn)
         details = {**(details or {}), ORIGIN_KEY: origin()}
         if rows:
             details[WITNESS_KEY] = rows
         seq = write_entry(conn, store.user, action, entity, details, ts)
+        if action in NOTIFIED:  # the webhook outbox, in this entry's transaction
+            from . import webhooks
+            webhooks.outbox(store, conn, seq, action)
         store._local.witnessed_at = conn.total_changes  # see Store.transaction
         return seq
 

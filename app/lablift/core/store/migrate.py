@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable
 
-HEAD = 5  # the newest revision; tests/test_schema.py checks it against migrations/
+HEAD = 6  # the newest revision; tests/test_schema.py checks it against migrations/
 WITNESS_REVISION = 3
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

@@ -207,6 +207,34 @@ blob_chunks = Table(
     Column("data", LargeBinary, nullable=False),
     PrimaryKeyConstraint("sha256", "n"))
 
+# Webhooks (core/webhooks.py, migration 0006): where events are POSTed, and the outbox of
+# deliveries, one row per (webhook, audit entry), inserted in the entry's own transaction.
+# Not governed (no row witnesses): a delivery's state changes after the event, unaudited; on a
+# team store only lablift_admin reads or writes `webhooks` (its secrets).
+webhooks = Table(
+    "webhooks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    _json("events"),
+    Column("secret", Text, nullable=False),
+    *_created(),
+    Column("removed_at", Text), Column("removed_by", Text))
+
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id"), nullable=False),
+    Column("seq", Integer, ForeignKey("audit_log.seq")),  # NULL: a `webhooks test` delivery
+    Column("event", Text, nullable=False),
+    Column("delivery_id", Text, nullable=False, unique=True),
+    Column("state", Text, nullable=False),  # pending, delivered, failed, cancelled
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Text, nullable=False),
+    Column("last_status", Integer), Column("last_error", Text),
+    Column("created_at", Text, nullable=False), Column("delivered_at", Text),
+    UniqueConstraint("webhook_id", "seq"))
+Index("webhook_deliveries_due", webhook_deliveries.c.state, webhook_deliveries.c.next_attempt_at)
+
 # Stores made before Alembic number their schema here (1..3); kept so an old Lablift
 # opening a newer store still refuses it by number.
 schema_version = Table(
