@@ -94,7 +94,8 @@ def test_ingest_json_shape_report_alerts_and_retrain(cli, trained, sample_csv, t
     res = json.loads(out)
     assert res["challenger"]["status"] == "pending"
     assert res["challenger"]["challenger_of"] is not None
-    assert res["batches"] == rep["batch_ids"]
+    assert res["batches"] == rep["batch_ids"][:-1]  # the newest is held out
+    assert res["comparison"]["batch_id"] == rep["batch_ids"][-1]
     code, out, err = cli("alice", "model", "show", "loan:2", "--json")
     assert code == 0 and json.loads(out)["status"] == "pending"
 

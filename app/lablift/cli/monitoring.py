@@ -1,4 +1,4 @@
-"""`lablift monitor ingest | report | retrain | alerts`."""
+"""`lablift monitor ingest | watch | report | retrain | alerts | settings | ack`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,20 @@ def register(sub) -> None:
     add_json(ing)
     ing.set_defaults(handler=cmd_ingest)
 
+    w = ms.add_parser("watch", help="ingest batch files and serve.py logs dropped into a "
+                                    "folder, once each, after they stop growing; stops on "
+                                    "SIGTERM/SIGINT")
+    w.add_argument("dir", help="folder to watch (CSV, Parquet, Excel, JSON-lines logs)")
+    w.add_argument("--model", required=True, metavar="REF",
+                   help="NAME:VERSION (or NAME:ALIAS, followed as it moves)")
+    w.add_argument("--label", metavar="COL", help="column with the actual outcomes")
+    w.add_argument("--interval", type=float, default=2.0, metavar="S",
+                   help="seconds between scans (default 2); a file is taken once it has not "
+                        "changed for two scans")
+    w.add_argument("--json", action="store_true", help="print one JSON object per event "
+                                                       "(JSON lines)")
+    w.set_defaults(handler=cmd_watch)
+
     rep = ms.add_parser("report", help="batches over time: drift, metrics, latency, alerts")
     rep.add_argument("ref", help="NAME:VERSION")
     add_json(rep)
@@ -49,7 +63,8 @@ def register(sub) -> None:
     st = ms.add_parser("settings", help="show or change thresholds and budgets (admin changes)")
     st.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="e.g. p_threshold=0.01, latency_p99_ms=250, "
-                         "alert_metrics=accuracy,f1, tests=income:psi,age:ks (repeatable)")
+                         "alert_metrics=accuracy,f1, tests=income:psi,age:ks, "
+                         "retrain_on_alert=true (repeatable)")
     add_json(st)
     st.set_defaults(handler=cmd_settings)
 
@@ -74,7 +89,7 @@ def _tests(items: list[str]) -> dict[str, str]:
 def _batch_json(b: dict) -> dict:
     keys = ("id", "model", "version", "window", "rows", "drift_share", "dataset_drift",
             "n_drifted", "n_columns", "columns", "skipped", "prediction_drift", "metrics",
-            "labelled_rows", "ops", "quality", "alerts", "created_at")
+            "labelled_rows", "ops", "shadow", "quality", "alerts", "created_at")
     return {k: b.get(k) for k in keys}
 
 
@@ -105,6 +120,9 @@ def _batch_text(b: dict) -> str:
                      f"({ops['error_rate']:.1%})"
                      + (f", latency p50 {lat['p50']:.1f} ms p95 {lat['p95']:.1f} ms "
                         f"p99 {lat['p99']:.1f} ms" if lat else ""))
+    if b.get("shadow"):
+        from ..core.monitoring.shadow import describe
+        lines.extend(describe(b["shadow"]))
     for f in b.get("quality") or []:
         lines.append(f"{f['severity']}: {f['message']}")
     for a in b.get("alerts") or []:
@@ -123,6 +141,36 @@ def cmd_ingest(store, args):
         out = [_batch_json(b) for b in batches]
         return out if windowed or len(out) > 1 else out[0]
     return Text("\n\n".join(_batch_text(b) for b in batches))
+
+
+def cmd_watch(store, args):
+    """Runs until SIGTERM or SIGINT; one line per event on stdout, flushed; exit 0."""
+    import signal
+    import sys
+    import threading
+    from ..core.monitoring.watch import Watcher
+    stop = threading.Event()
+
+    def emit(event: dict) -> None:
+        line = (json.dumps(event, default=str, ensure_ascii=False) if args.json
+                else f"{event['time']} {event['event']}: {event['message']}")
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:  # the reader left: stop as on SIGTERM
+            stop.set()
+
+    watcher = Watcher(store, args.model, args.dir, emit, label=args.label,
+                      interval=args.interval, stop=stop)
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        watcher.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.stdout.flush()
+    return None
 
 
 def cmd_report(store, args):
@@ -176,17 +224,29 @@ def cmd_retrain(store, args):
     ch = out["challenger"]
     lines = [f"challenger {ch['ref']} registered (pending) from run {out['run']['id']}, "
              f"trained on {out['dataset']['name']}:{out['dataset']['version']} "
-             f"({out['dataset']['rows']} rows: reference + batches "
-             f"{', '.join(map(str, out['batches']))})"]
+             f"({out['dataset']['rows']} rows: reference"
+             + (f" + batches {', '.join(map(str, out['batches']))}" if out["batches"] else "")
+             + ")"]
     comp = out.get("comparison")
     if comp:
-        lines.append(f"on batch {comp['batch_id']} ({comp['rows']} labelled rows; "
-                     f"{comp['note']}):")
+        lines.append(f"compared on {comp['rows']} held-out labelled rows of batch "
+                     f"{comp['batch_id']} (rows {_ranges_text(comp.get('row_ranges'))}), "
+                     f"which neither model trained on: {comp['note']}")
         rows = [{"metric": k, "champion": comp["champion"].get(k),
                  "challenger": comp["challenger"].get(k)} for k in comp["champion"]]
         lines.append(table(rows, ["metric", "champion", "challenger"]))
+    else:
+        hold = out.get("holdout") or {}
+        lines.append(f"no comparison: the held-out rows of batch {hold.get('batch_id')} lack "
+                     f"inputs the model needs")
     lines.append(f"a reviewer approves it with `lablift model approve {ch['ref']}`")
     return Text("\n".join(lines))
+
+
+def _ranges_text(ranges) -> str:
+    """[[0, 5], [9, 10]] as '0-4, 9' (positions in the stored batch, from 0)."""
+    parts = [f"{a}-{b - 1}" if b - a > 1 else str(a) for a, b in ranges or []]
+    return ", ".join(parts[:6]) + (", ..." if len(parts) > 6 else "")
 
 
 def cmd_alerts(store, args):

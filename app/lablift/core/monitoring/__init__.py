@@ -7,8 +7,10 @@ version's reference (its training rows), raise alerts, report over time, retrain
   latency / errors from logs, and records one `batches` row per window in one transaction
   with its alerts and audit entries. Alerts mark the version "attention needed".
 - `report` gathers every batch of a version for charts and the CLI.
-- `retrain` trains the same spec on the version's dataset plus the labelled batches and
-  registers the result as a pending challenger of the version.
+- `retrain` trains the same spec on the version's dataset plus the labelled batches but the
+  newest (held out; with one batch, its newest rows) and registers the result as a pending
+  challenger of the version, compared with it on the held-out rows.
+- `watch` ingests the files dropped into a folder, once each (monitor watch).
 
 Settings (store settings, keys `monitoring.*`, defaults in DEFAULTS): see settings.py.
 
@@ -25,7 +27,10 @@ The modules, in the order a batch meets them:
   batches      stored batches: Parquet rows, the batch view, counts
   alerts       listing and acknowledging alerts
   report       a version's batches over time, for charts and the CLI
-  retrain      a challenger trained on the reference plus the labelled batches
+  retrain      a challenger trained on the reference plus the labelled batches, compared on
+               held-out rows
+  shadow       champion vs challenger of a `serve.py --shadow` log
+  watch        a folder watched for new batch files and logs
   values       value helpers (missing test, JSON-safe results)
 The statements come from core/store/monitoring.py via `repository("monitoring")`.
 """

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..readers import BadInput, check_file, read_table
+from .shadow import shadow_columns
 
 
 LOG_FIELDS = ("timestamp", "request_id", "row", "model", "prediction", "latency_ms", "error",
@@ -75,8 +76,9 @@ def read_log(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
             inputs = rec.get("inputs")
             if isinstance(inputs, dict):
                 flat.update({k: _cell(v) for k, v in inputs.items()})
+            flat.update(shadow_columns(rec))  # `serve --shadow`: the challenger's answer
             for key, value in rec.items():
-                if key == "inputs":
+                if key in ("inputs", "shadow"):
                     continue
                 if isinstance(value, dict):  # e.g. {"proba": {"0": .2, "1": .8}}
                     for k2, v2 in value.items():

@@ -64,6 +64,7 @@ def batch_view(row: dict[str, Any], version: dict[str, Any] | None = None) -> di
         "labelled_rows": (result.get("metrics") or {}).get("rows"),
         "holdout": result.get("holdout"),
         "ops": result.get("ops"),
+        "shadow": result.get("shadow"),  # serve.py --shadow: champion vs challenger
         "alerts": result.get("alerts", []),
         "window_span": result.get("window"),
     }

@@ -23,6 +23,7 @@ from .ops import _ops
 from .reference import Reference
 from .schema import _finding
 from .settings import settings
+from .shadow import summarise as summarise_shadow
 from .values import _jsonable
 from .windows import parse_window, split_windows
 
@@ -123,6 +124,7 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
              f"Measuring {wlabel or 'batch'} ({len(part)} rows)")
         res = analyse(reference, part, label, cfg, tests, list(findings), gates, timestamp,
                       ops=ops)
+        res["shadow"] = summarise_shadow(part, reference.task, reference.classes, label)
         stored = part.copy()
         if res["y_pred"] is not None:
             stored["__prediction"] = np.asarray(res["y_pred"])
@@ -144,6 +146,7 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
                 "drift": d, "prediction_drift": res["prediction_drift"],
                 "quality": res["quality"], "metrics": res["metrics"],
                 "holdout": res["holdout"], "ops": res["ops"], "alerts": res["alerts"],
+                "shadow": res["shadow"],  # champion vs challenger of a --shadow log
                 "settings": {k: cfg[k] for k in ("p_threshold", "distance_threshold",
                                                  "drift_share")},
                 "reference_rows": reference.n_rows,

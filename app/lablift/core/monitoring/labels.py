@@ -16,6 +16,7 @@ from ..store.sql import repository
 from .analysis import _model_gates, analyse
 from .batches import _write_parquet, batch_view, load_batch_frame
 from .reference import Reference
+from .shadow import summarise as summarise_shadow
 from .values import _jsonable
 
 monitor_sql = repository("monitoring")  # statements: core/store/monitoring.py
@@ -57,6 +58,7 @@ def attach_labels(store: Store, version: dict[str, Any], labels: pd.DataFrame, l
         if res["y_pred"] is not None:
             stored["__prediction"] = np.asarray(res["y_pred"])
         sha = store.artifacts.put_writer(lambda f, t=stored: _write_parquet(t, f))
+        res["shadow"] = summarise_shadow(merged, reference.task, reference.classes, label)
         updates.append((r, res, sha, matched))
     if not updates:
         raise LabliftError(f"{path}: none of its request ids match a prediction log ingested "
@@ -67,7 +69,7 @@ def attach_labels(store: Store, version: dict[str, Any], labels: pd.DataFrame, l
         for r, res, sha, matched in updates:
             result = dict(r["result"] or {})
             result.update({"metrics": res["metrics"], "quality": res["quality"],
-                           "alerts": res["alerts"],
+                           "alerts": res["alerts"], "shadow": res["shadow"],
                            "labels": {"path": str(path), "sha256": source_sha,
                                       "matched_rows": matched, "keys": keys}})
             monitor_sql.SET_LABELS.execute(store.conn, store.engine, {

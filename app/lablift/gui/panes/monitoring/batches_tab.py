@@ -38,6 +38,7 @@ class BatchesTab(QSplitter):
             Column("labelled_rows", "Labelled", fmt=lambda v: f"{v:,}" if v else "—",
                    align=ALIGN_RIGHT),
             Column("n_findings", "Findings", align=ALIGN_RIGHT),
+            Column("shadow_text", "Shadow", fmt=lambda v: v or "—"),
             Column("created_at", "Ingested", fmt=short_time),
         ])
         self.batches_view = QTableView()
@@ -65,6 +66,10 @@ class BatchesTab(QSplitter):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(4, 6, 0, 0)
+        self.shadow_label = QLabel()  # the selected batch's champion vs challenger, if any
+        self.shadow_label.setWordWrap(True)
+        self.shadow_label.hide()
+        rl.addWidget(self.shadow_label)
         rl.addWidget(self.findings_title)
         rl.addWidget(self.findings_view, 1)
         self.addWidget(self.batches_view)
@@ -84,12 +89,14 @@ class BatchesTab(QSplitter):
                 (" · dataset drift" if b.get("dataset_drift") else "")
             records.append({**b, "window_text": batch_window(b),
                             "source": Path(b.get("source_path") or "").name,
-                            "drift_text": drift_text, "n_findings": counts.get(b["id"], 0)})
+                            "drift_text": drift_text, "n_findings": counts.get(b["id"], 0),
+                            "shadow_text": shadow_cell(b.get("shadow"))})
         self.batches_model.set_records(records)
         self.batches_view.resizeColumnsToContents()
         if not batches:
             self.findings_model.set_records([])
             self.findings_title.setText("Data quality")
+            self.shadow_label.hide()
 
     def show_batch(self, index: int) -> None:
         """Select row `index` (without echoing `batch_chosen`) and list its findings."""
@@ -102,6 +109,9 @@ class BatchesTab(QSplitter):
                                       | QItemSelectionModel.SelectionFlag.Rows)
             selection.blockSignals(False)
         b = self.batches[index]
+        shadow = b.get("shadow")
+        self.shadow_label.setVisible(bool(shadow))
+        self.shadow_label.setText(shadow_html(shadow) if shadow else "")
         findings = [f for f in self.quality if f["batch_id"] == b["id"]]
         findings.sort(key=lambda f: SEVERITY_ORDER.get(f.get("severity"), 3))
         self.findings_model.set_records(findings)
@@ -111,3 +121,36 @@ class BatchesTab(QSplitter):
             + (plural(len(findings), "finding") if findings
                else "no findings (schema, ranges, categories and missing values as in "
                     "training)"))
+
+
+def shadow_cell(s: dict[str, Any] | None) -> str | None:
+    """The batches table's Shadow cell: agreement with the challenger logged beside it."""
+    if not s or s.get("agreement") is None:
+        return None
+    return f"{s['agreement']:.1%} agree" + (f", {s['errors']} errors" if s.get("errors") else "")
+
+
+def shadow_html(s: dict[str, Any]) -> str:
+    """Champion vs challenger of a `serve.py --shadow` log, for the selected batch."""
+    lines = [f"<b>Shadow {esc(s.get('challenger') or '?')}</b> beside "
+             f"<b>{esc(s.get('champion') or '?')}</b>: {s['compared_rows']:,} of "
+             f"{s['rows']:,} rows compared"]
+    if s.get("agreement") is not None:
+        lines.append(f"same prediction on {s['agreement']:.1%} ({s['disagreements']:,} differ)")
+    if s.get("probabilities"):
+        lines.append(f"probabilities differ by {s['probabilities']['mean_abs_diff']:.4f} "
+                     f"on average")
+    lat = s.get("latency_ms") or {}
+    for who in ("champion", "challenger"):
+        if lat.get(who):
+            lines.append(f"{who} latency p50 {lat[who]['p50']:.1f} ms, p95 "
+                         f"{lat[who]['p95']:.1f} ms")
+    if s.get("errors"):
+        lines.append(f"{plural(s['errors'], 'shadow error')}: "
+                     f"{esc('; '.join(s.get('error_messages') or []))}")
+    m = s.get("metrics")
+    if m:
+        lines.append(f"on {m['rows']:,} labelled rows: " + ", ".join(
+            f"{esc(k)} {v:.3f} → {m['challenger'][k]:.3f}" for k, v in m["champion"].items()
+            if v is not None and m["challenger"].get(k) is not None))
+    return lines[0] + "<br>" + " · ".join(lines[1:])

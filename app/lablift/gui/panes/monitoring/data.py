@@ -56,6 +56,7 @@ def load_monitoring(store, ref: str) -> dict[str, Any]:
         row = monitoring.get_batch(store, b["id"])
         b["source_path"] = row.get("source_path")
         result = row.get("result") or {}
+        b["shadow"] = result.get("shadow")  # serve.py --shadow: champion vs challenger
         cols = list((result.get("drift") or {}).get("columns", []))
         if result.get("prediction_drift"):
             cols.append({**result["prediction_drift"], "name": PREDICTION})

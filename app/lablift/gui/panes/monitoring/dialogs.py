@@ -199,8 +199,9 @@ class RetrainConfirmDialog(QDialog):
         self.table = _table(model, 140)
         layout.addWidget(self.table)
         layout.addWidget(_wrapped(
-            f"<span style='color:{palette.color('muted')}'>The combined data is imported as a "
-            f"new dataset version "
+            f"<span style='color:{palette.color('muted')}'>The newest labelled batch (or, with "
+            f"one, its newest rows) is held out: champion and challenger are compared on rows "
+            f"neither trained on. The combined data is imported as a new dataset version "
             f"and the challenger is registered <b>pending</b>: it goes through Approvals, where "
             f"a reviewer other than you decides. {esc(ref)} stays as it is.</span>"))
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -213,7 +214,8 @@ class RetrainConfirmDialog(QDialog):
 
 
 class RetrainDialog(QDialog):
-    """Champion against challenger on the latest labelled batch; the challenger is pending."""
+    """Champion against challenger on the held-out rows (named: batch, count, how chosen);
+    the challenger is pending."""
 
     def __init__(self, parent, result: dict[str, Any]):
         super().__init__(parent)
@@ -222,19 +224,22 @@ class RetrainDialog(QDialog):
         self.setMinimumWidth(520)
         layout = QVBoxLayout(self)
         batches = ", ".join(f"#{b}" for b in result.get("batches", []))
+        batches = f"batches {batches}" if batches else "no monitoring batch"
         layout.addWidget(_wrapped(
             f"<b>{esc(ch['ref'])}</b> {status_badge(ch['status'])} is a challenger of "
             f"<b>{esc(champ['ref'])}</b>, trained with the same spec on "
             f"{esc(ds['name'])}:{ds['version']} ({ds['rows']:,} rows: the reference plus "
-            f"batches {batches}).<br><span style='color:{palette.color('muted')}'>It goes "
+            f"{batches}).<br><span style='color:{palette.color('muted')}'>It goes "
             f"through Approvals like "
             f"any version: a reviewer other than you decides.</span>"))
         comparison = result.get("comparison")
         self.rows: list[dict[str, Any]] = []
         if comparison:
-            layout.addWidget(_wrapped(
-                f"On the latest labelled batch #{comparison['batch_id']} "
-                f"({comparison['rows']:,} rows; {comparison.get('note', '')}):"))
+            self.holdout_label = _wrapped(
+                f"On <b>{comparison['rows']:,} held-out rows</b> of batch "
+                f"#{comparison['batch_id']}, which neither model trained on: "
+                f"{esc(comparison.get('note', ''))}.")
+            layout.addWidget(self.holdout_label)
             for name, value in (comparison.get("champion") or {}).items():
                 other = (comparison.get("challenger") or {}).get(name)
                 self.rows.append({"metric": name, "champion": value, "challenger": other,
@@ -248,7 +253,7 @@ class RetrainDialog(QDialog):
             self.table = _table(model, 230)
             layout.addWidget(self.table)
         else:
-            layout.addWidget(QLabel("No comparison: the latest labelled batch lacks inputs the "
+            layout.addWidget(QLabel("No comparison: the held-out labelled rows lack inputs the "
                                     "model needs."))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.approvals_button = buttons.addButton("Open Approvals",
