@@ -50,3 +50,15 @@ class Stores:
     def close(self) -> None:
         for s in self._opened:
             s.close()
+
+
+def table_rows(view) -> list[list[str]]:
+    """The text of every cell of a QTableView, as shown."""
+    model = view.model()
+    return [[model.index(r, c).data() or "" for c in range(model.columnCount())]
+            for r in range(model.rowCount())]
+
+
+def history_rows(pane) -> list[list[str]]:
+    """The History tab of the pane's evidence: [#, When, Who, Action, Details] per entry."""
+    return table_rows(pane.evidence.history_table)

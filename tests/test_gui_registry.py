@@ -16,7 +16,7 @@ from lablift.gui.main_window import MainWindow
 from lablift.gui.panes import registry as rpane
 
 from gui_helpers import notices, pane_opener, settled  # noqa: F401  (a fixture)
-from registry_gui_helpers import Stores, build_template
+from registry_gui_helpers import Stores, build_template, history_rows
 
 TIMEOUT_MS = 60000
 
@@ -284,3 +284,86 @@ def test_analyst_writes_the_model_card_until_the_version_is_decided(qtbot, world
     assert not olga.card_button.isEnabled()
     assert "needs the role analyst" in olga.card_button.toolTip()
     assert "Edit card" not in olga.reason_label.text()  # not an ops concern
+
+
+@pytest.fixture
+def two_in_production(world):
+    """world, then loan:2 approved by rita and production moved to it by olga."""
+    registry.approve(world("rita"), "loan:2", comment="better recall")
+    registry.set_alias(world("olga"), "loan:2", "production")
+    return world
+
+
+def test_roll_back_production_from_the_pane(qtbot, two_in_production, open_pane,
+                                            monkeypatch):
+    olga = two_in_production("olga")
+    pane = open_pane(olga)
+    assert pane.detail["ref"] == "loan:2"
+    button = pane.rollback_button
+    assert button.text() == "Roll back production…" and button.isEnabled()
+    assert button.toolTip() == ("Move loan:production back from loan:2 to loan:1, its "
+                                "previous target that is still approved")
+    asked = []
+
+    def fake_question(parent, title, text, *a, **k):
+        asked.append((title, text))
+        return QMessageBox.StandardButton.Yes
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(fake_question))
+    messages = []
+    pane.message.connect(messages.append)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    settled(qtbot, pane)
+    assert asked[0][0] == "Roll back production"
+    assert asked[0][1].startswith("Roll back loan:production from loan:2 to loan:1?")
+    assert registry.resolve_version(olga, "loan:production")["version"] == 1
+    assert messages[-1] == "loan:production rolled back from loan:2 to loan:1"
+    last = audit.entries(olga, limit=1)[0]
+    assert (last["action"], last["user"], last["details"]) == (
+        "alias.set", "olga", {"alias": "production", "old": "loan:2", "new": "loan:1",
+                              "rollback": True})
+    # Nothing earlier than loan:1: the button closes with the core's reason.
+    assert not pane.rollback_button.isEnabled()
+    assert pane.rollback_button.toolTip() == (
+        "loan has no earlier approved version for 'production' to roll back to (history: "
+        "loan:1, loan:2, rolled back to loan:1)")
+    assert "Roll back" not in pane.reason_label.text()  # the normal state, not a warning
+    # The History tab of loan:1 shows its alias moves among its approval and registration.
+    pane.select_version("loan:1")
+    qtbot.waitUntil(lambda: pane.detail["ref"] == "loan:1", timeout=TIMEOUT_MS)
+    rows = [r[2:] for r in history_rows(pane)]
+    assert rows[:3] == [["olga", "production rolled back", "loan:2 → loan:1"],
+                        ["olga", "production set", "loan:1 → loan:2"],
+                        ["olga", "production set", "unset → loan:1"]]
+    assert [r[1] for r in rows[3:]] == ["version.approve", "version.register"]
+    assert rows[3][0] == "bob"
+
+
+def test_rollback_is_role_gated_and_refused_when_history_changed(qtbot, two_in_production,
+                                                                 open_pane, notices):
+    alice = open_pane(two_in_production("alice"))
+    assert not alice.rollback_button.isEnabled()
+    assert alice.rollback_button.toolTip() == ("setting an alias needs the role ops or admin; "
+                                               "user 'alice' is analyst")
+    olga = two_in_production("olga")
+    pane = open_pane(olga)
+    plan = pane.detail["rollback"]["plan"]
+    assert (plan["from"], plan["to"]) == ("loan:2", "loan:1")
+    # Someone moves production before the confirmation is answered: the rollback refuses
+    # rather than go somewhere the dialog did not name.
+    registry.rollback_alias(two_in_production("admin"), "loan", "production")
+    task = pane.rollback(plan)
+    with qtbot.waitSignal(task.failed, timeout=TIMEOUT_MS):
+        pass
+    assert [(n.level, n.title) for n in notices] == [("warning", "Rollback refused")]
+    assert "loan has no earlier approved version for 'production'" in notices[0].text
+    settled(qtbot, pane)
+    assert registry.resolve_version(olga, "loan:production")["version"] == 1
+    assert not pane.rollback_button.isEnabled()
+
+
+def test_context_menu_offers_the_rollback_as_the_button_does(qtbot, two_in_production,
+                                                             open_pane):
+    pane = open_pane(two_in_production("olga"))
+    entries = [e for e in pane._context_actions([]) if e]
+    rollback = next(e for e in entries if e[0] == "Roll back production…")
+    assert rollback[2] is None and "from loan:2 to loan:1" in rollback[3]

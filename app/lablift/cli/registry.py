@@ -49,9 +49,13 @@ def register(sub) -> None:
     add_json(rj)
     rj.set_defaults(handler=cmd_reject)
 
-    al = ms.add_parser("alias", help="point an alias (staging, production, ...) at a version (ops)")
-    al.add_argument("ref", help="NAME:VERSION")
+    al = ms.add_parser("alias", help="point an alias (staging, production, ...) at a version, "
+                       "or roll it back (ops)")
+    al.add_argument("ref", help="NAME:VERSION (with --rollback: NAME)")
     al.add_argument("alias")
+    al.add_argument("--rollback", action="store_true",
+                    help="move the alias back to its previous target that it may still point "
+                         "at (production: still approved), from the audited alias history")
     add_json(al)
     al.set_defaults(handler=cmd_alias)
 
@@ -231,6 +235,8 @@ def cmd_reject(store, args):
 
 
 def cmd_alias(store, args):
+    if args.rollback:
+        return _rollback(store, args)
     out = registry.set_alias(store, args.ref, args.alias)
     if args.json:
         return out
@@ -238,6 +244,20 @@ def cmd_alias(store, args):
         return Text(f"{out['model']}:{out['alias']} already points at version {out['version']}")
     moved = f" (was version {out['previous']})" if out["previous"] else ""
     return Text(f"{out['model']}:{out['alias']} -> version {out['version']}{moved}")
+
+
+def _rollback(store, args):
+    name, sep, tail = args.ref.strip().partition(":")
+    if sep:
+        raise LabliftError(f"with --rollback give the model name ({name}), not {args.ref!r}: "
+                           f"the target comes from the alias's history")
+    out = registry.rollback_alias(store, name, args.alias)
+    if args.json:
+        return out
+    skipped = (f"; skipped {', '.join(out['skipped'])} (no longer allowed)"
+               if out["skipped"] else "")
+    return Text(f"{out['model']}:{out['alias']} rolled back -> version {out['version']} "
+                f"(was version {out['previous']}){skipped}")
 
 
 def cmd_unalias(store, args):

@@ -460,49 +460,17 @@ def approved_only_aliases(store: Store) -> list[str]:
     return list(store.setting(APPROVED_ONLY_SETTING, DEFAULT_APPROVED_ONLY))
 
 
-def set_alias(store: Store, ref: str, alias: str) -> dict[str, Any]:
-    """Point `alias` of the version's model at it (ops or admin); audited with old and new."""
-    store.require_role("setting an alias", "ops")
-    # Aliases are lower case: 'Production' is production, with production's rule.
-    alias = (alias or "").strip().lower()
-    if not ALIAS_RE.match(alias):
-        raise LabliftError(f"alias {alias!r} is not allowed: start with a letter, then letters, "
-                           f"digits, '_', '-' or '.'")
-    v = resolve_version(store, ref)
-    with store.transaction():
-        v = get_version(store, v["id"])  # read inside the write: no decision meanwhile
-        if v["status"] in ("rejected", "archived"):
-            raise LabliftError(f"version {v['ref']} is {v['status']}: no alias may point at it")
-        if alias in [a.lower() for a in approved_only_aliases(store)] and \
-                v["status"] != "approved":
-            raise LabliftError(f"alias {alias!r} may only point at an approved version; "
-                               f"{v['ref']} is {v['status']}")
-        require_verified(store, v, f"pointing {alias!r} at")
-        old = store.row(sql.ALIAS_WITH_VERSION, model=v["model"], alias=alias)
-        if old and old["version_id"] == v["id"]:
-            return {"model": v["model"], "alias": alias, "version": v["version"],
-                    "previous": v["version"], "changed": False}
-        _run(store, sql.SET_ALIAS, model=v["model"], alias=alias, version_id=v["id"],
-             set_by=store.user, set_at=utcnow())
-        previous = old["version"] if old else None
-        audit.append(store, "alias.set", f"model:{v['model']}", {
-            "alias": alias, "old": f"{v['model']}:{previous}" if previous else None,
-            "new": v["ref"]})
-    return {"model": v["model"], "alias": alias, "version": v["version"],
-            "previous": previous, "changed": True}
+# set_alias, remove_alias, alias_history, rollback_plan, rollback_alias: core/aliases.py
+ALIAS_FUNCTIONS = ("set_alias", "remove_alias", "alias_history", "rollback_plan",
+                   "rollback_alias")
 
 
-def remove_alias(store: Store, name: str, alias: str) -> dict[str, Any]:
-    store.require_role("removing an alias", "ops")
-    alias = (alias or "").strip().lower()
-    with store.transaction():
-        old = store.row(sql.ALIAS_WITH_VERSION, model=name, alias=alias)
-        if old is None:
-            raise NotFound(f"model {name!r} has no alias {alias!r}")
-        _run(store, sql.REMOVE_ALIAS, model=name, alias=alias)
-        audit.append(store, "alias.remove", f"model:{name}",
-                     {"alias": alias, "old": f"{name}:{old['version']}"})
-    return {"model": name, "alias": alias, "previous": old["version"]}
+def __getattr__(name: str):
+    # Lazily, as core/aliases.py imports this module's lookups: registry.set_alias still works.
+    if name in ALIAS_FUNCTIONS:
+        from . import aliases
+        return getattr(aliases, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- attention (monitoring alerts) ---------------------------------------------------------------
@@ -575,6 +543,15 @@ def diff_runs(candidate: dict[str, Any], production: dict[str, Any]) -> dict[str
     }
 
 
+def _history(store: Store, v: dict[str, Any]) -> list[dict[str, Any]]:
+    """The version's audit entries and the alias moves to or from it, newest first."""
+    own = audit.entries(store, entity=f"model_version:{v['ref']}")
+    moves = [e for e in audit.entries(store, entity=f"model:{v['model']}")
+             if e["action"] in ("alias.set", "alias.remove") and isinstance(e["details"], dict)
+             and v["ref"] in (e["details"].get("old"), e["details"].get("new"))]
+    return sorted(own + moves, key=lambda e: e["seq"], reverse=True)
+
+
 def version_detail(store: Store, ref: str | int, card: bool = True) -> dict[str, Any]:
     """Everything a reviewer needs to sign a version."""
     v = resolve_version(store, ref)
@@ -638,7 +615,7 @@ def version_detail(store: Store, ref: str | int, card: bool = True) -> dict[str,
         # Why the current user may not approve/reject ([] = may): the GUI disables buttons.
         "blockers": {"approve": decision_blockers(store, v, verb="approve"),
                      "reject": decision_blockers(store, v, verb="reject")},
-        "history": audit.entries(store, entity=f"model_version:{v['ref']}"),
+        "history": _history(store, v),
     }
     if card:
         from . import modelcard

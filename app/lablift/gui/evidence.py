@@ -52,6 +52,17 @@ def _details_text(details: Any) -> str:
     return "; ".join(parts)
 
 
+def _history_cells(e: dict[str, Any]) -> list[str]:
+    """Action and details of an audit entry; an alias move reads as one: 'production rolled
+    back', 'loan:3 → loan:2'."""
+    d = e.get("details")
+    if e["action"] not in ("alias.set", "alias.remove") or not isinstance(d, dict):
+        return [e["action"], _details_text(d)]
+    verb = ("removed" if e["action"] == "alias.remove"
+            else "rolled back" if d.get("rollback") else "set")
+    return [f"{d.get('alias')} {verb}", f"{d.get('old') or 'unset'} → {d.get('new') or 'unset'}"]
+
+
 def _short_label(text: Any, limit: int = 12) -> str:
     s = str(text)
     return s if len(s) <= limit else s[:limit - 1] + "…"
@@ -676,16 +687,19 @@ class EvidenceView(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(note_label("Entries of the hash-chained audit log for this version, "
-                                    "newest first (`lablift audit verify` checks the chain)."))
+        layout.addWidget(note_label("Entries of the hash-chained audit log for this version "
+                                    "and the alias moves to or from it, newest first "
+                                    "(`lablift audit verify` checks the chain)."))
         self.history_table = make_table(["#", "When", "Who", "Action", "Details"], stretch=4)
         layout.addWidget(self.history_table, 1)
         return page
 
     def _show_history(self, d: dict[str, Any]) -> None:
-        rows = [[e["seq"], short_time(e["ts"]), e["user"], e["action"],
-                 _details_text(e.get("details"))] for e in d.get("history") or []]
+        rows = [[e["seq"], short_time(e["ts"]), e["user"], *_history_cells(e)]
+                for e in d.get("history") or []]
         fill_table(self.history_table, rows, numeric={0})
+        # '#' holds a few digits: its width goes to Details (alias moves, comments)
+        self.history_table.resizeColumnToContents(0)
 
     def _on_link(self, link: str) -> None:
         kind, _, ident = link.partition(":")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 
-from .schema import aliases, approvals, checks, datasets, model_versions as mv, models, runs
+from .schema import (aliases, approvals, audit_log, checks, datasets, model_versions as mv,
+                     models, runs)
 from .sql import Statement
 
 
@@ -137,6 +138,19 @@ def _set_alias():
 SET_ALIAS = Statement(_set_alias())
 REMOVE_ALIAS = Statement(delete(aliases).where(aliases.c.model == bindparam("model"),
                                                aliases.c.alias == bindparam("alias")))
+# a rollback's move, only from the target it planned from: rowcount 0 means moved meanwhile
+# (Lablift's writers queue on one lock; this holds against any other client too)
+MOVE_ALIAS = Statement(update(aliases).where(
+    aliases.c.model == bindparam("model"), aliases.c.alias == bindparam("alias"),
+    aliases.c.version_id == bindparam("old_version_id"))
+    .values(**_params("version_id", "set_by", "set_at")))
+# where past targets live: the model's alias entries of the audit chain, in order
+ALIAS_HISTORY = Statement(
+    select(audit_log.c.seq, audit_log.c.ts, audit_log.c.user, audit_log.c.action,
+           audit_log.c.details)
+    .where(audit_log.c.entity == bindparam("entity"),
+           or_(audit_log.c.action == "alias.set", audit_log.c.action == "alias.remove"))
+    .order_by(audit_log.c.seq))
 
 # -- what the registry reads of runs and datasets ------------------------------------------------
 RUN_BY_ID = Statement(select(runs).where(runs.c.id == bindparam("id")))
