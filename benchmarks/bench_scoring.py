@@ -4,15 +4,17 @@
                                                       [--trees 100] [--no-mlflow]
 
 1. Batch: `python serve.py predict` on N rows (a fresh process: integrity check, load,
-   read, validate, score, write) against the fitted pipeline's `predict` called directly,
-   (a) in-process on the DataFrame already in memory and (b) as an equivalent plain script
-   (unpickle, read_csv, predict, to_csv) in a fresh process.
+   read, validate, score, write), with the ONNX fast path (model.onnx on onnxruntime) and
+   with the pickle (LABLIFT_SCORER=pickle), against the fitted pipeline's `predict` called
+   directly, (a) in-process on the DataFrame already in memory, (b) in-process with the
+   file I/O (read_csv, predict, to_csv) and (c) as that plain script in a fresh process.
 2. HTTP: single-row latency p50/p99 over R sequential requests on loopback (keep-alive
-   client, `dataframe_split` JSON), serve.py against `mlflow models serve --env-manager
-   local` on the same bundle, beside in-process single-row `predict`. Requests go to the
-   contenders in turn (same machine load for all), and each server's CPU time per request
-   is read from /proc: on a shared machine wall latency follows the load, CPU time does not.
-   A second run on a logistic regression shows each server's fixed per-request overhead.
+   client, `dataframe_split` JSON), serve.py with ONNX and with the pickle against `mlflow
+   models serve --env-manager local` on the same bundle, beside in-process single-row
+   `predict`. Requests go to the contenders in turn (same machine load for all), and each
+   server's CPU time per request is read from /proc: on a shared machine wall latency
+   follows the load, CPU time does not. A second run on a logistic regression shows each
+   server's fixed per-request overhead.
 3. Start time: process start until /ping answers 200, both servers.
 
 The bundle is a random forest on the sample loan data, exported through Lablift (trained,
@@ -132,23 +134,45 @@ def bench_batch(bundle: Path, frame: pd.DataFrame, features: list[str], rows: in
             res[col] = proba[:, i]
         res.to_csv(work / "out_inproc.csv", index=False)
 
+    def inproc_io():  # the plain script's work without the interpreter start
+        X_ = pd.read_csv(src)
+        pd.DataFrame({"prediction": model.predict(X_)}).to_csv(work / "out_direct.csv",
+                                                               index=False)
+
+    onnx = scorer.kind == "onnx"
+    envs = {"onnx": {**os.environ, "LABLIFT_SCORER": "onnx"},
+            "pickle": {**os.environ, "LABLIFT_SCORER": "pickle"}}
     # Alternate the contenders and keep each one's best of 5: the machine is shared and its
     # load changes by the second, so back-to-back blocks would compare different loads.
-    t_inproc = t_path = t_script = t_serve = float("inf")
+    t_inproc = t_io = t_path = t_script = t_serve = t_onnx = float("inf")
     for _ in range(5):
         t_inproc = min(t_inproc, timed(lambda: model.predict(X_mem), 1))
+        t_io = min(t_io, timed(inproc_io, 1))
         t_path = min(t_path, timed(scorer_path, 1))
         t_script = min(t_script, run_proc([sys.executable, "-c", DIRECT_SCRIPT,
                                            str(bundle / "model.pkl"), str(src), str(out)]))
         t_serve = min(t_serve, run_proc([sys.executable, "-I", "serve.py", "predict", str(src),
-                                         "-o", str(out)], cwd=bundle))
+                                         "-o", str(out)], cwd=bundle, env=envs["pickle"]))
+        if onnx:
+            t_onnx = min(t_onnx, run_proc([sys.executable, "-I", "serve.py", "predict",
+                                           str(src), "-o", str(work / "out_onnx.csv")],
+                                          cwd=bundle, env=envs["onnx"]))
     got = pd.read_csv(out)["prediction"].to_numpy()
     assert (got == model.predict(X_mem)).all(), "serve.py predictions differ"
-    return {"rows": rows, "inprocess_predict_s": t_inproc, "direct_script_s": t_script,
-            "serve_py_predict_s": t_serve, "scorer_path_inprocess_s": t_path,
-            "ratio_scorer_path_vs_inprocess_predict": t_path / t_inproc,
-            "ratio_vs_direct_script": t_serve / t_script,
-            "ratio_vs_inprocess_predict": t_serve / t_inproc}
+    result = {"rows": rows, "scorer_path": scorer.kind, "inprocess_predict_s": t_inproc,
+              "inprocess_predict_with_io_s": t_io, "direct_script_s": t_script,
+              "serve_py_predict_s": t_serve, "scorer_path_inprocess_s": t_path,
+              "ratio_scorer_path_vs_inprocess_predict": t_path / t_inproc,
+              "ratio_vs_direct_script": t_serve / t_script,
+              "ratio_vs_inprocess_predict": t_serve / t_inproc,
+              "ratio_vs_inprocess_with_io": t_serve / t_io}
+    if onnx:
+        got = pd.read_csv(work / "out_onnx.csv")["prediction"].to_numpy()
+        assert (got == model.predict(X_mem)).all(), "serve.py's ONNX predictions differ"
+        result.update({"serve_py_onnx_predict_s": t_onnx,
+                       "ratio_onnx_vs_inprocess_with_io": t_onnx / t_io,
+                       "ratio_onnx_vs_direct_script": t_onnx / t_script})
+    return result
 
 
 def wait_ping(port: int, proc, timeout: float = 120) -> float:
@@ -267,20 +291,27 @@ def bench_http(bundle: Path, frame: pd.DataFrame, features: list[str], n: int,
     def serve_cmd(port):
         return [sys.executable, "-I", "serve.py", "serve", "--port", str(port)]
 
-    result: dict = {"requests": n}
-    starts = []
-    for _ in range(3):
-        port = free_port()
-        proc, startup = start(serve_cmd(port), port, cwd=bundle)
-        starts.append(startup)
-        stop(proc)
-    result["serve_py"] = {"start_s": statistics.median(starts)}
+    # serve.py twice on the same bundle: its ONNX fast path (when the export shipped one)
+    # and the pickle (LABLIFT_SCORER=pickle)
+    kinds = {"serve_py": "pickle"}
+    if (bundle / "model.onnx").is_file():  # "serve_py": what ops get by default
+        kinds = {"serve_py": "onnx", "serve_py_pickle": "pickle"}
+    result: dict = {"requests": n, "serve_py_kinds": kinds}
     procs, targets = [], {"inprocess": model.predict}
     try:
-        port = free_port()
-        proc, _ = start(serve_cmd(port), port, cwd=bundle)
-        procs.append(proc)
-        targets["serve_py"] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for name, kind in kinds.items():
+            env = {**os.environ, "LABLIFT_SCORER": kind}
+            starts = []
+            for _ in range(3):
+                port = free_port()
+                proc, startup = start(serve_cmd(port), port, cwd=bundle, env=env)
+                starts.append(startup)
+                stop(proc)
+            result[name] = {"start_s": statistics.median(starts)}
+            port = free_port()
+            proc, _ = start(serve_cmd(port), port, cwd=bundle, env=env)
+            procs.append(proc)
+            targets[name] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         if with_mlflow:
             exe = mlflow_venv()
             env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
@@ -316,13 +347,14 @@ def bench_http(bundle: Path, frame: pd.DataFrame, features: list[str], n: int,
     result["inprocess_predict_ms"] = {"p50": pct(lat["inprocess"], 50),
                                       "p99": pct(lat["inprocess"], 99),
                                       "cpu_mean": float(np.mean(lat["inprocess_cpu"]) * 1000)}
-    for i, name in enumerate(("serve_py", "mlflow")):
+    for i, name in enumerate([*kinds, "mlflow"]):
         if name in lat:
             result[name].update({"p50_ms": pct(lat[name], 50), "p99_ms": pct(lat[name], 99),
                                  "server_cpu_ms_per_request": cpu[i]})
     if "mlflow" in lat:
-        result["p50_ratio_serve_py_vs_mlflow"] = (result["serve_py"]["p50_ms"]
-                                                  / result["mlflow"]["p50_ms"])
+        for name in kinds:
+            result[f"p50_ratio_{name}_vs_mlflow"] = (result[name]["p50_ms"]
+                                                     / result["mlflow"]["p50_ms"])
     return result
 
 
@@ -331,15 +363,20 @@ def report_http(label: str, h: dict) -> None:
     print(f"  in-process predict     p50 {h['inprocess_predict_ms']['p50']:6.2f} ms  "
           f"p99 {h['inprocess_predict_ms']['p99']:6.2f} ms  CPU "
           f"{h['inprocess_predict_ms']['cpu_mean']:.2f} ms per call")
-    print(f"  serve.py               p50 {h['serve_py']['p50_ms']:6.2f} ms  "
-          f"p99 {h['serve_py']['p99_ms']:6.2f} ms  start {h['serve_py']['start_s']:.2f} s  "
-          f"(p50 - in-process p50: {h['serve_py']['p50_ms'] - h['inprocess_predict_ms']['p50']:+.2f}"
-          f" ms)  server CPU {h['serve_py']['server_cpu_ms_per_request']:.2f} ms per request")
+    for name, kind in h["serve_py_kinds"].items():
+        s = h[name]
+        ratio = (f"  = {h[f'p50_ratio_{name}_vs_mlflow']:.2f} x MLflow"
+                 if f"p50_ratio_{name}_vs_mlflow" in h else "")
+        label = "serve.py" if name == "serve_py" else f"serve.py ({kind})"
+        print(f"  {label:22s} p50 {s['p50_ms']:6.2f} ms  "
+              f"p99 {s['p99_ms']:6.2f} ms  start {s['start_s']:.2f} s  "
+              f"(p50 - in-process p50: {s['p50_ms'] - h['inprocess_predict_ms']['p50']:+.2f}"
+              f" ms)  server CPU {s['server_cpu_ms_per_request']:.2f} ms per request{ratio}"
+              f"  [{kind} scorer]")
     if "mlflow" in h:
         print(f"  mlflow models serve    p50 {h['mlflow']['p50_ms']:6.2f} ms  "
               f"p99 {h['mlflow']['p99_ms']:6.2f} ms  start {h['mlflow']['start_s']:.2f} s  "
-              f"({h['mlflow']['version']}); serve.py p50 = "
-              f"{h['p50_ratio_serve_py_vs_mlflow']:.2f} x MLflow  server CPU "
+              f"({h['mlflow']['version']})  server CPU "
               f"{h['mlflow']['server_cpu_ms_per_request']:.2f} ms per request")
 
 
@@ -380,12 +417,21 @@ def main() -> int:
     (DATA / "bench_scoring.json").write_text(json.dumps(results, indent=2))
     b = results["batch"]
     print(f"batch {b['rows']} rows, random forest ({args.trees} trees), best of 5, alternated:")
-    print(f"  serve.py predict (new process)  {b['serve_py_predict_s']:.2f} s")
-    print(f"  direct script (new process)     {b['direct_script_s']:.2f} s   serve.py = "
+    if "serve_py_onnx_predict_s" in b:  # the default scorer, so the line run_all.py reads
+        print(f"  serve.py predict (new process)  {b['serve_py_onnx_predict_s']:.2f} s   "
+              f"[onnx scorer] = x{b['ratio_onnx_vs_inprocess_with_io']:.2f} in-process "
+              f"predict + file I/O, x{b['ratio_onnx_vs_direct_script']:.2f} direct script")
+        print(f"  serve.py predict, pickle        {b['serve_py_predict_s']:.2f} s   "
+              f"= x{b['ratio_vs_inprocess_with_io']:.2f} in-process predict + file I/O")
+    else:
+        print(f"  serve.py predict (new process)  {b['serve_py_predict_s']:.2f} s   [pickle "
+              f"scorer] = x{b['ratio_vs_inprocess_with_io']:.2f} in-process predict + file I/O")
+    print(f"  direct script (new process)     {b['direct_script_s']:.2f} s   serve.py (pickle) = "
           f"x{b['ratio_vs_direct_script']:.2f}")
-    print(f"  in-process predict (in memory)  {b['inprocess_predict_s']:.2f} s   serve.py = "
-          f"x{b['ratio_vs_inprocess_predict']:.2f}")
-    print(f"  scorer path in-process          {b['scorer_path_inprocess_s']:.2f} s   = "
+    print(f"  in-process predict + file I/O   {b['inprocess_predict_with_io_s']:.2f} s")
+    print(f"  in-process predict (in memory)  {b['inprocess_predict_s']:.2f} s   serve.py (pickle) "
+          f"= x{b['ratio_vs_inprocess_predict']:.2f}")
+    print(f"  scorer path in-process ({b['scorer_path']})   {b['scorer_path_inprocess_s']:.2f} s   = "
           f"x{b['ratio_scorer_path_vs_inprocess_predict']:.2f} in-process predict "
           f"(read, validate, score + probabilities, write; no interpreter start)")
     report_http(f"random forest ({args.trees} trees)", results["http_forest"])

@@ -115,7 +115,8 @@ def test_serve_py_imports_only_stdlib_at_top_and_never_lablift():
     assert "lablift" not in imported
     assert imported <= {"__future__", "argparse", "hashlib", "json", "math", "os", "sys",
                         "threading", "time", "uuid", "datetime", "pathlib", "pickle", "io",
-                        "http", "queue", "socket", "numpy", "pandas", "sklearn"}
+                        "http", "queue", "socket", "signal", "concurrent", "numpy", "pandas",
+                        "sklearn"}
 
 
 def test_serve_py_drops_its_folder_from_sys_path_before_other_imports():

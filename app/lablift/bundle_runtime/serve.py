@@ -3,7 +3,7 @@
 
     python -I serve.py predict IN.csv -o OUT.csv [--raw-csv]    score a CSV file
     python -I serve.py serve --port 8080 [--host 127.0.0.1] [--log predictions.jsonl]
-                             [--timeout 15] [--workers 32]
+                             [--timeout 15] [--workers 32] [--shadow OTHER_BUNDLE]
     python -I serve.py verify                                   check the bundle and exit
 
 A bundle is code: model.pkl is a pickle and serve.py a script, so run only bundles that come
@@ -35,9 +35,45 @@ of --workers threads serves connections (others wait in the listen backlog) and 
 must keep arriving: no read may wait longer than --timeout seconds, and headers must be
 complete within --timeout.
 
+The Open Inference Protocol (KServe V2) is served beside it, so KServe, Seldon or any V2
+client can call the bundle: GET /v2 (server metadata), /v2/health/live, /v2/health/ready,
+/v2/models/NAME[/versions/V] (metadata: one input per schema.json column with its datatype,
+outputs `predict` and, for classifiers, `predict_proba` [N, classes] in /version's class
+order), /v2/models/NAME[/versions/V]/ready; POST /v2/models/NAME[/versions/V]/infer with
+{"id"?, "parameters"?, "inputs": [{"name", "shape", "datatype", "data"}], "outputs"?}: one
+tensor per column, shape [N] or [N, 1], or one [N, k] tensor of all k columns in schema
+order. Datatypes must fit schema.json: numbers FP16/FP32/FP64 or INT*/UINT* (in range), bool
+BOOL, text and dates BYTES; null is a missing value. The answer is {"model_name",
+"model_version", "id" (the request's, else X-Request-Id or a new one), "outputs"}; refusals
+on /v2 paths are the protocol's {"error": "..."} naming the tensor and column. NAME is the
+manifest's model name, V its version.
+
+Reload without dropping requests: SIGHUP reloads the folder being served; POST /admin/reload
+(accepted from loopback only) reloads it too, or the bundle of {"bundle": PATH}, which must
+belong to this process's user or root and be writable by no one else. The new bundle passes
+its integrity check, is unpickled and scores its input_example.json before one reference
+swap; requests in flight finish on the old one; a failed reload keeps serving the old one
+and says why (stderr, and 422 {"error_code": "RELOAD_REFUSED", "message"}). The running
+serve.py's own code stays: a new serve.py takes a restart.
+
 `--log FILE` appends one JSON line per scored row (timestamp, request_id, row, model, inputs,
 prediction, latency_ms, probabilities) and one per refused request (timestamp, request_id,
 model, error {status, message}, latency_ms).
+
+`--shadow OTHER_BUNDLE` (integrity-checked like this one) scores every scored request again,
+in a background pool after the answer is sent: answers come from this bundle only. Each --log
+line of a scored row then also has
+    "shadow": {"model": "<name:version>", "prediction": ..., "probabilities": {...} (when a
+               classifier), "latency_ms": ..., "error": "..." (only when the shadow failed,
+               with "prediction": null)}
+where latency_ms is the shadow's own scoring time for the request (the line's latency_ms stays
+the primary's). A shadow more than 1000 requests behind logs the request as not shadowed.
+
+ONNX fast path: a bundle whose export proved model.onnx exact (lablift.json "onnx") ships it
+with onnx_scorer.py, run here only after the integrity check. With onnxruntime installed
+(`pip install -r requirements-onnx.txt`) it scores instead of model.pkl, with the same JSON;
+otherwise model.pkl does. Which one is said at start and in /version ("scorer",
+"scorer_note"); LABLIFT_SCORER=pickle forces the pickle, LABLIFT_SCORER=onnx requires ONNX.
 """
 
 import os
@@ -387,8 +423,48 @@ _PROBA_ARGMAX = {"RandomForestClassifier", "ExtraTreesClassifier", "DecisionTree
                  "LogisticRegression", "HistGradientBoostingClassifier"}
 
 
+FAST_PATH_FILE = "onnx_scorer.py"  # shipped with model.onnx; see its docstring
+
+
+def load_fast_path(scorer, verified: bool):
+    """-> (kind, fast scorer or None, note): the bundle's onnx_scorer.py, run only once the
+    integrity check has covered it."""
+    path = scorer.folder / FAST_PATH_FILE
+    want = (os.environ.get("LABLIFT_SCORER") or "auto").strip().lower()
+    check = scorer.manifest.get("onnx") if isinstance(scorer.manifest.get("onnx"), dict) else {}
+    if not path.is_file() or want == "pickle":
+        note = ("LABLIFT_SCORER=pickle" if want == "pickle" else
+                f"no ONNX fast path in this bundle: {check.get('reason') or 'not exported'}")
+        if want == "onnx":
+            raise BundleError(f"LABLIFT_SCORER=onnx, but {note}")
+        return "pickle", None, note
+    if not verified:  # the caller skipped the integrity check: run no code of the bundle
+        return "pickle", None, f"{FAST_PATH_FILE} not run: the bundle was not verified"
+    if FAST_PATH_FILE not in read_sums(scorer.folder):
+        raise BundleError(f"{FAST_PATH_FILE} is not covered by {SUMS_FILE}: refusing to run it")
+    # its source run in a namespace of its own: no import machinery, no bytecode written
+    mod = {"__name__": "lablift_bundle_onnx_scorer", "__file__": str(path)}
+    exec(compile(path.read_bytes(), str(path), "exec"), mod)
+    try:
+        fast = mod["load"](scorer.folder, scorer.manifest,
+                           scorer._final.classes_ if scorer.classes else None,
+                           read_sums(scorer.folder))
+    except mod["Unavailable"] as exc:
+        if want == "onnx":
+            raise BundleError(f"LABLIFT_SCORER=onnx, but the ONNX path cannot run: {exc}")
+        print(f"note: scoring with model.pkl, not model.onnx: {exc}", file=sys.stderr)
+        return "pickle", None, str(exc)
+    return "onnx", fast, (f"model.onnx on onnxruntime {fast.version}; export check: "
+                          f"{check.get('rows_checked')} rows, labels identical, probabilities "
+                          f"within {check.get('max_abs_proba_diff'):.1e}")
+
+
 class Scorer:
     """A verified, loaded bundle: validates inputs against schema.json and scores them."""
+
+    # Which scorer runs, said at start ("serving ... (pickle scorer)") and in /version
+    # ("scorer"), the V2 metadata's platform too: the one place another scorer changes.
+    kind = "pickle"
 
     def __init__(self, folder: Path = BUNDLE_DIR, verify: bool = True):
         self.folder = Path(folder)
@@ -427,6 +503,8 @@ class Scorer:
         self._argmax_ok = type(self._final).__name__ in _PROBA_ARGMAX
         import pandas as pd
         self._pd = pd
+        # model.onnx when the export's equality check passed and onnxruntime is here
+        self.kind, self._fast, self.scorer_note = load_fast_path(self, verified=verify)
 
     # -- identity -----------------------------------------------------------
     def info(self) -> dict:
@@ -439,6 +517,7 @@ class Scorer:
                 "task": self.task, "target": self.schema.get("target"),
                 "classes": [_jsonable(c) for c in self.classes] if self.classes else None,
                 "inputs": self.names, "exported_at": m.get("exported_at"),
+                "scorer": self.kind, "scorer_note": self.scorer_note,
                 "sklearn_version": sklearn.__version__,
                 "python_version": ".".join(map(str, sys.version_info[:3]))}
 
@@ -544,6 +623,8 @@ class Scorer:
         """-> (predictions ndarray, probabilities ndarray or None)."""
         import numpy as np
         try:
+            if self._fast is not None:  # same labels (classes_) and probability columns
+                return self._fast.score(frame, want_proba)
             xt = self._pre.transform(frame) if self._pre is not None else frame
             if self.classes is not None and (want_proba or self._argmax_ok):
                 proba = self._final.predict_proba(xt)
@@ -664,28 +745,35 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._f = open(path, "a", encoding="utf-8")
 
-    def write(self, request_id: str, coerced: dict, pred, proba, classes, latency_ms: float):
+    def write(self, request_id: str, coerced: dict, pred, proba, classes, latency_ms: float,
+              model: str | None = None, shadow: list[dict] | None = None):
+        """`model`: the label of the scorer that answered (it changes on reload); `shadow`:
+        one {"model", "prediction", ...} per row from --shadow (see the module docstring)."""
         ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        model = model or self.model
         names = list(coerced)
         cols = [coerced[n] for n in names]
         preds = pred.tolist() if hasattr(pred, "tolist") else list(pred)
         lines = []
         for i, p in enumerate(preds):
-            entry = {"timestamp": ts, "request_id": request_id, "row": i, "model": self.model,
+            entry = {"timestamp": ts, "request_id": request_id, "row": i, "model": model,
                      "inputs": {n: _jsonable(c[i]) for n, c in zip(names, cols)},
                      "prediction": _jsonable(p), "latency_ms": round(latency_ms, 3)}
             if proba is not None:
                 entry["probabilities"] = {str(c): float(proba[i, j])
                                           for j, c in enumerate(classes)}
+            if shadow is not None:
+                entry["shadow"] = shadow[i]
             lines.append(json.dumps(entry, ensure_ascii=False, default=str))
         text = "\n".join(lines) + "\n"
         with self._lock:
             self._f.write(text)
             self._f.flush()
 
-    def write_error(self, request_id: str, status: int, message: str, latency_ms: float):
+    def write_error(self, request_id: str, status: int, message: str, latency_ms: float,
+                    model: str | None = None):
         entry = {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                 "request_id": request_id, "model": self.model,
+                 "request_id": request_id, "model": model or self.model,
                  "error": {"status": int(status), "message": message[:2000]},
                  "latency_ms": round(latency_ms, 3)}
         text = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
@@ -818,11 +906,384 @@ class _DeadlineReader(io.RawIOBase):
         return n
 
 
-def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
-                 timeout: float | None = 15.0):
+# ------------------------------------------------------------------ Open Inference Protocol
+# KServe V2 / Open Inference Protocol datatypes; each schema.json column type accepts these.
+V2_INT_RANGES = {f"{p}INT{b}": ((0, 2 ** b - 1) if p else (-2 ** (b - 1), 2 ** (b - 1) - 1))
+                 for p in ("", "U") for b in (8, 16, 32, 64)}
+V2_FLOATS = ("FP16", "FP32", "FP64")
+V2_TYPES = ("BOOL", *V2_INT_RANGES, *V2_FLOATS, "BYTES")
+_NUMERIC_V2 = frozenset(V2_INT_RANGES) | frozenset(V2_FLOATS)
+V2_ACCEPTS = {"number": _NUMERIC_V2, "integer": _NUMERIC_V2, "bool": frozenset({"BOOL"}),
+              "string": frozenset({"BYTES"}), "datetime": frozenset({"BYTES"})}
+V2_SERVER = {"name": "lablift-serve", "version": "1", "extensions": []}
+PLATFORMS = {"pickle": "sklearn_pickle", "onnx": "onnx_onnxv1"}
+
+
+def v2_datatype(spec: dict) -> str:
+    """The datatype model metadata announces for a schema.json column (as MLflow's signature:
+    an integer column that had gaps in training is FP64)."""
+    kind = column_type(spec)
+    if kind == "integer":
+        return "FP64" if spec.get("training_missing") else "INT64"
+    return {"number": "FP64", "bool": "BOOL"}.get(kind, "BYTES")
+
+
+def v2_label_datatype(classes, task: str | None) -> str:
+    if not classes:
+        return "FP64"
+    classes = [_jsonable(c) for c in classes]  # numpy scalars -> bool / int / float / str
+    if all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return "INT64"
+    if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in classes):
+        return "FP64"
+    return "BYTES"
+
+
+def v2_route(path: str) -> tuple | None:
+    """'/v2/...' -> ("server",) | ("health", live|ready) | (action, model, version), action
+    metadata | ready | infer; None when the path is no V2 endpoint."""
+    segs = path.strip("/").split("/")
+    if segs == ["v2"]:
+        return ("server",)
+    if segs in (["v2", "health", "live"], ["v2", "health", "ready"]):
+        return ("health", segs[2])
+    if len(segs) < 3 or segs[:2] != ["v2", "models"] or not segs[2]:
+        return None
+    rest, version = segs[3:], None
+    if rest[:1] == ["versions"]:
+        if len(rest) < 2 or not rest[1]:
+            return None
+        version, rest = rest[1], rest[2:]
+    if not rest:
+        return ("metadata", segs[2], version)
+    if len(rest) == 1 and rest[0] in ("ready", "infer"):
+        return (rest[0], segs[2], version)
+    return None
+
+
+def v2_metadata(name: str, version: str, scorer: Scorer) -> dict:
+    outputs = [{"name": "predict", "datatype": v2_label_datatype(scorer.classes, scorer.task),
+                "shape": [-1]}]
+    if scorer.classes:
+        outputs.append({"name": "predict_proba", "datatype": "FP64",
+                        "shape": [-1, len(scorer.classes)]})
+    return {"name": name, "versions": [version] if version else [],
+            "platform": PLATFORMS.get(scorer.kind, scorer.kind),
+            "inputs": [{"name": c["name"], "datatype": v2_datatype(c), "shape": [-1]}
+                       for c in scorer.inputs],
+            "outputs": outputs}
+
+
+def _flatten(data) -> list:
+    """Nested JSON arrays in row-major order -> one flat list (the protocol allows both)."""
+    if not isinstance(data, list):
+        return [data]
+    if not any(isinstance(v, list) for v in data):
+        return data
+    out, stack = [], [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
+    return out
+
+
+def _v2_shape(name: str, t: dict) -> list[int]:
+    shape = t.get("shape")
+    if (not isinstance(shape, list) or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise InputError(f"tensor '{name}': shape must be a list of non-negative integers, got "
+                         f"{json.dumps(shape)[:80]}", name)
+    return shape
+
+
+def _v2_check_type(tensor: str, datatype, spec: dict) -> str:
+    column, kind = spec["name"], column_type(spec)
+    if datatype not in V2_TYPES:
+        raise InputError(f"tensor '{tensor}': unknown datatype {json.dumps(datatype)[:40]} (the "
+                         f"protocol's are {', '.join(V2_TYPES)})", column)
+    if datatype not in V2_ACCEPTS[kind]:
+        want = v2_datatype(spec) if kind != "integer" else "INT64"
+        raise InputError(f"tensor '{tensor}': datatype {datatype} does not fit column "
+                         f"'{column}' ({kind} in schema.json): send {want}", column)
+    return datatype
+
+
+def _v2_check_values(tensor: str, datatype: str, spec: dict, values: list, first: int = 0,
+                     step: int = 1) -> None:
+    """Every element fits its datatype (null is a missing value, as in MLflow's JSON)."""
+    column = spec["name"]
+    if datatype == "BOOL":
+        ok, what = (lambda v: isinstance(v, bool)), "true or false"
+    elif datatype == "BYTES":
+        ok, what = (lambda v: isinstance(v, str)), "a string"
+    elif datatype in V2_INT_RANGES:
+        lo, hi = V2_INT_RANGES[datatype]
+        what = f"an integer in [{lo}, {hi}]"
+
+        def ok(v):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                return False
+            return (isinstance(v, int) or v.is_integer()) and lo <= v <= hi
+    else:
+        ok, what = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)), "a number"
+    for i, v in enumerate(values):
+        if v is not None and not ok(v):
+            shown = json.dumps(v, default=str)[:60]
+            raise InputError(f"tensor '{tensor}': element {first + i * step} ({shown}) is not "
+                             f"{what} (datatype {datatype}, column '{column}')", column)
+
+
+def v2_columns(doc, scorer: Scorer) -> tuple[dict, int, list[str]]:
+    """An inference request's input tensors -> ({column: values}, rows, warnings) for
+    Scorer.frame_from_columns. One tensor per column ([N] or [N, 1]), or a single [N, k]
+    tensor holding all k columns in schema order (KServe's sklearn examples). Datatypes are
+    checked against schema.json; every refusal names the tensor and the column."""
+    if not isinstance(doc, dict):
+        raise InputError("the body must be an inference request object with 'inputs'")
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InputError("'inputs' must be a non-empty list of tensors {name, shape, datatype, "
+                         "data}")
+    tensors: dict[str, dict] = {}
+    for i, t in enumerate(inputs):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"]:
+            raise InputError(f"inputs[{i}] must be an object with a 'name'")
+        name = t["name"]
+        for key in ("shape", "datatype", "data"):
+            if key not in t:
+                raise InputError(f"tensor '{name}': '{key}' is missing", name)
+        if name in tensors:
+            raise InputError(f"tensor '{name}' appears more than once", name)
+        tensors[name] = t
+    specs = {c["name"]: c for c in scorer.inputs}
+    if len(tensors) == 1 and not set(tensors) & set(specs):
+        (name, t), = tensors.items()
+        shape = _v2_shape(name, t)
+        k = len(scorer.names)
+        if len(shape) != 2 or shape[1] != k:
+            raise InputError(f"tensor '{name}' is not an input of the model: send one tensor "
+                             f"per column ({', '.join(scorer.names)}) or one [N, {k}] tensor "
+                             f"with the columns in that order", name)
+        for spec in scorer.inputs:
+            _v2_check_type(name, t["datatype"], spec)
+        flat = _flatten(t["data"])
+        if len(flat) != shape[0] * k:
+            raise InputError(f"tensor '{name}': shape {shape} holds {shape[0] * k} elements but "
+                             f"data has {len(flat)}", name)
+        columns = {}
+        for j, spec in enumerate(scorer.inputs):
+            columns[spec["name"]] = flat[j::k]
+            _v2_check_values(name, t["datatype"], spec, columns[spec["name"]], j, k)
+        return columns, shape[0], []
+    columns, n, first, extra = {}, None, None, []
+    for name, t in tensors.items():
+        spec = specs.get(name)
+        if spec is None:
+            extra.append(name)
+            continue
+        shape = _v2_shape(name, t)
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            raise InputError(f"tensor '{name}': shape {shape} is not [N] or [N, 1] (one tensor "
+                             f"per column)", name)
+        datatype = _v2_check_type(name, t["datatype"], spec)
+        flat = _flatten(t["data"])
+        if len(flat) != shape[0]:
+            raise InputError(f"tensor '{name}': shape {shape} holds {shape[0]} elements but data "
+                             f"has {len(flat)}", name)
+        _v2_check_values(name, datatype, spec, flat)
+        if n is not None and shape[0] != n:
+            raise InputError(f"tensor '{name}' has {shape[0]} rows but tensor '{first}' has {n}",
+                             name)
+        n, first = shape[0], first or name
+        columns[name] = list(flat)
+    warnings = (["ignored tensor(s) the model does not use: "
+                 + ", ".join(f"'{c}'" for c in extra)] if extra else [])
+    return columns, n or 0, warnings
+
+
+def v2_requested(doc: dict, scorer: Scorer) -> list[str]:
+    available = ["predict"] + (["predict_proba"] if scorer.classes else [])
+    wanted = doc.get("outputs")
+    if wanted is None:
+        return available
+    if not isinstance(wanted, list) or not all(isinstance(o, dict) for o in wanted):
+        raise InputError("'outputs' must be a list of objects {name}")
+    names = []
+    for o in wanted:
+        if o.get("name") not in available:
+            raise InputError(f"output {json.dumps(o.get('name'))[:60]} is not produced by this "
+                             f"model (outputs: {', '.join(available)})")
+        names.append(o["name"])
+    return names
+
+
+def v2_outputs(scorer: Scorer, pred, proba, wanted: list[str]) -> list[dict]:
+    out = []
+    if "predict" in wanted:
+        out.append({"name": "predict", "shape": [len(pred)],
+                    "datatype": v2_label_datatype(scorer.classes, scorer.task),
+                    "data": [_jsonable(p) for p in pred.tolist()]})
+    if "predict_proba" in wanted and proba is not None:
+        out.append({"name": "predict_proba", "shape": [int(proba.shape[0]), int(proba.shape[1])],
+                    "datatype": "FP64", "data": proba.ravel().tolist()})
+    return out
+
+
+# --------------------------------------------------------------------------- reload and shadow
+class Serving:
+    """What a server scores with: one loaded bundle and what is derived from it. Requests read
+    Live.current once, so each finishes on the Serving it started with."""
+
+    def __init__(self, scorer: Scorer, shadow: "Shadow | None" = None):
+        self.scorer, self.shadow = scorer, shadow
+        info = scorer.info()
+        self.label = scorer.label()
+        self.name = str(info["model"]) if info["model"] else scorer.folder.name
+        self.version = "" if info["version"] is None else str(info["version"])
+        if shadow is not None:
+            info["shadow"] = {"model": shadow.label, "scorer": shadow.scorer.kind}
+        self.version_doc = json.dumps(info).encode()
+
+
+class Live:
+    """The Serving in use. A reload builds a complete new one (integrity check, unpickling,
+    a test score) and then swaps the reference: one assignment, atomic for every thread."""
+
+    def __init__(self, serving: Serving):
+        self.current = serving
+        self._lock = threading.Lock()  # one reload at a time
+
+    def reload(self, folder=None, check_owner: bool = False) -> dict:
+        with self._lock:
+            old = self.current
+            target = Path(folder).expanduser().resolve() if folder else old.scorer.folder
+            if not target.is_dir():
+                raise BundleError(f"bundle folder {target} not found")
+            if check_owner:
+                require_private(target)
+            new = Scorer(target)  # verify_bundle first: nothing is unpickled before it
+            warm_up(new)
+            self.current = Serving(new, old.shadow)
+        return {"reloaded": True, "model": self.current.label, "previous": old.label,
+                "bundle": str(target), "scorer": new.kind}
+
+
+def require_private(folder: Path) -> None:
+    """A bundle named over HTTP is unpickled by this process: it must belong to this
+    process's user (or root) and be writable by nobody else."""
+    if not hasattr(os, "getuid"):
+        return
+    uid = os.getuid()
+    paths = [folder, folder / SUMS_FILE] + [folder / n for n in read_sums(folder)]
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            continue  # missing: the integrity check names it
+        if st.st_uid not in (uid, 0):
+            raise BundleError(f"{p} belongs to uid {st.st_uid}, neither this server's user "
+                              f"({uid}) nor root: a bundle another user can change is not loaded")
+        if st.st_mode & 0o002:
+            raise BundleError(f"{p} is writable by every user: a bundle another user can change "
+                              f"is not loaded")
+
+
+def warm_up(scorer: Scorer) -> None:
+    """Score input_example.json (when the bundle ships one) before a reload swaps the bundle
+    in: a model that unpickles but cannot score is refused while the old one still serves."""
+    path = scorer.folder / "input_example.json"
+    if not path.is_file():
+        return
+    try:
+        example = json.loads(path.read_text(encoding="utf-8"))
+        columns, n = _from_rows(example["data"], [str(c) for c in example["columns"]])
+    except (ValueError, KeyError, TypeError, InputError) as exc:
+        raise BundleError(f"input_example.json cannot be read: {exc}") from None
+    if n:
+        try:
+            frame, _, _ = scorer.frame_from_columns(columns, n)
+            scorer.score(frame, want_proba=scorer.classes is not None)
+        except Exception as exc:
+            raise BundleError(f"the new bundle cannot score its own input_example.json: "
+                              f"{type(exc).__name__}: {exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    return host == "::1" or host.startswith(("127.", "::ffff:127."))
+
+
+class Shadow:
+    """--shadow: a second bundle scores every answered request in a background pool, after
+    the primary's answer is sent; its result goes into the --log line of each row."""
+
+    BACKLOG = 1000  # requests waiting for the shadow; beyond it they are logged as skipped
+
+    def __init__(self, scorer: Scorer, workers: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+        self.scorer, self.label = scorer, scorer.label()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shadow")
+        self._slots = threading.BoundedSemaphore(self.BACKLOG)
+
+    def submit(self, make_frame, rows: int, then) -> None:
+        """Score make_frame(shadow_scorer) later, then call then([one dict per row])."""
+        if not self._slots.acquire(blocking=False):
+            then(self._failed(rows, None, f"the shadow is {self.BACKLOG} requests behind: "
+                                          f"this request was not shadowed"))
+            return
+
+        def run():
+            try:
+                then(self.score(make_frame, rows))
+            except Exception:  # a failing log write must not kill the pool thread
+                pass
+            finally:
+                self._slots.release()
+        self._pool.submit(run)
+
+    def score(self, make_frame, rows: int) -> list[dict]:
+        t0 = time.perf_counter()
+        try:
+            frame = make_frame(self.scorer)
+            pred, proba = self.scorer.score(frame, want_proba=self.scorer.classes is not None)
+            if len(pred) != rows:
+                raise InputError(f"the shadow scored {len(pred)} rows, the primary {rows}")
+        except Exception as exc:
+            msg = str(exc) if isinstance(exc, (InputError, BundleError)) else \
+                f"{type(exc).__name__}: {exc}"
+            return self._failed(rows, (time.perf_counter() - t0) * 1000.0, msg)
+        ms = round((time.perf_counter() - t0) * 1000.0, 3)
+        classes = self.scorer.classes
+        out = []
+        for i, p in enumerate(pred.tolist()):
+            entry = {"model": self.label, "prediction": _jsonable(p)}
+            if proba is not None:
+                entry["probabilities"] = {str(c): float(proba[i, j]) for j, c in enumerate(classes)}
+            entry["latency_ms"] = ms
+            out.append(entry)
+        return out
+
+    def _failed(self, rows: int, ms, message: str) -> list[dict]:
+        entry = {"model": self.label, "prediction": None,
+                 "latency_ms": None if ms is None else round(ms, 3), "error": message[:2000]}
+        return [dict(entry) for _ in range(rows)]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)  # pending shadow lines are written before the log closes
+
+
+def make_handler(scorer: Scorer | None, log: PredictionLog | None, quiet: bool = True,
+                 timeout: float | None = 15.0, live: Live | None = None):
+    """The request handler class. `live` (made from `scorer` when not given) is what every
+    request scores with; /admin/reload and SIGHUP swap it."""
     from http.server import BaseHTTPRequestHandler
-    version_doc = json.dumps(scorer.info()).encode()
-    label = scorer.label()
+    live = live or Live(Serving(scorer))
     want_proba = log is not None
 
     class Handler(BaseHTTPRequestHandler):
@@ -846,7 +1307,7 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
             # http.server's loop, with every failure answered as JSON (no traceback) and
             # a timeout answered 408 when a request had begun.
             self._t0, self._rid, self._answered = time.perf_counter(), None, False
-            self.headers, self.command, self.requestline = None, None, ""
+            self.headers, self.command, self.requestline, self.path = None, None, "", ""
             self.request_version = "HTTP/1.1"
             self._raw.arm()
             try:
@@ -938,11 +1399,17 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
             """Every refusal: one JSON body, and one error line in --log (monitoring counts
             it in the error rate)."""
             rid = self._request_id()
-            body = json.dumps({"error_code": code or ERROR_CODES.get(status, "BAD_REQUEST"),
-                               "message": message}).encode()
-            self._send(status, body, headers={"X-Request-Id": rid, **(headers or {})})
-            if log is not None:
-                log.write_error(rid, status, message, (time.perf_counter() - self._t0) * 1000.0)
+            path = str(getattr(self, "path", "") or "").split("?", 1)[0]
+            if path == "/v2" or path.startswith("/v2/"):  # the protocol's error object
+                doc = {"error": message}
+            else:
+                doc = {"error_code": code or ERROR_CODES.get(status, "BAD_REQUEST"),
+                       "message": message}
+            self._send(status, json.dumps(doc).encode(),
+                       headers={"X-Request-Id": rid, **(headers or {})})
+            if log is not None and path != "/admin/reload":
+                log.write_error(rid, status, message, (time.perf_counter() - self._t0) * 1000.0,
+                                model=live.current.label)
 
         def send_error(self, code, message=None, explain=None):
             # http.server's own refusals (bad request line, 431, 505, ...) are JSON too; what
@@ -962,7 +1429,8 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
 
         def _not_allowed(self):
             self._refuse_closing(405, f"method {self.command} is not allowed: use GET (/ping, "
-                                      f"/health, /version) or POST /invocations",
+                                      f"/health, /version, /v2/...) or POST (/invocations, "
+                                      f"/v2/models/NAME/infer)",
                                  headers={"Allow": "GET, HEAD, POST"})
 
         do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
@@ -975,10 +1443,45 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
             if path in ("/ping", "/health"):
                 self._send(200, b'{"status": "ok"}')
             elif path == "/version":
-                self._send(200, version_doc)
+                self._send(200, live.current.version_doc)
+            elif path == "/v2" or path.startswith("/v2/"):
+                self._v2_get(path, live.current)
+            elif path in ("/invocations", "/admin/reload"):
+                self._refuse(405, f"{path} takes POST", headers={"Allow": "POST"})
             else:
                 self._refuse(404, f"no such endpoint: {path[:200]} (use /ping, /health, "
-                                  f"/version, /invocations)")
+                                  f"/version, /invocations, /v2/...)")
+
+        def _v2_get(self, path: str, cur: Serving):
+            route = v2_route(path)
+            if route is None:
+                self._refuse(404, f"no such endpoint: {path[:200]} (V2: /v2, /v2/health/live, "
+                                  f"/v2/health/ready, /v2/models/{cur.name}[/ready|/infer])")
+            elif route[0] == "server":
+                self._send(200, json.dumps(V2_SERVER).encode())
+            elif route[0] == "health":  # loaded before the port opened: both true
+                self._send(200, json.dumps({route[1]: True}).encode())
+            elif self._v2_model_ok(route, cur):
+                if route[0] == "infer":
+                    self._refuse(405, f"{path[:200]} takes POST", headers={"Allow": "POST"})
+                elif route[0] == "ready":
+                    self._send(200, json.dumps({"name": cur.name, "ready": True}).encode())
+                else:
+                    self._send(200, json.dumps(v2_metadata(cur.name, cur.version,
+                                                           cur.scorer)).encode())
+
+        def _v2_model_ok(self, route: tuple, cur: Serving) -> bool:
+            _, name, version = route
+            shown = f"'{cur.name}'" + (f" version {cur.version}" if cur.version else "")
+            if name != cur.name:
+                self._refuse(404, f"model '{name[:100]}' is not served here; this server serves "
+                                  f"{shown}")
+                return False
+            if version is not None and version != cur.version:
+                self._refuse(404, f"version '{version[:40]}' of '{name}' is not served here; this"
+                                  f" server serves {shown}")
+                return False
+            return True
 
         do_HEAD = do_GET
 
@@ -1047,9 +1550,24 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
             body = self._read_body()
             if body is None:
                 return
-            if path != "/invocations":
-                self._refuse(404, f"no such endpoint: {path[:200]} (POST /invocations)")
-                return
+            cur = live.current  # this request finishes on it, whatever a reload does meanwhile
+            if path == "/invocations":
+                self._invocations(body, cur)
+            elif path == "/v2" or path.startswith("/v2/"):
+                route = v2_route(path)
+                if route is None or route[0] != "infer":
+                    self._refuse(404, f"no such endpoint: POST {path[:200]} (V2: POST "
+                                      f"/v2/models/{cur.name}/infer)")
+                elif self._v2_model_ok(route, cur):
+                    self._v2_infer(body, cur)
+            elif path == "/admin/reload":
+                self._admin_reload(body)
+            else:
+                self._refuse(404, f"no such endpoint: {path[:200]} (POST /invocations, "
+                                  f"/v2/models/{cur.name}/infer or /admin/reload)")
+
+        def _invocations(self, body: bytes, cur: Serving):
+            scorer, shadow = cur.scorer, cur.shadow
             start = self._t0
             request_id = self._request_id()
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0]
@@ -1058,11 +1576,20 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
             try:
                 if ctype == "application/json":
                     columns, n = parse_json_body(body, scorer.names)
+                    if shadow is not None:
+                        raw = dict(columns)  # before frame_from_columns fills in defaults
+
+                        def again(s):
+                            return s.frame_from_columns(dict(raw), n)[0]
                     frame, coerced, warnings = scorer.frame_from_columns(columns, n)
                 elif ctype == "text/csv":
-                    df = scorer.read_csv(io.StringIO(body.decode("utf-8")))
+                    text = body.decode("utf-8")
+                    df = scorer.read_csv(io.StringIO(text))
                     frame, warnings = scorer.frame_from_dataframe(df)
                     coerced = {c: frame[c].tolist() for c in scorer.names} if log else None
+
+                    def again(s):
+                        return s.frame_from_dataframe(s.read_csv(io.StringIO(text)))[0]
                 else:
                     reject(415, f"unsupported Content-Type {header_value(ctype, 80)!r}: use "
                                 f"application/json or text/csv")
@@ -1086,11 +1613,95 @@ def make_handler(scorer: Scorer, log: PredictionLog | None, quiet: bool = True,
                 doc["warnings"] = warnings
                 headers["X-Lablift-Warning"] = header_value(" | ".join(warnings), 1000)
             self._send(200, json.dumps(doc).encode(), headers=headers)
-            if log is not None:
-                log.write(request_id, coerced, pred, proba, scorer.classes,
-                          (time.perf_counter() - start) * 1000.0)
+            self._record(cur, request_id, coerced, pred, proba,
+                         (time.perf_counter() - start) * 1000.0, again if shadow else None)
 
-    Handler.label = label
+        def _v2_infer(self, body: bytes, cur: Serving):
+            scorer, start = cur.scorer, self._t0
+            if self.headers.get("Inference-Header-Content-Length"):
+                self._refuse(400, "the binary tensor data extension is not supported: send the "
+                                  "tensors as JSON")
+                return
+            try:
+                try:
+                    doc = json.loads(body)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise InputError(f"the request body is not valid JSON: {exc}") from None
+                if isinstance(doc, dict) and "id" in doc:
+                    if not isinstance(doc["id"], str):
+                        raise InputError("'id' must be a string")
+                    if self.headers.get("X-Request-Id") is None and header_value(doc["id"]):
+                        self._rid = header_value(doc["id"])
+                columns, n, warnings = v2_columns(doc, scorer)
+                wanted = v2_requested(doc, scorer)
+                frame, coerced, more = scorer.frame_from_columns(columns, n)
+                pred, proba = scorer.score(frame, want_proba=scorer.classes is not None)
+            except InputError as exc:
+                self._refuse(400, str(exc))
+                return
+            except RecursionError:
+                self._refuse(400, "the request body is nested too deeply to be a tensor")
+                return
+            except Exception as exc:
+                self._refuse(500, f"internal error: {type(exc).__name__}: {exc}")
+                return
+            request_id = self._request_id()
+            warnings += more
+            answer = {"model_name": cur.name, "model_version": cur.version,
+                      "id": doc.get("id", request_id),
+                      "outputs": v2_outputs(scorer, pred, proba, wanted)}
+            headers = {"X-Request-Id": request_id}
+            if warnings:
+                answer["parameters"] = {"warnings": " | ".join(warnings)}
+                headers["X-Lablift-Warning"] = header_value(" | ".join(warnings), 1000)
+            self._send(200, json.dumps(answer).encode(), headers=headers)
+
+            def again(s):
+                c, rows, _ = v2_columns(doc, s)
+                return s.frame_from_columns(c, rows)[0]
+            self._record(cur, request_id, coerced, pred, proba if want_proba else None,
+                         (time.perf_counter() - start) * 1000.0, again)
+
+        def _record(self, cur: Serving, request_id, coerced, pred, proba, latency_ms, again):
+            """After the answer is sent: the --log line, and the shadow's score when there is
+            one (the log line then waits for it, in the shadow's pool)."""
+            if cur.shadow is None:
+                if log is not None:
+                    log.write(request_id, coerced, pred, proba, cur.scorer.classes, latency_ms,
+                              model=cur.label)
+                return
+
+            def then(rows):
+                if log is not None:
+                    log.write(request_id, coerced, pred, proba, cur.scorer.classes, latency_ms,
+                              model=cur.label, shadow=rows)
+            cur.shadow.submit(again, len(pred), then)
+
+        def _admin_reload(self, body: bytes):
+            host = str(self.client_address[0]) if self.client_address else ""
+            if not is_loopback(host):
+                self._refuse(403, f"/admin/reload is accepted only from loopback (127.0.0.1, "
+                                  f"::1), not from {header_value(host, 60)}", "FORBIDDEN")
+                return
+            folder = None
+            if body.strip():
+                try:
+                    doc = json.loads(body)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    self._refuse(400, f"the request body is not valid JSON: {exc}")
+                    return
+                if (not isinstance(doc, dict) or set(doc) - {"bundle"}
+                        or not isinstance(doc.get("bundle", ""), str)):
+                    self._refuse(400, 'the body must be {"bundle": "/path/to/bundle"} or empty '
+                                      '(reload the folder being served)')
+                    return
+                folder = doc.get("bundle") or None
+            ok, result = reload_and_say(live, folder, "POST /admin/reload")
+            if ok:
+                self._send(200, json.dumps(result).encode())
+            else:
+                self._refuse(422, result, "RELOAD_REFUSED")
+
     Handler.timeout = timeout
     return Handler
 
@@ -1131,18 +1742,58 @@ def make_server(address, handler, workers: int):
     return PooledHTTPServer()
 
 
+def reload_and_say(live: Live, folder, how: str) -> tuple[bool, object]:
+    """Reload and say so on stderr; -> (True, what now serves) or (False, why not)."""
+    before = live.current.label
+    try:
+        result = live.reload(folder, check_owner=folder is not None)
+    except Exception as exc:  # whatever the new bundle does, the old one goes on serving
+        why = str(exc) if isinstance(exc, (BundleError, InputError, OSError)) else \
+            f"{type(exc).__name__}: {exc}"
+        message = f"reload refused, still serving {before}: {why}"
+        print(f"{how}: {message}", file=sys.stderr, flush=True)
+        return False, message
+    print(f"{how}: reloaded, serving {result['model']} ({result['scorer']} scorer) from "
+          f"{result['bundle']} (was {before})", file=sys.stderr, flush=True)
+    return True, result
+
+
 def cmd_serve(args) -> int:
     log_path = _output_path(args.log, "log file") if args.log else None
     scorer = Scorer()
+    shadow = None
+    if args.shadow:
+        folder = Path(args.shadow).expanduser().resolve()
+        try:
+            if not folder.is_dir():
+                raise BundleError(f"bundle folder {folder} not found")
+            shadow = Shadow(Scorer(folder))
+        except BundleError as exc:
+            raise BundleError(f"--shadow {args.shadow}: {exc}") from None
+    live = Live(Serving(scorer, shadow))
     log = PredictionLog(log_path, scorer.label()) if log_path else None
     try:
         server = make_server((args.host, args.port),
                              make_handler(scorer, log, quiet=not args.access_log,
-                                          timeout=args.timeout), args.workers)
+                                          timeout=args.timeout, live=live), args.workers)
     except OSError as exc:
         raise BundleError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    import signal
+    if hasattr(signal, "SIGHUP"):  # reload the served folder, off the serving thread
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+            target=reload_and_say, args=(live, None, "SIGHUP"), daemon=True).start())
+
+    def stop(*_):  # `docker stop`: as PID 1 an unhandled SIGTERM would be ignored
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
     host, port = server.server_address[:2]
-    print(f"serving {scorer.label()} on http://{host}:{port} (POST /invocations)",
+    if shadow is not None:
+        print(f"shadow: every scored request is also scored by {shadow.label} "
+              f"({shadow.scorer.kind} scorer); answers come from {scorer.label()}",
+              file=sys.stderr, flush=True)
+    # One line, the URL last: scripts read the port after its last colon.
+    print(f"serving {scorer.label()} ({scorer.kind} scorer) on http://{host}:{port} "
+          f"(POST /invocations, /v2/models/{live.current.name}/infer)",
           file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.5)
@@ -1150,6 +1801,8 @@ def cmd_serve(args) -> int:
         pass
     finally:
         server.server_close()
+        if shadow is not None:
+            shadow.close()
         if log is not None:
             log.close()
     return 0
@@ -1185,7 +1838,9 @@ def main(argv: list[str] | None = None) -> int:
                    "cell starting with = + - @ tab or CR gets a leading ' so that spreadsheets "
                    "do not run it as a formula)")
     p.set_defaults(func=cmd_predict)
-    s = sub.add_parser("serve", help="serve MLflow-compatible HTTP scoring")
+    s = sub.add_parser("serve", help="serve HTTP scoring (MLflow's protocol and the Open "
+                       "Inference Protocol, V2); SIGHUP or POST /admin/reload from loopback "
+                       "reloads the bundle")
     s.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--log", metavar="FILE.jsonl", help="append one JSON line per scored row "
@@ -1196,6 +1851,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--workers", type=int, default=32, help="connections served at once; "
                    "others wait (default 32)")
     s.add_argument("--access-log", action="store_true", help="print one line per request")
+    s.add_argument("--shadow", metavar="OTHER_BUNDLE", help="also score every request with "
+                   "this bundle (after the answer, in the background; its integrity is checked "
+                   "too); answers come from this bundle, --log lines get a \"shadow\" object")
     s.set_defaults(func=cmd_serve)
     v = sub.add_parser("verify", help="check the bundle against SHA256SUMS")
     v.set_defaults(func=cmd_verify)

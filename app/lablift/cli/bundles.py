@@ -33,8 +33,12 @@ def cmd_export(store, args):
     row = bundles.export(store, args.ref, args.out)
     if args.json:
         return row
+    onnx = row.get("onnx") or {}
+    fast = (f"ONNX fast path: shipped (exact on {onnx.get('rows_checked')} holdout and probe "
+            f"rows)" if onnx.get("verdict") == "passed" else
+            f"ONNX fast path: not shipped ({onnx.get('verdict')}): {onnx.get('reason')}")
     return Text(f"exported {row['ref']} to {row['path']} ({len(row['files'])} files, manifest "
-                f"sha256 {row['manifest_sha256'][:12]})\n"
+                f"sha256 {row['manifest_sha256'][:12]})\n{fast}\n"
                 f"score a file:  python -I {row['path']}/serve.py predict IN.csv -o OUT.csv\n"
                 f"serve HTTP:    python -I {row['path']}/serve.py serve --port 8080")
 

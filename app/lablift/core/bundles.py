@@ -2,7 +2,9 @@
 and that MLflow can load; verify a bundle's integrity and lineage.
 
 Layout (DESIGN "The bundle contract"): MLmodel, model.pkl, requirements.txt, python_env.yaml,
-input_example.json, schema.json, lablift.json, MODEL_CARD.md, serve.py, SHA256SUMS.
+input_example.json, schema.json, lablift.json, MODEL_CARD.md, serve.py, SHA256SUMS; and
+model.onnx, onnx_scorer.py, requirements-onnx.txt when the ONNX check passed (onnx_export.py);
+Dockerfile, .dockerignore and README.md for running it (bundle_docker.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from . import audit
+from . import audit, bundle_docker
 from .errors import LabliftError, NotFound
 from .store import Store, encode, utcnow
 from .store.sql import inserted_id, repository
@@ -76,6 +78,8 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
     head = store.setting("audit_head") or {}
     now = utcnow()
     manifest = _manifest(store, v, run, detail, schema, pipeline_sha, head, now)
+    step(0.15, "checking the ONNX fast path")
+    onnx_bytes, manifest["onnx"] = _onnx_fast_path(store, run, model_bytes, schema)
 
     step(0.3, "writing files")
     # The temporary folder is claimed first (a kill from here on leaves it to the next open to
@@ -89,7 +93,8 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
         raise LabliftError(f"cannot write a bundle in {out.parent}: {exc.strerror}") from None
     bundle_id = None
     try:
-        _write_bundle(tmp, model_bytes, run, schema, manifest, card, X_train)
+        _write_bundle(tmp, model_bytes, run, schema, manifest, card, X_train, onnx_bytes)
+        bundle_docker.write(tmp, manifest)  # last: its .dockerignore lists every other file
         step(0.8, "hashing files")
         runtime.write_sums(tmp)
         manifest_sha = runtime.sha256_file(tmp / "lablift.json")
@@ -124,7 +129,19 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
     step(1.0, "exported")
     return {"id": bundle_id, "path": str(out), "name": v["model"], "version": v["version"],
             "ref": v["ref"], "manifest_sha256": manifest_sha, "model_sha256": pipeline_sha,
-            "files": files, "created_by": store.user, "created_at": now}
+            "files": files, "created_by": store.user, "created_at": now,
+            "onnx": {k: manifest["onnx"].get(k) for k in ("verdict", "reason", "rows_checked",
+                                                           "max_abs_proba_diff")}}
+
+
+def _onnx_fast_path(store: Store, run: dict, model_bytes: bytes, schema: dict):
+    """(model.onnx bytes or None, the equality check for the manifest): converted and checked
+    on the run's holdout by core/onnx_export.py; a pipeline that does not convert exactly
+    ships without it, and the check says why."""
+    import pickle
+    from . import onnx_export, training
+    X_holdout, _ = training.holdout_frame(store, run)
+    return onnx_export.build(pickle.loads(model_bytes), schema, X_holdout)
 
 
 def _require_exportable(store: Store, v: dict[str, Any]) -> None:
@@ -188,7 +205,7 @@ def _manifest(store, v, run, detail, schema, pipeline_sha, head, now) -> dict[st
 
 
 def _write_bundle(folder: Path, model_bytes: bytes, run: dict, schema: dict,
-                  manifest: dict, card: str, X_train) -> None:
+                  manifest: dict, card: str, X_train, onnx_bytes: bytes | None = None) -> None:
     env = run.get("environment") or {}
     packages = env.get("packages") or {}
     (folder / "model.pkl").write_bytes(model_bytes)  # the run's plain-pickle artifact, as is
@@ -210,6 +227,13 @@ def _write_bundle(folder: Path, model_bytes: bytes, run: dict, schema: dict,
                                                     default=_json_default) + "\n")
     _write_text(folder / "MODEL_CARD.md", card if card.endswith("\n") else card + "\n")
     shutil.copyfile(RUNTIME_DIR / "serve.py", folder / "serve.py")
+    if onnx_bytes is not None:  # the fast path serve.py loads after its integrity check
+        from . import onnx_export
+        (folder / onnx_export.ONNX_FILE).write_bytes(onnx_bytes)
+        shutil.copyfile(RUNTIME_DIR / onnx_export.RUNTIME_FILE, folder / onnx_export.RUNTIME_FILE)
+        ort = manifest["onnx"]["versions"]["onnxruntime"]
+        _write_text(folder / "requirements-onnx.txt",
+                    f"-r requirements.txt\nonnxruntime=={ort}\n")
     _write_text(folder / "MLmodel", mlmodel_yaml(schema, run, manifest["exported_at"],
                                                  packages.get("scikit-learn"), python))
 
