@@ -181,6 +181,10 @@ def pg_server():
     LABLIFT_REQUIRE_PG=1 or CI is set: then it fails.
     """
     url = os.environ.get("LABLIFT_TEST_PG_URL")
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        # Login roles are cluster-wide and tests create and drop them: under pytest-xdist
+        # each further worker gets a throwaway cluster of its own (~1 s) instead of sharing.
+        url = None
     cluster = None
     if url:
         try:
@@ -226,16 +230,3 @@ def pg_database(pg_server):
     """URL (as the superuser) of a new, empty, uniquely named database, dropped after the test."""
     with _pg.fresh_database(pg_server) as url:
         yield url
-
-
-def pytest_collection_modifyitems(config, items):
-    # Under pytest-xdist, every test that talks to the PostgreSQL server runs in one worker:
-    # login roles are cluster-wide (tests create and drop them), and that worker's session
-    # fixture stops its throwaway cluster at the end.
-    group = pytest.mark.xdist_group("postgresql")
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if ("pg_server" in getattr(item, "fixturenames", ())
-                or any(isinstance(v, str) and v == "postgresql" for v in params.values())
-                or item.module.__name__ in ("test_pg_fixture", "test_readme_team")):
-            item.add_marker(group)
