@@ -127,7 +127,8 @@ def test_sign_in_as_a_reviewer_from_the_user_label_enables_approve(qtbot, stores
     assert dialog.result() == QDialog.DialogCode.Accepted and not dialog.isVisible()
     assert window.store is not old_store and window.store.root == old_store.root
     assert window.store.user == "rita" and window.claimed_user == "rita"
-    assert window.user_label.text() == "User: rita (reviewer)"
+    qtbot.waitUntil(lambda: window.user_label.text() == "User: rita (reviewer)",
+                    timeout=TIMEOUT_MS)  # the role is read in a worker
     assert window.current_pane_name() == "approvals"
     new_pane = window.panes["approvals"]
     assert new_pane is not pane

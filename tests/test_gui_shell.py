@@ -37,13 +37,15 @@ def window(qtbot, store):
     qtbot.waitUntil(lambda: not w.is_busy(), timeout=TIMEOUT_MS)
 
 
-def test_main_window_opens_on_datasets_with_user_role_and_store(window, store):
+def test_main_window_opens_on_datasets_with_user_role_and_store(qtbot, window, store):
     assert window.pane_errors == {}  # every pane module that exists must open
     assert list(window.panes)[0] == "datasets"
     assert set(window.panes) <= set(PANE_NAMES)
     assert window.current_pane_name() == "datasets"
     assert window.nav.item(0).text() == "Datasets"
-    assert window.user_label.text() == "User: admin (admin)"
+    # The role is read in a worker: the GUI thread never waits on the store.
+    qtbot.waitUntil(lambda: window.user_label.text() == "User: admin (admin)",
+                    timeout=TIMEOUT_MS)
     assert str(store.root) in window.store_label.text()
 
 
@@ -51,6 +53,9 @@ def test_status_bar_shows_other_users_role(qtbot, store, make_store):
     store.add_user("rita", "reviewer")
     w = MainWindow(make_store("rita"), restore_state=False)
     qtbot.addWidget(w)
+    assert w.user_label.text() == "User: rita (reading your role…)"  # read in a worker
+    with qtbot.waitSignal(w.status_read, timeout=TIMEOUT_MS):
+        pass
     assert w.user_label.text() == "User: rita (reviewer)"
 
 

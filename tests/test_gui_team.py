@@ -121,7 +121,7 @@ def test_connect_dialog_tests_then_connects_and_the_status_bar_names_the_server_
     url = team_store["urls"][rita]
     window = show(qtbot, MainWindow(Store(tmp_path / "local", user="me"), restore_state=False))
     settle(qtbot, window)
-    assert window.user_label.text() == "User: me (admin)"
+    qtbot.waitUntil(lambda: window.user_label.text() == "User: me (admin)", timeout=TIMEOUT_MS)
     assert window.store_label.text() == f"Store: {tmp_path / 'local'}"
     assert not window.identity_label.isVisible()  # an embedded store's user is claimed
     old_approvals = window.panes["approvals"]
@@ -166,7 +166,8 @@ def test_connect_dialog_tests_then_connects_and_the_status_bar_names_the_server_
     # The status bar: engine, server (masked URL) and the user the server authenticated.
     assert window.store_label.text() == (f"Team store: {team.mask_url(url)} · PostgreSQL "
                                          f"{store.server_version.split()[0]}")
-    assert window.user_label.text() == f"User: {rita} (reviewer)"
+    qtbot.waitUntil(lambda: window.user_label.text() == f"User: {rita} (reviewer)",
+                    timeout=TIMEOUT_MS)  # the role is read in a worker
     assert window.identity_label.isVisible()
     assert window.status_text().endswith(f"User: {rita} (reviewer) · identity from the server")
     assert window.windowTitle() == f"Lablift — {team.mask_url(url)}"
@@ -330,7 +331,8 @@ def test_embedded_store_live_refresh_of_approvals(qtbot, tmp_path, opened):
     settle(qtbot, window)
     assert pane.queue_refs() == []
     wait_live(qtbot, window)
-    assert window.user_label.text() == "User: bob (reviewer)"
+    qtbot.waitUntil(lambda: window.user_label.text() == "User: bob (reviewer)",
+                    timeout=TIMEOUT_MS)
 
     with qtbot.waitSignal(window.changes_applied, timeout=LIVE_MS) as applied:
         registry.register(alice, run_id, "loans")  # another Store object, same folder
@@ -354,7 +356,8 @@ def test_the_watcher_stops_when_switching_stores_and_on_close(qtbot, tmp_path):
         window.open_store_location(str(tmp_path / "two"))
     qtbot.waitUntil(lambda: first.state == "cancelled", timeout=TIMEOUT_MS)
     assert window.store_label.text() == f"Store: {tmp_path / 'two'}"
-    assert window.user_label.text() == "User: me (admin)"  # the claimed name is kept
+    qtbot.waitUntil(lambda: window.user_label.text() == "User: me (admin)",
+                    timeout=TIMEOUT_MS)  # the claimed name is kept; the role read in a worker
     assert recent_stores()[0] == str(tmp_path / "two")
     window._fill_recent_menu()  # File → Recent stores: the open one greyed, the other offered
     offered = {a.text(): a for a in window.recent_menu.actions() if a.text()}
@@ -411,5 +414,6 @@ def test_the_feed_survives_a_dropped_connection_and_catches_up(qtbot, team_store
         pass
     assert applied.args[0][0]["action"] == "resync"
     assert len(pids) == 2 and window.live_label.text() == "● live"
-    assert window.user_label.text() == f"User: {rita} (ops)"
+    qtbot.waitUntil(lambda: window.user_label.text() == f"User: {rita} (ops)",
+                    timeout=TIMEOUT_MS)  # re-read in a worker
     settle(qtbot, window)

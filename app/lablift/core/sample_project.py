@@ -29,8 +29,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..resources import SAMPLE_LOANS
-from . import catalogue, datasets, evaluation, registry, sweeps, training
+from . import datasets, registry  # training (pandas, scikit-learn) only in create()
 from .errors import Cancelled, LabliftError
+from .run_listing import list_runs
 from .store import Store
 
 Progress = Callable[[float, str], None]
@@ -51,7 +52,7 @@ STEPS = (0.0, 0.08, 0.5, 0.92, 1.0)
 def contents(store: Store) -> dict[str, int]:
     """How many dataset versions, runs and models the store holds."""
     return {"datasets": len(datasets.list_datasets(store)),
-            "runs": len(training.list_runs(store)),
+            "runs": len(list_runs(store)),
             "models": len(registry.list_models(store))}
 
 
@@ -82,6 +83,7 @@ def create(store: Store, progress: Progress | None = None,
     `best_run`, `metric`,
     `version` (summary with `ref` and `checks`) and `next` (what to do next, sentences; the
     second is the review)."""
+    from . import catalogue, evaluation, sweeps, training
     store.require_role("creating the sample project", "analyst")  # PermissionDenied
     why = refusal(store)
     if why is not None:

@@ -11,6 +11,9 @@ from ..core.errors import LabliftError
 
 SCREENSHOT_SIZE = (1280, 800)
 SCREENSHOT_TIMEOUT_S = 30.0
+# For benchmarks/bench_gui_start.py only: print when the main window is first painted (and
+# when its first pane has loaded), then close. Not a user setting.
+FIRST_PAINT_ENV = "LABLIFT_FIRST_PAINT_EXIT"
 
 
 def _headless() -> bool:
@@ -73,7 +76,7 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
         from .connect import remember_store
         remember_store(getattr(store, "url", None) or str(store.root))  # never a password
     window = MainWindow(store, restore_state=not screenshot, watch=not screenshot,
-                        claimed_user=user, owns_store=True)
+                        claimed_user=user, owns_store=True, first_pane=pane)
     if pane:
         try:
             window.select_pane(pane)
@@ -86,8 +89,49 @@ def run_gui(store_dir: str | None = None, user: str | None = None,
         return _screenshot(app, window, Path(screenshot), size or SCREENSHOT_SIZE)
     if size:
         window.resize(*size)
+    if os.environ.get(FIRST_PAINT_ENV):
+        exit_after_first_paint(app, window)
     window.show()
     return app.exec()
+
+
+def exit_after_first_paint(app, window, ready=None) -> None:
+    """Print `first-paint <time.time()>` once `window`'s first paint has ended (the window and
+    every child drawn in that pass), then `ready <time.time()>` once `ready()` (default: the
+    window's `is_busy`, i.e. the shown pane's first load) says it is done, then close it and
+    quit. The benchmark compares the first with its own clock before it started the process;
+    an empty PySide6 window measured the same way uses this too."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    def is_ready() -> bool:
+        if ready is not None:
+            return bool(ready())
+        busy = getattr(window, "is_busy", None)
+        return not busy() if callable(busy) else True
+
+    deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+
+    def wait_ready() -> None:
+        if not is_ready() and time.monotonic() < deadline:
+            QTimer.singleShot(5, wait_ready)
+            return
+        print(f"ready {time.time():.6f}", flush=True)
+        window.close()
+        app.quit()
+
+    def painted() -> None:  # runs after the paint pass that sent the first Paint event
+        print(f"first-paint {time.time():.6f}", flush=True)
+        wait_ready()
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event) -> bool:
+            if obj is window and event.type() == QEvent.Type.Paint:
+                window.removeEventFilter(self)
+                QTimer.singleShot(0, painted)
+            return False
+
+    window._first_paint_filter = FirstPaint(window)  # kept alive with the window
+    window.installEventFilter(window._first_paint_filter)
 
 
 def _screenshot(app, window, path: Path, size: tuple[int, int]) -> int:
@@ -103,7 +147,8 @@ def _screenshot(app, window, path: Path, size: tuple[int, int]) -> int:
     for _ in range(5):
         app.processEvents()
         time.sleep(0.02)
-    for canvas in window.findChildren(_canvas_class()):
+    canvas_class = _canvas_class()
+    for canvas in window.findChildren(canvas_class) if canvas_class else ():
         canvas.draw()  # draw_idle may still be pending: render charts now
     app.processEvents()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,5 +163,6 @@ def _screenshot(app, window, path: Path, size: tuple[int, int]) -> int:
 
 
 def _canvas_class():
-    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-    return FigureCanvasQTAgg
+    """matplotlib's Qt canvas, or None if no pane has imported it (then there is no chart)."""
+    module = sys.modules.get("matplotlib.backends.backend_qtagg")
+    return getattr(module, "FigureCanvasQTAgg", None)

@@ -6,6 +6,10 @@ folder… / Recent stores open another one in a worker (a server may be slow), t
 workers have ended), new panes are built on the new store, the status bar says who the store
 says you are, and a ChangeFeed (gui/changes.py) refreshes the visible pane when colleagues
 change the store.
+
+A pane is built when it is first shown or asked for (gui/pane_slots.py): the first paint waits
+only for the shell and the pane shown first, and nothing here imports matplotlib, pandas or
+scikit-learn before a pane or dialog needs them (tests/test_gui_start_imports.py).
 """
 
 from __future__ import annotations
@@ -27,13 +31,12 @@ from ..core.errors import LabliftError
 from ..core.store import Store
 from .changes import ChangeFeed
 from .connect import ConnectDialog, server_name, server_place
-from .lineage import pane_selection, show_lineage
 from . import palette, people
+from .pane_slots import PaneSlots, pane_exists
 from .panes import PANE_NAMES
-from .settings import open_settings
 from .store_switching import StoreSwitching, is_team, store_location  # noqa: F401
 from .workers import Task, cancel_all, run_task
-from . import tour, welcome
+from . import event_notifier, tour, welcome
 
 ATTENTION_CHARS = 120  # of the reason in the banner; the whole text is in its tooltip
 CHANGE_DELAY_MS = 150  # entries arriving together are applied as one refresh
@@ -127,14 +130,17 @@ class MainWindow(StoreSwitching, QMainWindow):
     store_changed = Signal(object)  # the new Store, once the panes are rebuilt on it
     changes_applied = Signal(list)  # audit entries a live refresh has just shown
     attention_read = Signal()  # the attention banner shows what the store says now
+    status_read = Signal()  # the status bar shows the role the store says you have
 
     def __init__(self, store: Store, parent=None, restore_state: bool = True,
                  watch: bool = True, claimed_user: str | None = None,
-                 owns_store: bool = False):
+                 owns_store: bool = False, first_pane: str | None = None):
+        """`first_pane`: the pane shown (and so built) first; else the one shown when the
+        window was last closed (with `restore_state`), else the first."""
         super().__init__(parent)
         self.store = store
         self.setWindowTitle(f"Lablift — {store.root}")
-        self.panes: dict[str, QWidget] = {}
+        self.panes = PaneSlots([], self._build_pane)
         self.pane_errors: dict[str, str] = {}
         self._keep_settings = restore_state
         self._watch = watch
@@ -150,6 +156,8 @@ class MainWindow(StoreSwitching, QMainWindow):
         self._live_tip = ""
         self._last_change = ""
         self._retiring: list[dict[str, Any]] = []
+        self._status_task: Task | None = None
+        self._role_store: Store | None = None  # the store whose role the status bar shows
         self._change_timer = QTimer(self)
         self._change_timer.setSingleShot(True)
         self._change_timer.timeout.connect(self._apply_changes)
@@ -186,47 +194,65 @@ class MainWindow(StoreSwitching, QMainWindow):
         self._build_menus()
         self._build_status()
         self.setAcceptDrops(True)
-        if self.nav.count():
-            self.nav.setCurrentRow(0)
+        start = first_pane if first_pane in self.panes else None
         if restore_state:
-            self._restore()
+            saved = self._restore()
+            start = start or (saved if saved in self.panes else None)
+        if self.nav.count():
+            self.select_pane(start or self.nav.item(0).data(Qt.ItemDataRole.UserRole))
         self.refresh_attention()
         welcome.install(self)  # an empty store is offered the sample project (gui/welcome.py)
         if watch:
             self._start_feed(seen)
+            # desktop notices of events that concern the user (gui/event_notifier.py)
+            event_notifier.install(self)
 
     # -- panes ------------------------------------------------------------
     def _build_panes(self) -> None:
-        for name in PANE_NAMES:
-            try:
-                cls = load_pane_class(name)
-                if cls is None:
-                    continue
-                pane = cls(self.store, self)
-            except Exception as exc:  # one broken pane must not take the whole app down
-                traceback.print_exc(file=sys.stderr)
-                self.pane_errors[name] = f"{type(exc).__name__}: {exc}"
-                pane = QLabel(f"The {name} pane could not be opened:\n{exc}")
-                pane.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.panes[name] = pane
-            self.stack.addWidget(pane)
-            title = getattr(pane, "title", None) or name.capitalize()
-            item = QListWidgetItem(title)
+        """List the panes there are (in the navigation list); each is built when first shown
+        or asked for (`self.panes[name]`), on the store the window has then."""
+        names = [name for name in PANE_NAMES if pane_exists(name)]
+        self.panes = PaneSlots(names, self._build_pane)
+        self.nav.blockSignals(True)  # nothing is shown until a row is chosen
+        for name in names:
+            item = QListWidgetItem(name.capitalize())  # the pane's title once it is built
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setSizeHint(QSize(0, 36))
             self.nav.addItem(item)
-            message = getattr(pane, "message", None)
-            if message is not None and hasattr(message, "connect"):
-                message.connect(self.show_message)
-            navigate = getattr(pane, "navigate", None)
-            if navigate is not None and hasattr(navigate, "connect"):
-                navigate.connect(self._navigate)
+        self.nav.blockSignals(False)
+
+    def _build_pane(self, name: str) -> QWidget:
+        try:
+            cls = load_pane_class(name)
+            if cls is None:
+                raise LookupError(f"the module lablift.gui.panes.{name} is missing")
+            pane = cls(self.store, self)
+        except Exception as exc:  # one broken pane must not take the whole app down
+            traceback.print_exc(file=sys.stderr)
+            self.pane_errors[name] = f"{type(exc).__name__}: {exc}"
+            pane = QLabel(f"The {name} pane could not be opened:\n{exc}")
+            pane.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            if name == "datasets":
+                self._update_dataset_actions()
+        self.stack.addWidget(pane)
+        title = getattr(pane, "title", None)
+        row = list(self.panes).index(name)
+        if title and self.nav.item(row) is not None:
+            self.nav.item(row).setText(title)
+        message = getattr(pane, "message", None)
+        if message is not None and hasattr(message, "connect"):
+            message.connect(self.show_message)
+        navigate = getattr(pane, "navigate", None)
+        if navigate is not None and hasattr(navigate, "connect"):
+            navigate.connect(self._navigate)
+        return pane
 
     def _navigate(self, name: str, ref: Any) -> None:
         """A pane's `navigate(name, ref)`: switch to pane `name` and ask it to show `ref` (a run
         id, a version ref, a dataset id; None for the pane as it is). A pane says how with
         `show_ref(ref)`; the Experiments pane selects the run, reloading its runs when the run
-        is not listed yet; other panes `select_version(ref)`."""
+        is not listed yet; other panes `select_version(ref)`. The pane is built first if it
+        has not been shown yet."""
         pane = self.panes.get(name)
         if pane is None or isinstance(pane, QLabel):  # not built, or it failed to open
             self.show_message(f"The {name} pane is not available")
@@ -261,10 +287,11 @@ class MainWindow(StoreSwitching, QMainWindow):
         return self.panes[name]
 
     def _on_nav(self, row: int) -> None:
-        if row < 0:
+        item = self.nav.item(row) if row >= 0 else None
+        if item is None:
             return
-        pane = self.stack.widget(row)
-        self.stack.setCurrentIndex(row)
+        pane = self.panes[item.data(Qt.ItemDataRole.UserRole)]  # built on first show
+        self.stack.setCurrentWidget(pane)
         self._refresh_pane(pane)
 
     def _refresh_pane(self, pane: QWidget | None) -> bool:
@@ -291,6 +318,10 @@ class MainWindow(StoreSwitching, QMainWindow):
         self._safe_attention()
 
     def is_busy(self) -> bool:
+        """The shown pane is loading, or the status bar is still reading your role."""
+        status = self._status_task
+        if status is not None and status.is_running():
+            return True
         pane = self.stack.currentWidget()
         busy = getattr(pane, "is_busy", None)
         return bool(busy()) if callable(busy) else False
@@ -391,7 +422,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.settings_action.setShortcuts(QKeySequence.keyBindings(
             QKeySequence.StandardKey.Preferences) or [QKeySequence("Ctrl+,")])
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
-        self.settings_action.triggered.connect(lambda: open_settings(self))
+        self.settings_action.triggered.connect(self._open_settings)
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
@@ -434,6 +465,10 @@ class MainWindow(StoreSwitching, QMainWindow):
         about.triggered.connect(self._about)
         help_menu.addAction(about)
 
+    def _open_settings(self):
+        from .settings import open_settings  # its pages import scipy and pandas: on demand
+        return open_settings(self)
+
     def _go_to(self, name: str) -> None:
         if name in self.panes:
             self.select_pane(name)
@@ -441,6 +476,7 @@ class MainWindow(StoreSwitching, QMainWindow):
     def show_selected_lineage(self):
         """View → Lineage… (Ctrl+L): the lineage of the current pane's selected item (the
         pane's `selected_ref()`), in a non-modal dialog whose rows open their panes."""
+        from .lineage import pane_selection, show_lineage  # core.lineage, bundles: on demand
         selected = pane_selection(self.stack.currentWidget())
         if selected is None:
             self.show_message("Select a dataset version, run or model version first: "
@@ -481,7 +517,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         self.help_box = box
 
     def _update_dataset_actions(self) -> None:
-        has_datasets = "datasets" in self.panes and not isinstance(self.panes["datasets"], QLabel)
+        has_datasets = "datasets" in self.panes and "datasets" not in self.pane_errors
         self.import_action.setEnabled(has_datasets)
         self.sample_action.setEnabled(has_datasets)
 
@@ -504,17 +540,12 @@ class MainWindow(StoreSwitching, QMainWindow):
         self._update_status()
         people.install(self)  # the user label opens Sign in as…
 
-    def _update_status(self) -> None:
+    def _update_status(self) -> Task:
         """Which store, and who it says you are: a team store's user is the server's
         authenticated session user; an embedded store's is the name claimed (--user,
-        LABLIFT_USER or the login name), taken on trust."""
+        LABLIFT_USER or the login name), taken on trust. The role is read in a worker (a team
+        store is a server away); `status_read` follows once the label shows it."""
         store = self.store
-        try:
-            role = store.role() or "not registered"
-        except LabliftError as exc:
-            role = "role unknown"
-            self.show_message(f"Could not read your role: {exc}")
-        self.user_label.setText(f"User: {store.user} ({role})")
         team = is_team(store)
         if team:
             version = getattr(store, "server_version", None)
@@ -522,19 +553,49 @@ class MainWindow(StoreSwitching, QMainWindow):
             self.store_label.setToolTip(f"Team store {server_place(store)} (database "
                                         f"{store.database} on PostgreSQL {version})\n"
                                         f"{store.root}")
+        else:
+            self.store_label.setText(f"Store: {store.root}")
+            self.store_label.setToolTip(f"Embedded store (SQLite) in the folder {store.root}")
+        self.identity_label.setVisible(team)
+        self.store_label.updateGeometry()
+        self.store_label.update()
+        if self._role_store is not store:  # re-reading the same store: keep it till read
+            self._show_role(store, "reading your role…")
+        previous = self._status_task
+        if previous is not None and previous.is_running():
+            previous.cancel()
+        task = self._status_task = run_task(lambda progress, cancelled: store.role())
+
+        def current() -> bool:
+            return shiboken6.isValid(self) and self._status_task is task \
+                and self.store is store
+
+        def read(role) -> None:
+            if current():
+                self._show_role(store, role or "not registered")
+                self.status_read.emit()
+
+        def failed(text: str) -> None:
+            if current():
+                self._show_role(store, "role unknown")
+                self.show_message(f"Could not read your role: {text}")
+                self.status_read.emit()
+        task.finished.connect(read)
+        task.failed.connect(failed)
+        return task
+
+    def _show_role(self, store: Store, role: str) -> None:
+        self._role_store = store
+        self.user_label.setText(f"User: {store.user} ({role})")
+        if is_team(store):
             self.user_label.setToolTip(f"The database server authenticated you as "
                                        f"{store.user}: --user and LABLIFT_USER cannot change "
                                        f"it. Your Lablift role: {role}.")
         else:
-            self.store_label.setText(f"Store: {store.root}")
-            self.store_label.setToolTip(f"Embedded store (SQLite) in the folder {store.root}")
             self.user_label.setToolTip(f"The name you work under in this embedded store "
                                        f"(--user, LABLIFT_USER or your login name), taken on "
                                        f"trust. Your Lablift role: {role}.")
-        self.identity_label.setVisible(team)
         self.identity_label.setToolTip(self.user_label.toolTip())
-        self.store_label.updateGeometry()
-        self.store_label.update()
 
     def status_text(self) -> str:
         """The status bar's store and user, as one line (what the user reads)."""
@@ -667,7 +728,8 @@ class MainWindow(StoreSwitching, QMainWindow):
             event.ignore()
 
     # -- window state -----------------------------------------------------------
-    def _restore(self) -> None:
+    def _restore(self) -> str | None:
+        """Restore the geometry and layout; the pane shown last is returned (not built)."""
         settings = QSettings()
         geometry = settings.value("main/geometry")
         if geometry is not None:
@@ -678,8 +740,7 @@ class MainWindow(StoreSwitching, QMainWindow):
         if state is not None:
             self.restoreState(state)
         pane = settings.value("main/pane")
-        if pane in self.panes:
-            self.select_pane(pane)
+        return pane if isinstance(pane, str) else None
 
     def closeEvent(self, event) -> None:
         if self._keep_settings:
@@ -689,6 +750,9 @@ class MainWindow(StoreSwitching, QMainWindow):
             settings.setValue("main/pane", self.current_pane_name())
         feed = self.feed
         self._stop_feed()
+        notifier = getattr(self, "event_notifier", None)
+        if notifier is not None:
+            notifier.stop()
         self._change_timer.stop()
         cancel_all()
         if feed is not None:

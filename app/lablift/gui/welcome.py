@@ -18,7 +18,6 @@ import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QPushButton
 
-from ..core import sample_project
 from .format import metric
 from .widgets import ProgressStrip
 from .workers import run_task, while_alive
@@ -92,6 +91,7 @@ class SampleProjectOffer(QObject):
         store = self.pane.store
 
         def work(progress, cancelled):
+            from ..core import sample_project  # training: pandas, scikit-learn (not at start)
             why = sample_project.refusal(store)
             if why is not None:
                 return {"refused": why}
@@ -184,6 +184,7 @@ class Welcome(QObject):
             return
 
         def read(progress, cancelled):
+            from ..core import sample_project
             empty = sample_project.is_empty(store)
             return {"empty": empty, "refusal": sample_project.refusal(store) if empty else None}
 

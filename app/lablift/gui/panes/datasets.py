@@ -24,7 +24,7 @@ from ...core.datasets import import_dataset
 from ...core.errors import PermissionDenied
 from ...resources import SAMPLE_LOANS
 from .. import context_menu, palette
-from ..charts import ChartCanvas, plot_histogram
+from ..lazy_chart import LazyChart  # matplotlib once the Profile tab is shown
 from ..column_fit import fit_columns
 from ..format import fit_name, number, short_time
 from ..pane import PaneBase
@@ -228,7 +228,7 @@ class Pane(PaneBase):
         wl.setContentsMargins(0, 4, 0, 0)
         wl.addWidget(self.warnings_title)
         wl.addWidget(self.warnings, 1)
-        self.chart = ChartCanvas(width=5.0, height=2.8)
+        self.chart = LazyChart(width=5.0, height=2.8)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.chart)
         bottom.addWidget(warnings_box)
@@ -454,9 +454,12 @@ class Pane(PaneBase):
 
     def _plot_column(self, source_row: int) -> None:
         column = self.profile_model.record(source_row)
-        ax = self.chart.clear()
-        plot_histogram(ax, column)
-        self.chart.redraw()
+
+        def draw(canvas) -> None:
+            from ..charts import plot_histogram
+            plot_histogram(canvas.clear(), column)
+            canvas.redraw()
+        self.chart.plot(draw)
 
     # -- importing --------------------------------------------------------------
     def choose_and_import(self) -> None:

@@ -81,8 +81,8 @@ class RunDetail:
         self.register_button = QPushButton("Register…")
         self.register_button.setToolTip("Register this run as a new version of a model")
         self.register_button.clicked.connect(self.register_selected)
-        self.register_button.setVisible(core_registry is not None
-                                        and hasattr(core_registry, "register"))
+        if core_registry is None or not hasattr(core_registry, "register"):
+            self.register_button.hide()  # not setVisible(True): unparented, it would be a window
         buttons.addWidget(self.reproduce_button)
         buttons.addWidget(self.register_button)
         buttons.addStretch(1)
