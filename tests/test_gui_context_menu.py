@@ -344,3 +344,32 @@ def test_monitoring_menus(qtbot, open_pane, save_to, notices):
     menu = context_menu.build_menu(alerts.alerts_view, [0])
     ack = action(menu, alerts.ack_button.text())
     assert ack.isEnabled() == alerts.ack_button.isEnabled()
+
+
+def test_train_on_this_dataset_opens_it_in_the_train_form(qtbot, tmp_path):
+    """Datasets → right-click → Train on this dataset: Experiments gets ("dataset", id) and
+    its form shows that version, also one imported after the form's list was read."""
+    from lablift.core import datasets as core_datasets
+    store = Store(tmp_path / "store", user="ana")
+    first = core_datasets.import_dataset(store, SAMPLE_LOANS, name="loans")["id"]
+    core_datasets.import_dataset(store, SAMPLE_LOANS, name="other")
+    opened: list = []
+    data_pane = pane_opener(qtbot, datasets.Pane, opened)(store)
+    exp_pane = pane_opener(qtbot, experiments.Pane, opened)(Store(tmp_path / "store",
+                                                                    user="ana"))
+    assert exp_pane.dataset_combo.currentText() == "other:1"  # the newest, at first
+    assert data_pane.select_version(first)
+    asked = []
+    data_pane.navigate.connect(lambda pane, ref: asked.append((pane, ref)))
+    action(context_menu.build_menu(data_pane.tree), "Train on this dataset").trigger()
+    assert asked == [("experiments", ("dataset", first))]
+    exp_pane.show_ref(asked[0][1])
+    assert exp_pane.dataset_combo.currentData() == first
+
+    late = core_datasets.import_dataset(store, SAMPLE_LOANS, name="late")["id"]
+    exp_pane.show_ref(("dataset", late))
+    qtbot.waitUntil(lambda: exp_pane.dataset_combo.currentData() == late, timeout=TIMEOUT_MS)
+    assert exp_pane.dataset_combo.currentText() == "late:1"
+    for pane in opened:
+        settled(qtbot, pane)
+    store.close()

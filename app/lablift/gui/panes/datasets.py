@@ -339,10 +339,15 @@ class Pane(PaneBase):
         self.select_version(int(ref))
 
     def _context_actions(self, _rows: list[int]) -> list:
-        """Right-click entries of the tree and the data tables: the shown version's lineage
-        (a right-click on the tree makes its item the shown version)."""
-        return [context_menu.lineage_entry(self, self.store, "dataset", self._shown_id,
-                                           self.navigate.emit)]
+        """Right-click entries of the tree and the data tables: train on the shown version, its
+        lineage (a right-click on the tree makes its item the shown version)."""
+        shown = self._shown_id
+        train = ("Train on this dataset",
+                 lambda: self.navigate.emit("experiments", ("dataset", shown)),
+                 "Nothing is selected" if shown is None else None,
+                 "Open Experiments with this version in the train form")
+        return [train, context_menu.lineage_entry(self, self.store, "dataset", shown,
+                                                  self.navigate.emit)]
 
     def selected_id(self) -> int | None:
         return self._shown_id

@@ -122,10 +122,14 @@ class Pane(TrainForm, SweepLauncher, JobQueue, RunsTable, RunFilter, RunDetail, 
         canvas = getattr(self, "detail_canvas", None)
         return super().is_busy() or (canvas is not None and canvas.is_busy())
 
-    def show_ref(self, run_id: int) -> None:
-        """Show run `run_id` (navigation from another pane); once loaded if not listed yet."""
-        if not self.select_run(run_id):
-            self.reload_runs(select=run_id)
+    def show_ref(self, ref: int | tuple[str, int]) -> None:
+        """Navigation from another pane: a run id shows that run (once loaded if not listed
+        yet); ("dataset", id) puts that dataset version in the train form."""
+        if isinstance(ref, tuple) and ref[0] == "dataset":
+            self.choose_dataset(int(ref[1]))
+            return
+        if not self.select_run(ref):
+            self.reload_runs(select=ref)
 
     def selected_ref(self) -> tuple[str, int] | None:
         """The shown run, for View → Lineage…"""

@@ -41,6 +41,7 @@ class TrainForm:
         self._checked: dict[str, bool] = {}
         self._inferred_task = "classification"
         self._loading_dataset: int | None = None
+        self._wanted_dataset: int | None = None  # asked for by another pane, not listed yet
         body = QWidget()
         body_layout = QVBoxLayout(body)
         body_layout.setContentsMargins(10, 10, 10, 6)
@@ -184,9 +185,19 @@ class TrainForm:
         added = [r for r in rows if r["id"] not in previous]
         newest = max(added or rows, key=lambda r: (r["created_at"], r["id"]))["id"]
         chosen = keep if keep in ids and not (added and previous) else newest
+        if self._wanted_dataset in ids:
+            chosen, self._wanted_dataset = self._wanted_dataset, None
         self.dataset_combo.setCurrentIndex(ids.index(chosen))
         if self._dataset is None or self._dataset["id"] != chosen:
             self._on_dataset()
+
+    def choose_dataset(self, dataset_id: int) -> None:
+        """Put dataset version `dataset_id` in the form (Datasets → Train on this dataset)."""
+        if dataset_id in self._dataset_ids:
+            self.dataset_combo.setCurrentIndex(self._dataset_ids.index(dataset_id))
+        else:  # imported since the list was read: chosen when the reload brings it
+            self._wanted_dataset = dataset_id
+            self.reload_runs()
 
     def _on_dataset(self, *_args) -> None:
         """Read the chosen version's profile in a worker; the form follows it when it arrives."""
