@@ -28,8 +28,7 @@ from lablift.gui.main_window import MainWindow
 from lablift.resources import SAMPLE_LOANS
 
 TIMEOUT_MS = 120000
-# In one CI run under pytest-xdist (2 workers) this test hung with every thread idle; the
-# suite runs serially now, where it passes, and a thread timeout ends it should it hang.
+# A thread timeout ends it should a dialog ever be left open (see Answer._poll).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
 
 
