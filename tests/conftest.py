@@ -230,3 +230,32 @@ def pg_database(pg_server):
     """URL (as the superuser) of a new, empty, uniquely named database, dropped after the test."""
     with _pg.fresh_database(pg_server) as url:
         yield url
+
+
+@pytest.fixture
+def version(store, sample_csv):
+    """loans:1: a logistic regression (cv 2) on the sample data, registered pending review."""
+    from lablift.core import datasets, registry, training
+    ds = datasets.import_dataset(store, sample_csv, name="loans")
+    run = training.train(store, {"dataset": ds["id"], "target": "approved",
+                                 "algorithm": "logistic_regression", "cv": 2})
+    assert run["status"] == "finished"
+    return registry.register(store, run["id"], "loans")
+
+
+@pytest.fixture
+def trained(cli, sample_csv):
+    """Through the CLI: alice (analyst), olga (ops) and bob (reviewer); alice imports the
+    sample as loans, trains a logistic regression and registers it as loan:1; its run id."""
+    import json
+    for user, role in (("alice", "analyst"), ("olga", "ops"), ("bob", "reviewer")):
+        assert cli("admin", "users", "add", user, "--role", role)[0] == 0
+    code, out, err = cli("alice", "dataset", "import", str(sample_csv), "--name", "loans")
+    assert code == 0, err
+    code, out, err = cli("alice", "train", "--dataset", "loans", "--target", "approved",
+                         "--algorithm", "logistic_regression", "--cv", "2", "--json")
+    assert code == 0, err
+    run_id = json.loads(out)["id"]
+    code, out, err = cli("alice", "model", "register", str(run_id), "--name", "loan")
+    assert code == 0, err
+    return run_id

@@ -6,23 +6,6 @@ import pandas as pd
 import pytest
 
 
-
-@pytest.fixture
-def trained(cli, sample_csv):
-    assert cli("admin", "users", "add", "alice", "--role", "analyst")[0] == 0
-    assert cli("admin", "users", "add", "olga", "--role", "ops")[0] == 0
-    assert cli("admin", "users", "add", "bob", "--role", "reviewer")[0] == 0
-    code, out, err = cli("alice", "dataset", "import", str(sample_csv), "--name", "loans")
-    assert code == 0, err
-    code, out, err = cli("alice", "train", "--dataset", "loans", "--target", "approved",
-                         "--algorithm", "logistic_regression", "--cv", "2", "--json")
-    assert code == 0, err
-    run_id = json.loads(out)["id"]
-    code, out, err = cli("alice", "model", "register", str(run_id), "--name", "loan")
-    assert code == 0, err
-    return run_id
-
-
 def _shifted(sample_csv, n, seed, ts=False):
     b = pd.read_csv(sample_csv).sample(n, random_state=seed).reset_index(drop=True)
     for col, f in (("age", 1.5), ("income", 2.0), ("employment_years", 3.0),

@@ -15,20 +15,6 @@ FEATURES = ["age", "income", "employment_years", "credit_score", "loan_amount",
             "home_ownership", "purpose", "region", "gender", "has_cosigner"]
 
 
-@pytest.fixture
-def trained(cli, sample_csv):
-    assert cli("admin", "users", "add", "alice", "--role", "analyst")[0] == 0
-    assert cli("admin", "users", "add", "olga", "--role", "ops")[0] == 0
-    code, out, err = cli("alice", "dataset", "import", str(sample_csv), "--name", "loans")
-    assert code == 0, err
-    code, out, err = cli("alice", "train", "--dataset", "loans", "--target", "approved",
-                         "--algorithm", "logistic_regression", "--cv", "2", "--json")
-    assert code == 0, err
-    code, out, err = cli("alice", "model", "register", str(json.loads(out)["id"]),
-                         "--name", "loan")
-    assert code == 0, err
-
-
 def _inputs(r):
     return {f: (r[f].item() if hasattr(r[f], "item") else r[f]) for f in FEATURES}
 

@@ -13,23 +13,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 APP = Path(__file__).resolve().parents[1] / "app"
 INTERVAL = 0.25
-
-
-@pytest.fixture
-def trained(cli, sample_csv):
-    assert cli("admin", "users", "add", "alice", "--role", "analyst")[0] == 0
-    code, out, err = cli("alice", "dataset", "import", str(sample_csv), "--name", "loans")
-    assert code == 0, err
-    code, out, err = cli("alice", "train", "--dataset", "loans", "--target", "approved",
-                         "--algorithm", "logistic_regression", "--cv", "2", "--json")
-    assert code == 0, err
-    code, out, err = cli("alice", "model", "register", str(json.loads(out)["id"]),
-                         "--name", "loan")
-    assert code == 0, err
 
 
 def shifted(sample_csv, n, seed):

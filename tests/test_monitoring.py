@@ -18,15 +18,6 @@ SHIFTED = {"age", "income", "employment_years", "credit_score", "loan_amount", "
 
 
 @pytest.fixture
-def version(store, sample_csv):
-    ds = datasets.import_dataset(store, sample_csv, name="loans")
-    run = training.train(store, {"dataset": ds["id"], "target": "approved",
-                                 "algorithm": "logistic_regression", "cv": 2})
-    assert run["status"] == "finished"
-    return registry.register(store, run["id"], "loans")
-
-
-@pytest.fixture
 def loans(sample_csv):
     return pd.read_csv(sample_csv)
 

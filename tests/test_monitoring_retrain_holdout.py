@@ -9,15 +9,6 @@ from lablift.core import datasets, monitoring, registry, training
 from lablift.core.evaluation import compute_metrics
 
 
-@pytest.fixture
-def version(store, sample_csv):
-    ds = datasets.import_dataset(store, sample_csv, name="loans")
-    run = training.train(store, {"dataset": ds["id"], "target": "approved",
-                                 "algorithm": "logistic_regression", "cv": 2})
-    assert run["status"] == "finished"
-    return registry.register(store, run["id"], "loans")
-
-
 def fresh(sample_csv, n, seed, first_id):
     """n rows the champion never saw: new applicant ids, shifted values, some outcomes flipped."""
     b = pd.read_csv(sample_csv).sample(n, random_state=seed).reset_index(drop=True)

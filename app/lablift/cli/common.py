@@ -64,3 +64,14 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def progress_printer():
+    """A progress callback that redraws one line on a terminal's stderr; None when stderr is
+    not a terminal (a log or a pipe gets the result lines only)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"\r[{fraction:4.0%}] {message:<60}", end="", file=sys.stderr, flush=True)
+    return progress

@@ -9,7 +9,7 @@ import sys
 from ..core import catalogue
 from ..core.errors import LabliftError
 from ..core.metric_names import metric_names, primary_metric
-from .common import CommandError, Text, add_json, table
+from .common import CommandError, Text, add_json, progress_printer, table
 
 SWEEP_BACKENDS = ("local", "dask")  # = core.sweeps.BACKENDS (tests/test_import_time.py)
 
@@ -93,15 +93,6 @@ def _spec(args) -> dict:
             "cv": args.cv, "seed": args.seed, "sensitive": args.sensitive}
 
 
-def _progress_printer():
-    if not sys.stderr.isatty():
-        return None
-
-    def progress(fraction: float, message: str) -> None:
-        print(f"\r[{fraction:4.0%}] {message:<50}", end="", file=sys.stderr, flush=True)
-    return progress
-
-
 def cmd_algorithms(store, args):
     algos = catalogue.describe(args.task)
     if args.json:
@@ -148,7 +139,7 @@ def _metric_lines(run: dict) -> list[str]:
 
 def cmd_train(store, args):
     from ..core import training
-    run = training.train(store, _spec(args), progress=_progress_printer())
+    run = training.train(store, _spec(args), progress=progress_printer())
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:
@@ -170,7 +161,7 @@ def cmd_sweep(store, args):
     grid = sweeps.parse_grid(args.grid) if args.grid else None
     result = sweeps.sweep(store, {**spec, "params": fixed}, grid=grid, random=args.random,
                           n_jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                          progress=_progress_printer())
+                          progress=progress_printer())
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:
@@ -253,7 +244,7 @@ def cmd_run_show(store, args):
 
 def cmd_run_reproduce(store, args):
     from ..core import training
-    res = training.reproduce(store, args.run, progress=_progress_printer())
+    res = training.reproduce(store, args.run, progress=progress_printer())
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if not res["identical"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import CommandError, Text, add_json, emit
+from .common import CommandError, Text, add_json, emit, progress_printer
 
 FILE_DEFAULT = "lablift.toml"  # = core.pipeline.FILE_NAME (its import pulls in the checks)
 
@@ -58,19 +58,10 @@ def register(sub) -> None:
     ini.set_defaults(handler=cmd_init, opens_store=False)
 
 
-def _progress_printer():
-    if not sys.stderr.isatty():
-        return None
-
-    def progress(fraction: float, message: str) -> None:
-        print(f"\r[{fraction:4.0%}] {message:<60}", end="", file=sys.stderr, flush=True)
-    return progress
-
-
 def cmd_run(store, args):
     from ..core import pipeline
     spec = pipeline.load(args.file)
-    progress = _progress_printer()
+    progress = progress_printer()
     result = pipeline.run(store, spec, allow_pending=args.allow_pending,
                           export=not args.no_export, progress=progress)
     if progress is not None:

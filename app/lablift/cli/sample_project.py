@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import Text, add_json
+from .common import Text, add_json, progress_printer
 
 
 def register(sub) -> None:
@@ -15,18 +15,9 @@ def register(sub) -> None:
     p.set_defaults(handler=cmd_sample_project)
 
 
-def _progress_printer():
-    if not sys.stderr.isatty():
-        return None
-
-    def progress(fraction: float, message: str) -> None:
-        print(f"\r[{fraction:4.0%}] {message:<60}", end="", file=sys.stderr, flush=True)
-    return progress
-
-
 def cmd_sample_project(store, args):
     from ..core import sample_project  # training's stack: not for building the parser
-    progress = _progress_printer()
+    progress = progress_printer()
     made = sample_project.create(store, progress=progress)
     if progress is not None:
         print(file=sys.stderr)
