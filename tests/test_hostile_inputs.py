@@ -25,7 +25,6 @@ import pandas as pd
 import pytest
 
 from lablift.core import readers
-from test_cli_monitoring import trained  # noqa: F401  (the monitorable loan:1 version)
 
 pytestmark = [pytest.mark.embedded_only("each case compares lineage.db and the artifact folder "
                                         "byte for byte before and after (snapshot)"),
