@@ -107,12 +107,11 @@ def test_a_pipeline_that_does_not_convert_exports_as_today_with_the_reason(
     assert scorer.info()["scorer"] == "pickle"
 
 
+@pytest.mark.parametrize("world", ["random_forest"], indirect=True)  # one is enough
 def test_the_check_catches_skl2onnx_forest_weighting(world):
     """skl2onnx's own forest sums leaf weights already divided by the number of trees; that
     breaks sklearn's ties (a 50/50 vote) differently. The same graph with that weighting
     fails the check the exact graph passes: exactness is what ships, not closeness."""
-    if world["run"]["algorithm"] != "random_forest":
-        pytest.skip("a forest's ties")
     import onnx
     from onnx import numpy_helper
     pipeline = world["pipeline"]
@@ -145,11 +144,10 @@ def test_the_check_catches_skl2onnx_forest_weighting(world):
     assert check["rows_checked"] == len(X) + check["probe_rows"]
 
 
+@pytest.mark.parametrize("world", ["random_forest"], indirect=True)  # one is enough
 def test_impure_leaves_take_one_tree_per_class_and_stay_exact(world):
     """Shallow trees have mixed leaves: every class is then summed by its own trees (the
     pure-vote shortcut does not apply) and the result is still exact."""
-    if world["run"]["algorithm"] != "random_forest":
-        pytest.skip("a forest")
     import onnx
     from lablift.core import inputs
     run = training.train(world["ana"], {"dataset": "loans", "target": "approved",

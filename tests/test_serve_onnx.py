@@ -139,10 +139,9 @@ def test_batch_predict_gives_the_same_file_with_onnx(world, tmp_path):
     assert diff <= 1e-6
 
 
+@pytest.mark.parametrize("world", ["decision_tree"], indirect=True)  # one is enough
 def test_a_changed_onnx_file_stops_the_scorer(world, tmp_path):
     import shutil
-    if world["run"]["algorithm"] != "decision_tree":
-        pytest.skip("one is enough")
     for name in ("model.onnx", "onnx_scorer.py"):
         copy = tmp_path / name.replace(".", "_")
         shutil.copytree(world["bundle"], copy)
@@ -154,9 +153,8 @@ def test_a_changed_onnx_file_stops_the_scorer(world, tmp_path):
         assert f"{name} was changed" in done.stderr
 
 
+@pytest.mark.parametrize("world", ["logistic_regression"], indirect=True)  # one is enough
 def test_lablift_scorer_onnx_refuses_a_bundle_without_it(world, tmp_path):
-    if world["run"]["algorithm"] != "logistic_regression":
-        pytest.skip("one is enough")
     env = {**os.environ, "LABLIFT_SCORER": "onnx"}
     done = subprocess.run([sys.executable, "-I", "-c", NO_ORT_BOOT, "serve.py", "predict", "-"],
                           cwd=world["bundle"], input="", capture_output=True, text=True,
