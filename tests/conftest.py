@@ -259,3 +259,15 @@ def trained(cli, sample_csv):
     code, out, err = cli("alice", "model", "register", str(run_id), "--name", "loan")
     assert code == 0, err
     return run_id
+
+
+def pytest_collection_modifyitems(config, items):
+    # A GUI test whose pytest-xdist worker dies of a segfault is run once more (on a fresh
+    # worker; the log shows it as R and the summary counts it): one such crash inside Qt's
+    # event loop, with no Python frame, was seen in a CI run (test_gui_palette) and once in
+    # ~40 starts of `lablift gui`, and is not explained yet. An ordinary failure is never
+    # rerun: only a crashed worker matches.
+    crash = pytest.mark.flaky(reruns=1, only_rerun=["^NEVER: only crashes rerun$"])
+    for item in items:
+        if item.module.__name__.startswith("test_gui_"):
+            item.add_marker(crash)
