@@ -4,7 +4,7 @@ uses (a list and its detail side by side, or an empty state while there is nothi
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QFont, QPainter
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSizePolicy, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -134,3 +134,14 @@ def empty_or_main(owner: QWidget, empty: QWidget, main: QWidget,
     if strip is not None:
         layout.addWidget(strip)
     return pages
+
+
+def section_heading(text: str) -> QLabel:
+    """The bold, slightly larger title over a pane's list (Datasets, Models, Waiting for
+    review)."""
+    label = QLabel(text)
+    font = QFont(label.font())
+    font.setBold(True)
+    font.setPointSizeF(font.pointSizeF() * 1.2)
+    label.setFont(font)
+    return label

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QFrame, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
@@ -25,7 +24,7 @@ from ..evidence import EvidenceView
 from ..format import short_time
 from ..pane import PaneBase
 from ..tablemodels import ALIGN_LEFT, Column, RecordsTableModel, make_sort_proxy
-from ..widgets import EmptyState, empty_or_main, side_by_side
+from ..widgets import EmptyState, empty_or_main, section_heading, side_by_side
 from ..workers import Task
 
 
@@ -127,11 +126,7 @@ class Pane(PaneBase):
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(10, 10, 4, 10)
-        self.queue_heading = QLabel("Waiting for review")
-        bold = QFont(self.queue_heading.font())
-        bold.setBold(True)
-        bold.setPointSizeF(bold.pointSizeF() * 1.2)
-        self.queue_heading.setFont(bold)
+        self.queue_heading = section_heading("Waiting for review")
         ll.addWidget(self.queue_heading)
         self.model = QueueModel([
             Column("ref", "Version"),

@@ -30,7 +30,7 @@ from ..format import fit_name, number, short_time
 from ..pane import PaneBase
 from ..tablemodels import ALIGN_RIGHT, ArrowTableModel, Column, RecordsTableModel, make_sort_proxy
 from ..welcome import BUTTON_TIP as SAMPLE_PROJECT_TIP, SampleProjectOffer
-from ..widgets import EmptyState, ImportBar, empty_or_main, side_by_side
+from ..widgets import EmptyState, ImportBar, empty_or_main, section_heading, side_by_side
 from ..workers import Task, while_alive
 
 SAMPLE_NAME = "sample_loans"
@@ -107,11 +107,7 @@ class Pane(PaneBase):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(10, 10, 4, 10)
         head = QHBoxLayout()
-        heading = QLabel("Datasets")
-        bold = QFont(heading.font())
-        bold.setBold(True)
-        bold.setPointSizeF(bold.pointSizeF() * 1.2)
-        heading.setFont(bold)
+        heading = section_heading("Datasets")
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip(IMPORT_TIP)
         self.import_button.clicked.connect(self.choose_and_import)

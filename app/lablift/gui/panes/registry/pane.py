@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QMetaMethod, Qt
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox,
                                QPushButton, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -24,7 +23,7 @@ from ....core import modelcard, registry, training
 from ... import context_menu, palette
 from ...evidence import EvidenceView
 from ...pane import PaneBase
-from ...widgets import EmptyState, ProgressStrip, empty_or_main, side_by_side
+from ...widgets import EmptyState, ProgressStrip, empty_or_main, section_heading, side_by_side
 from ...workers import Task
 from . import actions
 from .common import COMMON_ALIASES, ID_ROLE, ROLLBACK_ALIAS
@@ -59,11 +58,7 @@ class Pane(ExportActions, PaneBase):
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(10, 10, 4, 10)
-        heading = QLabel("Models")
-        bold = QFont(heading.font())
-        bold.setBold(True)
-        bold.setPointSizeF(bold.pointSizeF() * 1.2)
-        heading.setFont(bold)
+        heading = section_heading("Models")
         ll.addWidget(heading)
         self.tree, self.tree_columns = make_tree()
         self.tree.currentItemChanged.connect(self._on_current)
