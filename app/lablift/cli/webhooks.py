@@ -3,7 +3,9 @@ The contract a receiver relies on is docs/webhooks.md."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 
 from .common import CommandError, Text, add_json, table
 
@@ -12,7 +14,23 @@ EVENT_HELP = ("comma-separated: version.register (pending review), version.appro
               "(challenger ready)")
 
 
+def _exit_report() -> None:
+    """At a CLI's exit: wait (at most core.webhooks.EXIT_WAIT_S) for the deliveries this
+    command queued, and say in one line what stays in the outbox."""
+    webhooks = sys.modules.get("lablift.core.webhooks")
+    if webhooks is None:  # nothing was queued or sent in this process
+        return
+    note = webhooks.exit_note(*webhooks.wait_exit())
+    if note:
+        print(f"note: {note}", file=sys.stderr, flush=True)
+
+
+_registered = []
+
+
 def register(sub) -> None:
+    if not _registered:  # every CLI run builds the parser; the report is registered once
+        _registered.append(atexit.register(_exit_report))
     wh = sub.add_parser("webhooks", help="POST signed events to URLs (admin), and the "
                         "delivery log")
     ws = wh.add_subparsers(dest="webhooks_command", metavar="ACTION", required=True)
@@ -39,7 +57,8 @@ def register(sub) -> None:
     log.add_argument("--limit", type=int, default=50)
     add_json(log)
     log.set_defaults(handler=cmd_log)
-    de = ws.add_parser("deliver", help="send the deliveries that are due (retries included)")
+    de = ws.add_parser("deliver", help="send the deliveries that are due (retries included; "
+                       "the pending ones of any process, e.g. from cron)")
     de.add_argument("--wait", type=float, default=0.0, metavar="S", help="keep sending "
                     "retries as they fall due, for up to S seconds")
     de.add_argument("--watch", action="store_true", help="keep delivering until stopped "

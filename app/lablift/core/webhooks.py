@@ -12,10 +12,13 @@ same delivery id: receivers deduplicate on it); each attempt has a fresh timesta
 
 Signature, as MLflow's registry webhooks sign (mlflow/webhooks/delivery.py):
 `X-Lablift-Signature: v1,<base64 HMAC-SHA256(secret, "{delivery_id}.{timestamp}.{body}")>`.
-Failures (network, timeout, 408, 429, 5xx) are retried with exponential backoff, a bounded
-number of times; any other status fails the delivery at once.
+Failures (network, timeout, 408, 429, 5xx) are retried with exponential backoff, or later
+when a 429/503 says `Retry-After` (capped), a bounded number of times; any other status
+fails the delivery at once. A CLI process waits at most EXIT_WAIT_S at exit; what is left
+stays in the outbox. Webhook rows are governed (witnessed, core/witness.py); deliveries are
+not (operational: their state changes after the event).
 
-Qt-free; urllib only when something is sent.
+Qt-free; urllib (webhook_http.py) only when something is sent.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ HEADER_TIMESTAMP = "X-Lablift-Timestamp"
 HEADER_DELIVERY = "X-Lablift-Delivery-Id"
 HEADER_EVENT = "X-Lablift-Event"
 MIN_SECRET_CHARS = 16
-TIMEOUT_S = 10.0
+TIMEOUT_S = 10.0  # webhook_http.TIMEOUT_S
 MAX_ATTEMPTS = 8
 BACKOFF_FACTOR = 4
 BACKOFF_CAP_S = 3600.0
@@ -260,79 +263,85 @@ def body_of(doc: dict[str, Any]) -> bytes:
     return _BODY_JSON(doc).encode("utf-8")
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """(HTTP status or None, a one-line error ('' when 2xx))."""
-    import socket
-    import urllib.error
-    import urllib.request
-    from .. import __version__
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        **headers, "Content-Type": "application/json", "User-Agent": f"Lablift/{__version__}"})
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):  # a POST is never re-sent elsewhere
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(request, timeout=TIMEOUT_S) as response:
-            response.read(65536)
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        text = exc.read(300).decode("utf-8", "replace") if exc.fp else ""
-        return exc.code, " ".join(f"HTTP {exc.code} {exc.reason}: {text}".split())[:300]
-    except (socket.timeout, TimeoutError):
-        return None, f"no answer within {TIMEOUT_S:g} s"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        where = urlsplit(url)  # host and port only: the log is everyone's, a URL may hold a token
-        return None, " ".join(f"cannot reach {where.hostname}:{where.port or where.scheme}: "
-                              f"{reason}".split())[:300]
-
-
 def attempt(store: "Store", delivery: int) -> dict[str, Any]:
-    """One attempt of a claimed delivery; records its outcome and returns the delivery."""
-    row = store.row(sql.WORK, id=delivery)
-    n = row["attempts"] + 1
-    now = _now()
-    state, status, error, delivered, next_at = "pending", None, "", None, now
-    if row["removed_at"]:
-        state, error = "cancelled", "webhook removed"
-    else:
-        body = body_of(payload(store, row))
-        ts = str(int(time.time()))
-        status, error = _post(row["url"], body, {
-            HEADER_DELIVERY: row["delivery_id"], HEADER_TIMESTAMP: ts,
-            HEADER_EVENT: row["event"],
-            HEADER_SIGNATURE: sign(row["secret"], row["delivery_id"], ts, body)})
-        if status is not None and 200 <= status < 300:
-            state, error, delivered = "delivered", "", _iso(_now())
-        elif (status is None or status in RETRYABLE or status >= 500) and n < max_attempts() \
-                and row["seq"] is not None:
-            next_at = now + timedelta(seconds=backoff_s(n))
+    """Attempt a claimed delivery (the claim counted it); records the outcome and returns
+    the delivery."""
+    try:
+        row = store.row(sql.WORK, id=delivery)
+        n = row["attempts"]
+        now = _now()
+        state, status, error, delivered, next_at = "pending", None, "", None, now
+        if row["removed_at"]:
+            state, error, n = "cancelled", "webhook removed", n - 1
+        elif n > max_attempts():  # the last attempt was claimed but its outcome never came
+            state, n = "failed", n - 1
+            error = f"gave up after {n} attempts; the last: {row['last_error'] or 'no outcome'}"
+        elif row["seq"] is not None and (row["event"] != row["audit_action"] or row["event"]
+                                         not in json.loads(row["webhook_events"] or "[]")):
+            state = "failed"  # a delivery row written by hand: send nothing
+            error = (f"delivery names {row['event']} but entry {row['seq']} is "
+                     f"{row['audit_action']} and webhook {row['webhook_id']} wants "
+                     f"{row['webhook_events']}: not sent (edited outside Lablift?)")
         else:
-            state = "failed"
-            if status is not None and 300 <= status < 400:
-                error = f"HTTP {status}: redirects are not followed; configure the final URL"
-    with store.transaction() as conn:
-        sql.SETTLE.execute(conn, store.engine, {
-            "id": delivery, "state": state, "attempts": n if state != "cancelled"
-            else row["attempts"], "next_attempt_at": _iso(next_at), "last_status": status,
-            "last_error": error or None, "delivered_at": delivered})
+            from .. import __version__
+            from . import webhook_http
+            body = body_of(payload(store, row))
+            ts = str(int(time.time()))
+            status, error, wait = webhook_http.post(row["url"], body, {
+                HEADER_DELIVERY: row["delivery_id"], HEADER_TIMESTAMP: ts,
+                HEADER_EVENT: row["event"],
+                HEADER_SIGNATURE: sign(row["secret"], row["delivery_id"], ts, body)},
+                f"Lablift/{__version__}")
+            if status is not None and 200 <= status < 300:
+                state, error, delivered = "delivered", "", _iso(_now())
+            elif (status is None or status in RETRYABLE or status >= 500) and \
+                    n < max_attempts() and row["seq"] is not None:
+                # the receiver's Retry-After (capped) when it asks for more than our backoff
+                next_at = _now() + timedelta(seconds=max(backoff_s(n), wait or 0.0))
+            else:
+                state = "failed"
+                if status is not None and 300 <= status < 400:
+                    error = f"HTTP {status}: redirects are not followed; configure the final URL"
+        with store.transaction() as conn:
+            sql.SETTLE.execute(conn, store.engine, {
+                "id": delivery, "state": state, "attempts": n,
+                "next_attempt_at": _iso(next_at), "last_status": status,
+                "last_error": error or None, "delivered_at": delivered})
+    finally:
+        with _lock:
+            _inflight.discard(delivery)
     return store.row(sql.DELIVERY, id=delivery)
 
 
-def deliver_due(store: "Store", limit: int = 100) -> list[dict[str, Any]]:
-    """Claim every delivery that is due (one short transaction), then attempt each."""
-    now = _now()
-    claimed = []
+def _claim_next(store: "Store") -> int | None:
+    """Claim the next due delivery (one short transaction): its attempt is counted and its
+    next one moved LEASE_S ahead, so no other deliverer sends it meanwhile and an attempt
+    whose process died is retried after the lease, counted."""
+    now = _iso(_now())
+    lease = _iso(_now() + timedelta(seconds=LEASE_S))
     with store.transaction() as conn:
         for (did,) in [tuple(r)[:1] for r in sql.DUE.execute(
-                conn, store.engine, {"now": _iso(now), "limit": limit}).fetchall()]:
+                conn, store.engine, {"now": now, "limit": 10}).fetchall()]:
             if sql.CLAIM.execute(conn, store.engine, {
-                    "id": did, "now": _iso(now),
-                    "lease_until": _iso(now + timedelta(seconds=LEASE_S))}).rowcount == 1:
-                claimed.append(did)
-    return [attempt(store, did) for did in claimed]
+                    "id": did, "now": now, "lease_until": lease,
+                    "abandoned": "no outcome recorded: the sending process stopped before "
+                                 "the receiver answered"}).rowcount == 1:
+                with _lock:
+                    _inflight.add(did)
+                return did
+    return None
+
+
+def deliver_due(store: "Store", limit: int = 100) -> list[dict[str, Any]]:
+    """Attempt every delivery that is due, claiming one at a time (a process that stops
+    leaves at most the one in flight claimed)."""
+    done: list[dict[str, Any]] = []
+    while len(done) < limit:
+        did = _claim_next(store)
+        if did is None:
+            break
+        done.append(attempt(store, did))
+    return done
 
 
 def deliver(store: "Store", wait_s: float = 0.0, stop: threading.Event | None = None
@@ -373,8 +382,10 @@ def test(store: "Store", webhook_id: int) -> dict[str, Any]:
         from .store.sql import inserted_id
         did = inserted_id(sql.ADD_TEST.execute(conn, store.engine, {
             "webhook_id": row["id"], "event": TEST_EVENT, "delivery_id": secrets_mod.token_hex(16),
-            "state": "pending", "attempts": 0, "next_attempt_at": _iso(
+            "state": "pending", "attempts": 1, "next_attempt_at": _iso(
                 _now() + timedelta(seconds=LEASE_S)), "created_at": now}), store.engine)
+    with _lock:
+        _inflight.add(did)
     return attempt(store, did)
 
 
@@ -382,7 +393,12 @@ def test(store: "Store", webhook_id: int) -> dict[str, Any]:
 _lock = threading.Lock()
 _threads: dict[int, threading.Thread] = {}
 _again: set[int] = set()
-EXIT_WAIT_S = TIMEOUT_S + 2  # a CLI's last event is sent before it exits, within this
+_inflight: set[int] = set()  # deliveries this process claimed and has not settled
+# At exit a process waits this long in all for its deliveries; the rest stay in the outbox
+# (an attempt in flight is retried, counted, after LEASE_S). Short: a receiver that hangs
+# must not hold a CLI command for its 10 s timeout.
+EXIT_WAIT_S = 2.0
+_exit_deadline: float | None = None
 
 
 def kick(store: "Store") -> None:
@@ -449,4 +465,27 @@ def wait_idle(timeout_s: float) -> bool:
         alive[0].join(min(left, 0.5))
 
 
-atexit.register(wait_idle, EXIT_WAIT_S)
+def wait_exit(timeout_s: float = EXIT_WAIT_S) -> tuple[int, bool]:
+    """At exit: wait for this process's background deliveries, at most `timeout_s` however
+    often it is called; returns (attempts still in flight, whether any deliverer is left)."""
+    global _exit_deadline
+    if _exit_deadline is None:
+        _exit_deadline = time.monotonic() + timeout_s
+    idle = wait_idle(max(0.0, _exit_deadline - time.monotonic()))
+    with _lock:
+        return len(_inflight), not idle
+
+
+def exit_note(inflight: int, left: bool) -> str:
+    """The one line a CLI prints when it exits with deliveries unsent ('' when none)."""
+    if not left:
+        return ""
+    what = (f"{inflight} webhook deliver{'y' if inflight == 1 else 'ies'} got no answer "
+            f"within {EXIT_WAIT_S:g} s" if inflight
+            else "webhook deliveries of this command were not sent yet")
+    return (f"{what}; left in the outbox: `lablift webhooks deliver` (or the desktop app) "
+            f"sends {'it' if inflight == 1 else 'them'}"
+            + (f" (an unanswered attempt is retried after {LEASE_S:g} s)" if inflight else ""))
+
+
+atexit.register(wait_exit)  # silent here; the CLI says what was left (cli/webhooks.py)

@@ -36,7 +36,10 @@ GOVERNED: dict[str, tuple[str, ...]] = {
     "bundles": ("id",),
     "batches": ("id",),
     "alerts": ("id",),
+    "webhooks": ("id",),  # where events and their signatures go (migration 0007)
 }
+# A team store's non-admins may not read these (secrets): the server gives their digests.
+SERVER_DIGESTS = ("webhooks",)
 # The chain's own head is a cache of the last entry, checked by audit.verify itself.
 UNWITNESSED_SETTINGS = ("audit_head",)
 PENDING = "temp.witness_pending"
@@ -136,6 +139,10 @@ def current_rows(conn: sqlite3.Connection, tables: Iterable[str] | None = None,
         elif table == "settings":
             sql += f" WHERE key NOT IN ({', '.join('?' for _ in UNWITNESSED_SETTINGS)})"
             params = UNWITNESSED_SETTINGS
+        if engine != "sqlite" and table in SERVER_DIGESTS and not (where and table in where):
+            yield from ((k, d) for k, d in conn.execute(
+                "SELECT k, d FROM public.lablift_witness_digests(%s)", (table,)))
+            continue
         if engine != "sqlite":
             sql = sql.replace("?", "%s")
         cur = conn.execute(sql, params)

@@ -31,14 +31,14 @@ MAX_SHOWN = 3  # messages per read; the rest are summed up in one line
 def _read(store, since: int | None) -> tuple[int, list[dict[str, Any]]]:
     """(the newest seq seen, the notices for store.user) - in a worker."""
     from ..core import notices, webhooks
-    if since is None:
-        return notices.head_seq(store), []
-    entries = notices.events_since(store, since)
-    try:  # retries that fell due (the outbox keeps them whatever happens here)
-        if webhooks.may_deliver(store):
+    try:  # retries that fell due, from the first read on (the outbox keeps them whatever
+        if webhooks.may_deliver(store):  # happens here); kick sends in its own thread
             webhooks.kick(store)
     except Exception:  # noqa: BLE001 - a notification must not fail on a delivery
         pass
+    if since is None:
+        return notices.head_seq(store), []
+    entries = notices.events_since(store, since)
     # (only entries of the notified actions are read, so `since` moves only with them)
     return max([since] + [e["seq"] for e in entries]), notices.concerning(store, store.user,
                                                                          entries)

@@ -36,9 +36,10 @@ from .blobs import CHUNK_INSERT, DatabaseArtifacts
 # Tables copied row for row, parents before children (foreign keys); the schema's own
 # bookkeeping (alembic_version, schema_version) is the target's, artifacts go separately.
 TABLES = ("users", "settings", "audit_log", "datasets", "sweeps", "runs", "models",
-          "model_versions", "aliases", "checks", "approvals", "bundles", "batches", "alerts")
+          "model_versions", "aliases", "checks", "approvals", "bundles", "batches", "alerts",
+          "webhooks")  # governed (witnessed); the delivery log is the source's own
 SERIAL = ("datasets", "sweeps", "runs", "model_versions", "checks", "approvals", "bundles",
-          "batches", "alerts")
+          "batches", "alerts", "webhooks")
 
 
 def _columns(table: str) -> list[str]:
@@ -251,7 +252,7 @@ def _into_embedded(source: Store, dst: Path, shas: list[str], details: dict) -> 
         first = sqlite3.connect(db)
         first.execute("PRAGMA journal_mode = wal")
         first.close()
-        migrate.upgrade_sqlite(db, lambda conn: None, 30.0)
+        migrate.upgrade_sqlite(db, lambda conn, revision: None, 30.0)
         conn = sqlite3.connect(db, isolation_level=None)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("BEGIN IMMEDIATE")

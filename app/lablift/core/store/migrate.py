@@ -4,7 +4,8 @@ Revisions are numbered 0001, 0002, ...; revision N is schema N. Stores made befo
 record their schema only in `schema_version` (1..3): they are stamped at that revision
 first. Every applied revision also adds its number to `schema_version`, so an older Lablift
 still refuses a newer store by number. Revision 0003 is where row witnesses begin: an older
-store's rows are witnessed as found (one audit entry) in the same transaction.
+store's rows are witnessed as found (one audit entry) in the same transaction; revision 0007
+does the same for the webhook rows an older store holds.
 
 One transaction, begun with BEGIN IMMEDIATE before the revision is read: two processes
 opening an old store at once migrate it once, and a kill leaves it at the old revision.
@@ -18,8 +19,9 @@ import sqlite3
 from pathlib import Path
 from typing import Callable
 
-HEAD = 6  # the newest revision; tests/test_schema.py checks it against migrations/
+HEAD = 7  # the newest revision; tests/test_schema.py checks it against migrations/
 WITNESS_REVISION = 3
+WEBHOOKS_WITNESS_REVISION = 7  # webhooks became governed rows
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -37,10 +39,10 @@ def revision(conn: sqlite3.Connection) -> int:
     return 0
 
 
-def upgrade_sqlite(db_path: Path, baseline: Callable[[sqlite3.Connection], None],
+def upgrade_sqlite(db_path: Path, baseline: Callable[[sqlite3.Connection, int], None],
                    busy_timeout_s: float) -> None:
-    """Bring the SQLite store at `db_path` to HEAD; `baseline(conn)` runs inside the
-    transaction of the witness revision when an older store crosses it."""
+    """Bring the SQLite store at `db_path` to HEAD; `baseline(conn, revision)` runs inside
+    the transaction of a witness revision when an older store crosses it."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine, event
@@ -73,8 +75,8 @@ def upgrade_sqlite(db_path: Path, baseline: Callable[[sqlite3.Connection], None]
                             "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
                 raw.execute("INSERT OR IGNORE INTO schema_version VALUES "
                             "(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", (number,))
-                if number == WITNESS_REVISION and start > 0:
-                    baseline(raw)
+                if number in (WITNESS_REVISION, WEBHOOKS_WITNESS_REVISION) and start > 0:
+                    baseline(raw, number)
 
             config.attributes["connection"] = connection
             config.attributes["on_version_apply"] = applied

@@ -207,10 +207,10 @@ blob_chunks = Table(
     Column("data", LargeBinary, nullable=False),
     PrimaryKeyConstraint("sha256", "n"))
 
-# Webhooks (core/webhooks.py, migration 0006): where events are POSTed, and the outbox of
-# deliveries, one row per (webhook, audit entry), inserted in the entry's own transaction.
-# Not governed (no row witnesses): a delivery's state changes after the event, unaudited; on a
-# team store only lablift_admin reads or writes `webhooks` (its secrets).
+# Webhooks (core/webhooks.py, migrations 0006, 0007): where events are POSTed, and the outbox
+# of deliveries, one row per (webhook, audit entry), inserted in the entry's own transaction.
+# `webhooks` is governed (witnessed since 0007); deliveries are not: their state changes after
+# the event, unaudited. On a team store only lablift_admin reads or writes `webhooks`.
 webhooks = Table(
     "webhooks", metadata,
     Column("id", Integer, primary_key=True),

@@ -46,13 +46,16 @@ ADD_TEST = Statement(insert(d).values(
 DUE = Statement(select(d.c.id).where(d.c.state == "pending",
                                      d.c.next_attempt_at <= bindparam("now"))
                 .order_by(d.c.id).limit(bindparam("limit")))
+# a claim counts the attempt and says so until its outcome is recorded (SETTLE)
 CLAIM = Statement(update(d).where(d.c.id == bindparam("id"), d.c.state == "pending",
                                   d.c.next_attempt_at <= bindparam("now"))
-                  .values(next_attempt_at=bindparam("lease_until")))
+                  .values(next_attempt_at=bindparam("lease_until"), attempts=d.c.attempts + 1,
+                          last_error=bindparam("abandoned")))
 # what one attempt needs: the delivery, its webhook (URL, secret) and its audit entry
 WORK = Statement(
     select(d.c.id, d.c.webhook_id, d.c.seq, d.c.event, d.c.delivery_id, d.c.attempts,
-           d.c.created_at, w.c.url, w.c.secret, w.c.removed_at,
+           d.c.last_error, d.c.created_at, w.c.url, w.c.secret, w.c.removed_at,
+           w.c.events.label("webhook_events"), audit_log.c.action.label("audit_action"),
            audit_log.c.ts.label("audit_ts"), audit_log.c.user.label("audit_user"),
            audit_log.c.entity.label("audit_entity"), audit_log.c.details.label("audit_details"),
            audit_log.c.hash.label("audit_hash"))
@@ -85,3 +88,14 @@ PEOPLE_OF_VERSION = Statement(
     .where(model_versions.c.model == bindparam("model"),
            model_versions.c.version == bindparam("version")))
 NEXT_DUE = Statement(select(func.min(d.c.next_attempt_at)).where(d.c.state == "pending"))
+
+# the embedded store's baseline at schema 7 (core/webhook_baseline.py)
+WITNESSED_BEFORE = Statement(select(literal(1)).select_from(audit_log)
+                             .where(func.instr(audit_log.c.details, bindparam("key")) > 0)
+                             .limit(1))  # SQLite's instr: only the embedded store asks
+ALL_HOOKS = Statement(select(w).order_by(w.c.id))
+HOOK_ENTRIES = Statement(select(audit_log.c.seq, audit_log.c.user, audit_log.c.action,
+                                audit_log.c.entity, audit_log.c.details)
+                         .where(audit_log.c.action.in_([literal_column("'webhook.add'"),
+                                                        literal_column("'webhook.remove'")]))
+                         .order_by(audit_log.c.seq))
