@@ -32,13 +32,19 @@ def register(sub) -> None:
     w = ms.add_parser("watch", help="ingest batch files and serve.py logs dropped into a "
                                     "folder, once each, after they stop growing; stops on "
                                     "SIGTERM/SIGINT")
-    w.add_argument("dir", help="folder to watch (CSV, Parquet, Excel, JSON-lines logs)")
+    w.add_argument("dir", help="folder to watch (CSV, Parquet, Excel, JSON-lines logs); "
+                               "its subfolders only with --recursive")
     w.add_argument("--model", required=True, metavar="REF",
                    help="NAME:VERSION (or NAME:ALIAS, followed as it moves)")
     w.add_argument("--label", metavar="COL", help="column with the actual outcomes")
     w.add_argument("--interval", type=float, default=2.0, metavar="S",
                    help="seconds between scans (default 2); a file is taken once it has not "
                         "changed for two scans")
+    w.add_argument("--recursive", "-r", action="store_true",
+                   help="also watch subfolders (e.g. one per day: 2026-12-01/batch.csv); "
+                        "files are named by their path below DIR. Hidden files and folders "
+                        "and partial copies (.part, .tmp, ~) are ignored, symbolic links are "
+                        "not followed")
     w.add_argument("--json", action="store_true", help="print one JSON object per event "
                                                        "(JSON lines)")
     w.set_defaults(handler=cmd_watch)
@@ -160,7 +166,7 @@ def cmd_watch(store, args):
             stop.set()
 
     watcher = Watcher(store, args.model, args.dir, emit, label=args.label,
-                      interval=args.interval, stop=stop)
+                      interval=args.interval, stop=stop, recursive=args.recursive)
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, lambda *_: stop.set())
@@ -190,6 +196,10 @@ def cmd_report(store, args):
         for m in ("accuracy", "roc_auc", "r2", "rmse"):
             if m in series:
                 row[m] = next((s["value"] for s in series[m] if s["batch_id"] == b["id"]), None)
+        sh = b.get("shadow")
+        if sh:
+            row["shadow_agree"] = (None if sh.get("agreement") is None
+                                   else f"{sh['agreement']:.1%}")
         if b["id"] in lat:
             row["p99_ms"] = lat[b["id"]].get("p99")
             row["requests"] = lat[b["id"]].get("requests")
@@ -198,12 +208,19 @@ def cmd_report(store, args):
         rows.append(row)
     cols = ["batch", "window", "rows", "drift_share", "drift"] + \
         [m for m in ("accuracy", "roc_auc", "r2", "rmse") if m in series] + \
-        (["p99_ms", "requests", "error_rate"] if lat else [])
+        (["p99_ms", "requests", "error_rate"] if lat else []) + \
+        (["shadow_agree"] if rep.get("shadow") else [])
     lines.append(table(rows, cols, empty="no batches yet"))
     hold = rep["metrics"]["holdout"]
     if hold:
         lines.append("holdout: " + ", ".join(f"{k} {val:.3f}" for k, val in hold.items()
                                              if val is not None))
+    if rep.get("shadow"):
+        from ..core.monitoring.shadow import describe
+        lines.append("")
+        lines.append("shadow traffic (champion vs challenger, all batches):")
+        for s in rep["shadow"]:
+            lines.extend(describe(s) + [f"  batches {', '.join(map(str, s['batch_ids']))}"])
     if rep["features"] and rep["batches"]:
         lines.append("")
         lines.append("drifted features per batch:")

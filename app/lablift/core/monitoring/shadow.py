@@ -60,6 +60,19 @@ def _same_value(a: Any, b: Any) -> bool:
         return str(a) == str(b)
 
 
+def _same_values(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """_same_value over two columns at once (a Python loop costs ~5 us a row)."""
+    x, y = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+    numeric = (x.notna() & y.notna()).to_numpy()
+    if numeric.all():
+        return (x.to_numpy(dtype=float) == y.to_numpy(dtype=float))
+    same = np.zeros(len(a), dtype=bool)
+    same[numeric] = x[numeric].to_numpy(dtype=float) == y[numeric].to_numpy(dtype=float)
+    rest = ~numeric
+    same[rest] = [_same_value(u, v) for u, v in zip(a[rest], b[rest])]
+    return same
+
+
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
@@ -102,8 +115,7 @@ def summarise(frame: pd.DataFrame, task: str | None, classes: list | None,
     shadow_pred = part.get(SHADOW_PREFIX + "prediction",
                            pd.Series([None] * len(part), index=part.index))
     ok = ~failed & champ_pred.notna().to_numpy() & shadow_pred.notna().to_numpy()
-    same = np.array([_same_value(a, b) for a, b in zip(champ_pred[ok], shadow_pred[ok])],
-                    dtype=bool)
+    same = _same_values(champ_pred[ok], shadow_pred[ok])
     out: dict[str, Any] = {
         "champion": _mode(part["model"]) if "model" in part.columns else None,
         "challenger": _mode(part[SHADOW_PREFIX + "model"])

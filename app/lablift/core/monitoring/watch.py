@@ -11,6 +11,11 @@
   that fails is reported and retried only when it changes.
 - Files already in the folder at start are treated as new ones (the sha256 check skips those
   ingested before).
+- recursive=True (`--recursive`) also scans subfolders (e.g. one per day, 2026-12-01/batch.csv);
+  files are then named by their path below the folder. Hidden folders are skipped, symbolic
+  links are not followed (files or folders) and a folder met twice (a bind mount, a Windows
+  junction) is scanned once, so a loop cannot make a scan endless. Off by
+  default: a folder that keeps processed files in a subfolder is watched as before.
 - Retrain policy: with the monitoring setting retrain_on_alert, a batch that raises an alert
   trains a pending challenger (retrain.py), unless a challenger of that version is pending
   review already. Retraining needs the analyst role; a refusal is an event, not an exit.
@@ -91,7 +96,7 @@ class Watcher:
 
     def __init__(self, store: Store, ref: str, folder: str | os.PathLike, emit: Emit,
                  label: str | None = None, interval: float = 2.0,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, recursive: bool = False):
         from .. import registry
         self.store, self.ref, self.label, self.emit_ = store, ref, label, emit
         self.folder = Path(folder).expanduser()
@@ -102,8 +107,10 @@ class Watcher:
             raise LabliftError(f"--interval must be more than 0 seconds, got {interval:g}")
         store.require_role("ingesting monitoring batches", "ops", "analyst")
         self.interval = float(interval)
+        self.recursive = bool(recursive)
         self.stop = stop or threading.Event()
         registry.resolve_version(store, ref)  # an unknown REF is refused before watching
+        # keyed by the path below the folder, "/"-separated: "a.csv", "2026-12-01/batch.csv"
         self.seen: dict[str, tuple[tuple[int, int], int]] = {}  # name: (size, mtime), polls
         self.tried: dict[str, tuple[int, int]] = {}  # name: signature last ingested or failed
 
@@ -112,8 +119,10 @@ class Watcher:
                     "event": event, **extra, "message": message})
 
     def run(self) -> None:
-        self.emit("watching", f"watching {self.folder} for {self.ref} every "
-                              f"{self.interval:g} s", folder=str(self.folder))
+        self.emit("watching", f"watching {self.folder}"
+                  + (" and its subfolders" if self.recursive else "")
+                  + f" for {self.ref} every {self.interval:g} s", folder=str(self.folder),
+                  recursive=self.recursive)
         while not self.stop.is_set():
             try:
                 self.poll()
@@ -122,20 +131,43 @@ class Watcher:
             self.stop.wait(self.interval)
         self.emit("stopped", "stopped")
 
+    def scan(self) -> dict[str, tuple[int, int]]:
+        """Watched files below the folder: {relative name: (size, mtime_ns)}. Only the top
+        folder's errors are raised; a subfolder removed or unreadable meanwhile is passed."""
+        current: dict[str, tuple[int, int]] = {}
+        pending: list[tuple[Path, str]] = [(self.folder, "")]
+        visited: set[tuple[int, int]] = set()  # a bind mount or a Windows junction loops too
+        while pending:
+            folder, prefix = pending.pop()
+            try:
+                st = os.stat(folder)
+                if (st.st_dev, st.st_ino) in visited:
+                    continue
+                visited.add((st.st_dev, st.st_ino))
+                it = os.scandir(folder)
+            except OSError:
+                if not prefix:
+                    raise
+                continue
+            with it:
+                for entry in it:
+                    try:
+                        # never through a link: a loop (sub/up -> ..) would never end
+                        if self.recursive and not entry.name.startswith(".") and \
+                                entry.is_dir(follow_symlinks=False):
+                            pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                            continue
+                        if not watched(entry.name) or not entry.is_file(follow_symlinks=False):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:  # removed meanwhile
+                        continue
+                    current[prefix + entry.name] = (st.st_size, st.st_mtime_ns)
+        return current
+
     def poll(self) -> None:
         """One scan: files stable long enough are ingested, in name order."""
-        current: dict[str, tuple[int, int]] = {}
-        with os.scandir(self.folder) as it:
-            for entry in it:
-                if not watched(entry.name):
-                    continue
-                try:
-                    if not entry.is_file(follow_symlinks=False):
-                        continue
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:  # removed meanwhile
-                    continue
-                current[entry.name] = (st.st_size, st.st_mtime_ns)
+        current = self.scan()
         ready = []
         for name, sig in current.items():
             before = self.seen.get(name)
@@ -168,46 +200,47 @@ class Watcher:
 
     def handle(self, path: Path) -> None:
         from .ingest import ingest_batches
+        name = path.relative_to(self.folder).as_posix()  # what events call the file
         try:
             version = self._version()
             sha = sha256_file(path)
             prior = self._ingested_as(version, sha)
         except (LabliftError, OSError) as exc:
-            self.emit("error", f"{path.name}: {exc}", file=path.name)
+            self.emit("error", f"{name}: {exc}", file=name)
             return
         if prior:
-            self.emit("skipped", f"{path.name}: same bytes as batch "
-                      f"{', '.join(map(str, prior))} of {version['ref']}", file=path.name,
+            self.emit("skipped", f"{name}: same bytes as batch "
+                      f"{', '.join(map(str, prior))} of {version['ref']}", file=name,
                       batches=prior)
             return
         label = self.label if self.label and _has_column(path, self.label) else None
-        self.emit("ingesting", f"{path.name} for {version['ref']}"
+        self.emit("ingesting", f"{name} for {version['ref']}"
                   + (f" (no {self.label!r} column: without labels)"
-                     if self.label and not label else ""), file=path.name)
+                     if self.label and not label else ""), file=name)
         try:
             batches = ingest_batches(self.store, version["ref"], path, label=label,
                                      cancelled=self.stop.is_set)
         except Cancelled:
             done = self._ingested_as(version, sha)  # cancelled after the commit: it is in
             if done:
-                self.emit("ingested", f"{path.name}: batch {', '.join(map(str, done))}",
-                          file=path.name, batches=done)
+                self.emit("ingested", f"{name}: batch {', '.join(map(str, done))}",
+                          file=name, batches=done)
             else:
-                self.emit("abandoned", f"{path.name}: stopped before it was recorded; "
-                          f"nothing of it is in the store", file=path.name)
+                self.emit("abandoned", f"{name}: stopped before it was recorded; "
+                          f"nothing of it is in the store", file=name)
             return
         except (LabliftError, OSError, ValueError) as exc:
-            self.emit("error", f"{path.name}: {exc}", file=path.name)
+            self.emit("error", f"{name}: {exc}", file=name)
             return
         except Exception as exc:  # one broken file must not stop the watcher
-            self.emit("error", f"{path.name}: {type(exc).__name__}: {exc}", file=path.name)
+            self.emit("error", f"{name}: {type(exc).__name__}: {exc}", file=name)
             return
         alerts = []
         for b in batches:
-            self.emit("ingested", f"{path.name}: batch {b['id']}"
+            self.emit("ingested", f"{name}: batch {b['id']}"
                       + (f" ({b['window']})" if b.get("window") else "")
                       + f", {b['rows']} rows, drift share {b['drift_share']:.2f}, "
-                        f"{len(b.get('alerts') or [])} alerts", file=path.name, batch=b["id"],
+                        f"{len(b.get('alerts') or [])} alerts", file=name, batch=b["id"],
                       rows=b["rows"], drift_share=b["drift_share"],
                       dataset_drift=b["dataset_drift"])
             for a in b.get("alerts") or []:

@@ -4,7 +4,9 @@ data -> train (or sweep, best run) -> gates -> register (checks) -> monitoring -
 A step whose inputs are unchanged reuses what the store already holds, as `dvc repro` does:
 the data when its content hash is the newest version's, the run when a finished run (or
 sweep) on that dataset version has the same canonical spec, the version when that run is
-already registered under the model. The run stops at pending review; once a reviewer has
+already registered under the model (or another run of the same inputs is: two runs started
+together both train, but the check and the registration are one write transaction, so they
+register one version). The run stops at pending review; once a reviewer has
 approved the version, the next run exports it (when the file names an export folder).
 
 Outcomes and exit codes (DESIGN "Release and automation"; docs/pipeline.md):
@@ -121,7 +123,7 @@ def run(store: Store, p: Pipeline, allow_pending: bool = False, export: bool = T
             "reused": trained["status"] == "reused",
             "dataset": {k: dataset.get(k) for k in ("id", "name", "version", "sha256", "rows",
                                                     "columns")},
-            "run_id": run_row["id"], "sweep_id": sweep_id,
+            "run_id": version["run_id"], "sweep_id": sweep_id,  # the version's run
             "version": _version_summary(store, version), "bundle": bundle,
             "steps": steps.items}
 
@@ -248,13 +250,33 @@ def _find_sweep(store: Store, dataset_id: int, expected: dict[str, Any]):
 # -- register -----------------------------------------------------------------------------------
 def _register(store: Store, p: Pipeline, run: dict[str, Any], steps: _Steps,
               gates_changed: bool) -> tuple[dict[str, Any], str | None]:
+    """Reuse check and registration in one write transaction (the store's write lock:
+    BEGIN IMMEDIATE on SQLite, the advisory write lock on PostgreSQL): two pipeline runs
+    started together on new inputs both train, but the second one in finds the first one's
+    version of the same inputs and reuses it instead of registering a duplicate."""
+    with store.transaction():
+        return _register_locked(store, p, run, steps, gates_changed)
+
+
+def _register_locked(store: Store, p: Pipeline, run: dict[str, Any], steps: _Steps,
+                     gates_changed: bool) -> tuple[dict[str, Any], str | None]:
+    note = ("; its checks were made with the gates of its registration, the new gates "
+            "apply to versions registered from now on" if gates_changed else "")
     found = store.row(registry_sql.REGISTERED_RUN, model=p.model, run_id=run["id"])
     if found is not None:
         v = registry.resolve_version(store, f"{p.model}:{found['version']}")
-        note = ("; its checks were made with the gates of its registration, the new gates "
-                "apply to versions registered from now on" if gates_changed else "")
         steps.add("register", "reused", f"run {run['id']} is already version {v['ref']} "
                   f"({v['status']}){note}", version=v["ref"], version_id=v["id"])
+        return v, None
+    twin = _find_run(store, p, run["spec"])  # a run of the same inputs registered meanwhile
+    found = twin is not None and twin["id"] != run["id"] and store.row(
+        registry_sql.REGISTERED_RUN, model=p.model, run_id=twin["id"])
+    if found:
+        v = registry.resolve_version(store, f"{p.model}:{found['version']}")
+        steps.add("register", "reused", f"run {twin['id']} has the same inputs as run "
+                  f"{run['id']} and is already version {v['ref']} ({v['status']}), registered "
+                  f"by another run meanwhile: run {run['id']} is not registered{note}",
+                  version=v["ref"], version_id=v["id"], run_id=twin["id"])
         return v, None
     earlier = [v for v in registry.list_versions(store, p.model) if v["run_id"] == run["id"]]
     if earlier:  # rejected or archived: the same inputs would only ask the reviewer again
