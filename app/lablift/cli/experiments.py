@@ -1,4 +1,4 @@
-"""`lablift algorithms | train | sweep | run list/show/reproduce`."""
+"""`lablift algorithms | train | sweep | run list/show/reproduce/compare`."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def register(sub) -> None:
     add_json(sw)
     sw.set_defaults(handler=cmd_sweep)
 
-    run = sub.add_parser("run", help="list, show and reproduce runs")
+    run = sub.add_parser("run", help="list, show, reproduce and compare runs")
     rs = run.add_subparsers(dest="run_command", metavar="ACTION", required=True)
     ls = rs.add_parser("list", help="list runs, newest first")
     ls.add_argument("--dataset", metavar="REF")
@@ -67,6 +67,26 @@ def register(sub) -> None:
     rep.add_argument("run")
     add_json(rep)
     rep.set_defaults(handler=cmd_run_reproduce)
+    cmp = rs.add_parser(
+        "compare", help="compare runs: setup, parameters, metrics with deltas, checks",
+        description="Compare run B (and C, ...) with run A: status, dataset, algorithm, the "
+                    "spec fields and parameters that differ (those equal on one line), every "
+                    "holdout and cross-validated metric with its delta (B - A) and whether B "
+                    "is better given the metric's direction, the checks of the versions the "
+                    "runs were registered as, and the holdout rows each run was scored on. "
+                    "Only recorded figures are shown; nothing is re-scored.",
+        epilog="In CI: lablift run compare $(lablift model show NAME:production --json | jq "
+               ".run_id) $(jq .run_id pipeline.json) --markdown >> $GITHUB_STEP_SUMMARY "
+               "(docs/ci.md).")
+    cmp.add_argument("a", metavar="A", help="the baseline run id (e.g. production's run)")
+    cmp.add_argument("b", metavar="B", help="the run compared with it (e.g. the candidate)")
+    cmp.add_argument("more", nargs="*", default=[], metavar="C",
+                     help="further runs, each compared with A")
+    how = cmp.add_mutually_exclusive_group()
+    how.add_argument("--markdown", action="store_true",
+                     help="print GitHub-flavoured Markdown (a PR comment or job summary)")
+    how.add_argument("--json", action="store_true", help="print one JSON document")
+    cmp.set_defaults(handler=cmd_run_compare)
 
 
 def _spec_args(p) -> None:
@@ -259,3 +279,14 @@ def cmd_run_reproduce(store, args):
         return res
     return Text(f"run {res['run_id']} reproduced identically as run {res['new_run_id']} "
                 f"(predictions sha256 {res['predictions_sha256']['new'][:16]})")
+
+
+def cmd_run_compare(store, args):
+    # pyarrow (the holdout rows) is imported by core.run_compare when it reads them
+    from ..core import run_compare, run_compare_format
+    result = run_compare.compare(store, [args.a, args.b, *args.more])
+    if args.json:
+        return result
+    if args.markdown:
+        return Text(run_compare_format.to_markdown(result).rstrip("\n"))
+    return Text(run_compare_format.to_text(result))
