@@ -13,16 +13,21 @@ computation on frames already in memory; file reading is excluded on both sides.
 Then what a user waits for, whole processes from a CSV file to the verdict: `lablift monitor
 ingest` of the current rows as CSV for a logistic regression trained on the reference rows
 (a store made once under benchmarks/_data/, with one earlier ingest done, so the version's
-reference is what later ingests find), beside Evidently's whole script (start, read both
-CSVs, report) and two floors: start and read the CSV with pyarrow; start and import what
-scoring a scikit-learn pipeline imports (numpy, pandas, pyarrow, scipy.stats, sklearn).
---baseline APP times another checkout's app/ folder in the same rounds (e.g.
-`git archive HEAD app | tar -x -C /tmp/before`, then --baseline /tmp/before/app).
+reference summary and the exact ONNX form of its pipeline are what later ingests find: they
+score with onnxruntime and import neither scikit-learn nor scipy.stats), the same ingest with
+LABLIFT_SCORER=pickle (the fitted pipeline unpickled, as before the ONNX path), Evidently's
+whole script (start, read both CSVs, report) and three floors: start and read the CSV with
+pyarrow; start and import what the ONNX path needs (pandas, pyarrow, onnxruntime); start and
+import what scoring a scikit-learn pipeline imports (numpy, pandas, pyarrow, scipy.stats,
+sklearn). --baseline APP times another checkout's app/ folder in the same rounds (e.g.
+`git archive HEAD app | tar -x -C /tmp/before`, then --baseline /tmp/before/app), with a
+store of its own made by that checkout (its reference summary is its own).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -108,6 +113,8 @@ snap = Report([DataDriftPreset()]).run(current_data=Dataset.from_pandas(cur, dat
 print(snap.dict()["metrics"][0]["value"])
 '''
 FLOOR_SCRIPT = "import sys, pyarrow.csv; pyarrow.csv.read_csv(sys.argv[1])"
+# what the ONNX path of `monitor ingest` needs at least
+ONNX_FLOOR_SCRIPT = "import pandas, pyarrow.csv, pyarrow.parquet, onnxruntime"
 # what any process scoring a scikit-learn pipeline imports (sklearn itself imports scipy.stats)
 IMPORTS_FLOOR_SCRIPT = ("import pandas, pyarrow.csv, pyarrow.parquet, scipy.stats, "
                         "sklearn.pipeline, sklearn.compose, sklearn.linear_model, "
@@ -166,11 +173,28 @@ def run_lablift(ref: pd.DataFrame, cur: pd.DataFrame, repeat: int) -> tuple[list
     return times, result
 
 
-def make_ingest_store(rows: int, ref_path: Path, cur_path: Path) -> tuple[Path, Path, Path]:
-    """(store snapshot, reference CSV with a target, current CSV), made once."""
+def _summary_format(app: Path) -> str:
+    """The reference summary format of that checkout: a store's earlier ingest must have been
+    made by code of the same format, or every timed ingest would summarise again."""
+    text = (app / "lablift" / "core" / "monitoring" / "reference.py")
+    for line in (text.read_text().splitlines() if text.exists() else []):
+        if line.startswith("SUMMARY_FORMAT"):
+            return line.split("=")[1].split("#")[0].strip()
+    return "0"
+
+
+def make_ingest_store(rows: int, ref_path: Path, cur_path: Path,
+                      app: Path | None = None) -> tuple[Path, Path, Path]:
+    """(store snapshot, reference CSV with a target, current CSV), made once per summary
+    format (by `app`, default this checkout; a baseline gets a store of its own)."""
+    app = APP if app is None else app
     base = HERE / "_data" / f"ingest_{rows}"
+    if app != APP:
+        tag = hashlib.sha256(str(app.resolve()).encode()).hexdigest()[:12]
+        base = HERE / "_data" / f"ingest_{rows}_baseline_{tag}"
     store, ref_csv, cur_csv = base / "store", base / "reference.csv", base / "current.csv"
-    if (base / "ready").exists():
+    ready = f"summary format {_summary_format(app)}"
+    if (base / "ready").exists() and (base / "ready").read_text() == ready:
         return store, ref_csv, cur_csv
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
@@ -188,9 +212,9 @@ def make_ingest_store(rows: int, ref_path: Path, cur_path: Path) -> tuple[Path, 
                   "logistic_regression", "--cv", "0"],
                  ["model", "register", "1", "--name", "drift"],
                  ["monitor", "ingest", "drift:1", str(warm)]):
-        subprocess.run(lablift_argv(APP, store) + argv, env=app_env(APP), check=True,
+        subprocess.run(lablift_argv(app, store) + argv, env=app_env(app), check=True,
                        stdout=subprocess.DEVNULL)
-    (base / "ready").touch()
+    (base / "ready").write_text(ready)
     return store, ref_csv, cur_csv
 
 
@@ -208,33 +232,39 @@ def lablift_argv(app: Path, store: Path) -> list[str]:
 def whole_process(args, ref_path: Path, cur_path: Path) -> None:
     snapshot, ref_csv, cur_csv = make_ingest_store(args.rows, ref_path, cur_path)
     evidently = None if args.no_evidently else (VENV / "bin" / "python")
+    # name: (argv, app folder or None, store snapshot or None, extra environment)
     cases = {"floor: start + pyarrow read_csv": ([sys.executable, "-c", FLOOR_SCRIPT,
-                                                   str(cur_csv)], None, None),
-             "floor: start + a scorer's imports": ([sys.executable, "-c",
-                                                     IMPORTS_FLOOR_SCRIPT], None, None)}
-    apps = [("lablift monitor ingest", APP)]
+                                                   str(cur_csv)], None, None, {}),
+             "floor: start + pandas, pyarrow, onnxruntime": (
+                 [sys.executable, "-c", ONNX_FLOOR_SCRIPT], None, None, {}),
+             "floor: start + a sklearn scorer's imports": (
+                 [sys.executable, "-c", IMPORTS_FLOOR_SCRIPT], None, None, {})}
+    apps = [("lablift monitor ingest", APP, snapshot, {}),
+            ("lablift ingest, LABLIFT_SCORER=pickle", APP, snapshot,
+             {"LABLIFT_SCORER": "pickle"})]
     if args.baseline:
-        apps.append(("baseline monitor ingest", args.baseline))
-    for label, app in apps:
+        apps.append(("baseline monitor ingest", args.baseline,
+                     make_ingest_store(args.rows, ref_path, cur_path, args.baseline)[0], {}))
+    for label, app, store, extra in apps:
         argv = lablift_argv(app, Path("STORE")) + ["monitor", "ingest", "drift:1", str(cur_csv),
                                                     "--json"]
-        cases[label] = (argv, app, snapshot)
+        cases[label] = (argv, app, store, extra)
     if evidently is not None and evidently.exists():
         cases["Evidently whole script"] = ([str(evidently), "-c", EVIDENTLY_WHOLE_SCRIPT,
-                                            str(ref_csv), str(cur_csv)], None, None)
+                                            str(ref_csv), str(cur_csv)], None, None, {})
     times: dict[str, list[float]] = {k: [] for k in cases}
     verdicts: dict[str, str] = {}
     rounds = max(3, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):  # interleaved: load from other work hits every case alike
-            for name, (argv, app, store) in cases.items():
+            for name, (argv, app, store, extra) in cases.items():
                 if store is not None:  # a fresh copy: the same content may be ingested again
                     target = Path(tmp) / "store"
                     shutil.rmtree(target, ignore_errors=True)
                     shutil.copytree(store, target)
                     argv = [str(target) if a == "STORE" else a for a in argv]
                 t0 = time.perf_counter()
-                proc = subprocess.run(argv, env=app_env(app) if app else None,
+                proc = subprocess.run(argv, env={**app_env(app), **extra} if app else None,
                                       capture_output=True, text=True)
                 times[name].append(time.perf_counter() - t0)
                 if proc.returncode != 0:
@@ -243,16 +273,20 @@ def whole_process(args, ref_path: Path, cur_path: Path) -> None:
                     b = json.loads(proc.stdout)
                     verdicts[name] = (f"{b['n_drifted']} of {b['n_columns']} drifted, dataset "
                                       f"drift {b['dataset_drift']}, prediction drift "
-                                      f"{(b.get('prediction_drift') or {}).get('statistic')}")
+                                      f"{(b.get('prediction_drift') or {}).get('statistic')}"
+                                      f", scorer {(b.get('scorer') or {}).get('kind', '?')}")
     print(f"whole processes, CSV file ({args.rows:,} rows x 25 columns) to verdict: median "
           f"(min-max) of {rounds} interleaved rounds")
     for name, ts in times.items():
-        print(f"  {name:<34} {statistics.median(ts):6.2f} s  ({min(ts):.2f}-{max(ts):.2f})"
+        print(f"  {name:<44} {statistics.median(ts):6.2f} s  ({min(ts):.2f}-{max(ts):.2f})"
               + (f"  {verdicts[name]}" if name in verdicts else ""))
     ours = statistics.median(times["lablift monitor ingest"])
-    for name in ("baseline monitor ingest", "Evidently whole script"):
+    for name in ("lablift ingest, LABLIFT_SCORER=pickle", "baseline monitor ingest",
+                 "Evidently whole script"):
         if name in times:
             print(f"  {name} / lablift: {statistics.median(times[name]) / ours:.1f}x")
+    floor = statistics.median(times["floor: start + pandas, pyarrow, onnxruntime"])
+    print(f"  lablift / its floor (start + pandas, pyarrow, onnxruntime): {ours / floor:.1f}x")
     if "Evidently whole script" not in times:
         print("  (Evidently is not installed here: no same-run peer figure)")
 

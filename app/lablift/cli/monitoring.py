@@ -95,7 +95,7 @@ def _tests(items: list[str]) -> dict[str, str]:
 def _batch_json(b: dict) -> dict:
     keys = ("id", "model", "version", "window", "rows", "drift_share", "dataset_drift",
             "n_drifted", "n_columns", "columns", "skipped", "prediction_drift", "metrics",
-            "labelled_rows", "ops", "shadow", "quality", "alerts", "created_at")
+            "labelled_rows", "ops", "shadow", "quality", "alerts", "scorer", "created_at")
     return {k: b.get(k) for k in keys}
 
 

@@ -19,6 +19,7 @@ The modules, in the order a batch meets them:
   batch_files  reading a CSV/Parquet batch or a serve.py log
   windows      splitting a batch by day, week or rows
   reference    what a version's batches are measured against
+  scorer       what scores a batch: the version's exact ONNX form (onnxruntime) or the pickle
   schema       checking a batch against the input schema (findings)
   ops          request volume, latency and error rate of a logged batch
   analysis     everything measured on one window, and the alerts it raises

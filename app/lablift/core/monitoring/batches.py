@@ -65,6 +65,7 @@ def batch_view(row: dict[str, Any], version: dict[str, Any] | None = None) -> di
         "holdout": result.get("holdout"),
         "ops": result.get("ops"),
         "shadow": result.get("shadow"),  # serve.py --shadow: champion vs challenger
+        "scorer": result.get("scorer"),  # onnx or pickle, and why (scorer.py)
         "alerts": result.get("alerts", []),
         "window_span": result.get("window"),
     }

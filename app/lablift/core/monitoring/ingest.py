@@ -1,6 +1,10 @@
 """Ingesting a file for a model version: read, check, split into windows, measure each
 against the reference, and record one `batches` row per window in one transaction with its
-alerts and audit entries. Alerts mark the version "attention needed"."""
+alerts and audit entries. Alerts mark the version "attention needed".
+
+The batch is scored with the version's exact ONNX form when it has one (scorer.py: made at
+the first ingest, kept as an artifact; result["scorer"] says which scorer scored and why),
+so a later ingest imports neither scikit-learn nor scipy.stats."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from .labels import attach_labels
 from .ops import _ops
 from .reference import Reference
 from .schema import _finding
+from .scorer import wanted as wanted_scorer
 from .settings import settings
 from .shadow import summarise as summarise_shadow
 from .values import _jsonable
@@ -36,11 +41,13 @@ IsCancelled = Callable[[], bool]
 def ingest(store: Store, ref: str | int, path: str | os.PathLike, label: str | None = None,
            timestamp: str | None = None, window: str | int | None = None,
            tests: dict[str, str] | None = None, progress: Progress | None = None,
-           cancelled: IsCancelled | None = None) -> dict[str, Any]:
+           cancelled: IsCancelled | None = None, scorer: str | None = None) -> dict[str, Any]:
     """Ingest one file for model version `ref`. Returns the batch (dict), or, when the file
-    is split into windows, {"batches": [batch, ...], "windows": n}."""
+    is split into windows, {"batches": [batch, ...], "windows": n}. `scorer`: auto, onnx or
+    pickle (default: LABLIFT_SCORER, else auto; see scorer.py)."""
     batches = ingest_batches(store, ref, path, label=label, timestamp=timestamp, window=window,
-                             tests=tests, progress=progress, cancelled=cancelled)
+                             tests=tests, progress=progress, cancelled=cancelled,
+                             scorer=scorer)
     if len(batches) == 1 and window is None:
         return batches[0]
     return {"batches": batches, "windows": len(batches)}
@@ -50,7 +57,8 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
                    label: str | None = None, timestamp: str | None = None,
                    window: str | int | None = None, tests: dict[str, str] | None = None,
                    progress: Progress | None = None,
-                   cancelled: IsCancelled | None = None) -> list[dict[str, Any]]:
+                   cancelled: IsCancelled | None = None,
+                   scorer: str | None = None) -> list[dict[str, Any]]:
     from .. import registry
     store.require_role("ingesting monitoring batches", "ops", "analyst")
 
@@ -110,7 +118,8 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
             raise LabliftError(f"{path} was already ingested for {version['ref']} as batch "
                                f"{prior['id']} (same content, label, timestamp and window)")
     step(0.15, "Loading the reference")
-    reference = Reference(store, version)
+    chosen, why = wanted_scorer(label) if scorer is None else (scorer, f"scorer={scorer}")
+    reference = Reference(store, version, scorer=chosen, why=why)
     gates = _model_gates(store, version["model"])
     parts = split_windows(frame, timestamp, window, findings)
     prepared = []
@@ -133,6 +142,11 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
     step(0.9, "Recording batches")
     summary_sha = reference.summary_sha
     if reference.summary_bytes is not None:  # the version's first ingest (or a stale summary)
+        if reference.onnx_bytes is not None:  # its exact ONNX form, named by the summary
+            onnx_sha = store.artifacts.put_bytes(reference.onnx_bytes)
+            if onnx_sha != reference.scorer["artifact"]:
+                raise LabliftError(f"the ONNX form of {version['ref']} was stored as "
+                                   f"{onnx_sha[:12]}, not as its check says")
         summary_sha = store.artifacts.put_bytes(reference.summary_bytes)
     now = utcnow()
     out = []
@@ -151,6 +165,7 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
                                                  "drift_share")},
                 "reference_rows": reference.n_rows,
                 "reference": {"artifact": summary_sha},  # its summary (reference.py)
+                "scorer": reference.scorer,  # onnx or pickle, and why (scorer.py)
             }
             result = _jsonable(result)
             bid = inserted_id(monitor_sql.INSERT_BATCH.execute(store.conn, store.engine, {
@@ -163,7 +178,8 @@ def ingest_batches(store: Store, ref: str | int, path: str | os.PathLike,
             audit.append(store, "monitor.ingest", f"batch:{bid}", {
                 "version": version["ref"], "source": str(path), "sha256": source_sha,
                 "window": wlabel, "rows": int(len(part)), "drift_share": d["drift_share"],
-                "dataset_drift": d["dataset_drift"], "alerts": [a["kind"] for a in res["alerts"]]})
+                "dataset_drift": d["dataset_drift"],
+                "alerts": [a["kind"] for a in res["alerts"]], "scorer": reference.scorer["kind"]})
             for a in res["alerts"]:
                 monitor_sql.INSERT_ALERT.execute(store.conn, store.engine, {
                     "version_id": version["id"], "batch_id": bid, "kind": a["kind"],
