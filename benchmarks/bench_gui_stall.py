@@ -14,12 +14,20 @@ its normal path (Train button -> worker -> signals); the figures are the max and
   - idle, for reference.
 Target: max stall < 50 ms while training and after it. --profile FILE writes a cProfile of
 the GUI thread during the "after" phase.
+
+    python benchmarks/bench_gui_stall.py --quick --baseline /tmp/before_app [--rounds 3]
+
+runs this benchmark in fresh processes, alternating the `lablift` package under `app/` with
+the one under the baseline folder (e.g. a copy of app/ from before a change), and prints the
+medians of each phase's longest stall and their ratio: both sides see the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,8 +72,16 @@ def main() -> int:  # noqa: C901
     ap.add_argument("--profile", metavar="FILE",
                     help="cProfile the GUI thread during the 'after' phase into FILE")
     ap.add_argument("--quick", action="store_true", help="the same as --sample (run_all.py)")
+    ap.add_argument("--baseline", metavar="APP_DIR",
+                    help="compare with the lablift package in APP_DIR, rounds interleaved")
+    ap.add_argument("--current", metavar="APP_DIR",
+                    help="with --baseline: the package to measure (default: app/ beside this)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per side with --baseline")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round's figures
     args = ap.parse_args()
     args.sample = args.sample or args.quick
+    if args.baseline:
+        return compare(args)
 
     _application()  # the QApplication must exist before any widget
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,6 +137,13 @@ def main() -> int:  # noqa: C901
         during = ticks.gaps_ms(start_mark, train_mark)
         after = ticks.gaps_ms(train_mark - 1, after_mark)
         run = job.result
+        if args.json:
+            print(json.dumps({"warm": warm.max(), "idle": idle.max(), "during": during.max(),
+                              "during_p99": float(np.percentile(during, 99)),
+                              "after": after.max(), "train_s": t1 - t0}))
+            pane.close()
+            store.close()
+            return 0
         print(f"Experiments pane, {args.algorithm} cv={args.cv} on {what}; "
               f"QTimer every {TICK_MS} ms on the GUI thread")
         print(f"run {run['id']} {run['status']} in {t1 - t0:.1f} s "
@@ -136,6 +159,34 @@ def main() -> int:  # noqa: C901
               "(target < 50 ms)")
         pane.close()
         store.close()
+    return 0
+
+
+def compare(args) -> int:
+    """Alternate fresh runs of this benchmark on app/ and on the baseline; medians, ratios."""
+    here = Path(__file__).resolve()
+    sides = {"baseline": Path(args.baseline).resolve(),
+             "current": Path(args.current).resolve() if args.current else here.parents[1] / "app"}
+    flags = ["--rows", str(args.rows), "--algorithm", args.algorithm, "--cv", str(args.cv),
+             *(["--sample"] if args.sample else []), "--json"]
+    figures: dict[str, list[dict]] = {name: [] for name in sides}
+    for r in range(args.rounds):
+        for name, app in (sides.items() if r % 2 == 0 else reversed(sides.items())):
+            env = {**os.environ, "PYTHONPATH": str(app)}
+            out = subprocess.run([sys.executable, str(here), *flags], env=env,
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"error: the {name} round failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            figures[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"round {r + 1} {name:<8} " + "  ".join(
+                f"{k} {v:.1f}" for k, v in figures[name][-1].items()), flush=True)
+    print(f"medians of {args.rounds} interleaved rounds (ms; train_s in s), "
+          f"baseline = {sides['baseline']}")
+    print(f"{'':<12}{'baseline':>10}{'current':>10}{'ratio':>8}")
+    for key in ("warm", "idle", "during", "during_p99", "after", "train_s"):
+        b, c = (float(np.median([f[key] for f in figures[n]])) for n in sides)
+        print(f"{key:<12}{b:>10.1f}{c:>10.1f}{(c / b if b else float('nan')):>8.2f}")
     return 0
 
 

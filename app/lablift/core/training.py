@@ -457,12 +457,14 @@ def record_finish(store: Store, run_id: int, result: dict[str, Any], started: fl
 
 def train(store: Store, spec: dict[str, Any], progress: Progress | None = None,
           cancelled: IsCancelled | None = None, sweep_id: int | None = None,
-          reproduces: int | None = None, prepared: Prepared | None = None) -> dict[str, Any]:
+          reproduces: int | None = None, prepared: Prepared | None = None,
+          compute_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
     """Validate, then train `spec` into a run; returns the run row.
 
     Bad input raises LabliftError before anything is written. Once the run row exists, a
     cancel records it 'cancelled' and raises Cancelled; any other error records 'failed' and
-    raises LabliftError naming the run.
+    raises LabliftError naming the run. `compute_fn` stands in for `compute` (the GUI fits
+    in a process: core/train_process.py).
     """
     store.require_role("training", "analyst")
     started = time.perf_counter()
@@ -471,7 +473,7 @@ def train(store: Store, spec: dict[str, Any], progress: Progress | None = None,
     p = prepared or prepare(store, spec)
     run_id = record_start(store, p, sweep_id=sweep_id, reproduces=reproduces)
     try:
-        result = compute(p, progress, cancelled)
+        result = (compute_fn or compute)(p, progress, cancelled)
         result["status"] = "finished"
     except Cancelled:
         record_finish(store, run_id, {"status": "cancelled", "error": "cancelled by the user"},
@@ -492,7 +494,8 @@ def train(store: Store, spec: dict[str, Any], progress: Progress | None = None,
 # -- reproduce -------------------------------------------------------------------------------
 
 def reproduce(store: Store, run_id: int | str, progress: Progress | None = None,
-              cancelled: IsCancelled | None = None) -> dict[str, Any]:
+              cancelled: IsCancelled | None = None,
+              compute_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
     """Re-train a run from its dataset version, spec and seed; compare holdout predictions.
 
     Returns {run_id, new_run_id, identical, predictions_sha256: {original, new}, changes}.
@@ -534,7 +537,7 @@ def reproduce(store: Store, run_id: int | str, progress: Progress | None = None,
     frame = table.to_pandas()
     p = prepare(store, spec, frame=frame, dataset=dataset)
     new = train(store, spec, progress=progress, cancelled=cancelled, reproduces=original["id"],
-                prepared=p)
+                prepared=p, compute_fn=compute_fn)
     out["new_run_id"] = new["id"]
     out["predictions_sha256"]["new"] = new["predictions_sha256"]
     out["identical"] = new["predictions_sha256"] == original["predictions_sha256"]

@@ -8,7 +8,8 @@ jobs coexist, each with its own outcome.
 
 from __future__ import annotations
 
-import importlib
+import atexit
+import gc
 import os
 import sys
 import threading
@@ -21,7 +22,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QListWidget, QListWidgetItem, QPlain
                                QProgressBar, QPushButton, QSizePolicy, QTabWidget, QVBoxLayout,
                                QWidget)
 
-from ....core import catalogue, evaluation, sweeps, training
+from ....core import evaluation, sweeps, train_process, training
+from ....core.train_process import WARM_MODULES  # noqa: F401  (re-exported)
 from ... import context_menu, palette
 from ...widgets import ElidedLabel
 from ...workers import Task, run_task, while_alive
@@ -30,47 +32,49 @@ from .runs_table import read_runs
 
 # Imported in a worker when the pane opens. The first import of scikit-learn, SciPy and
 # Parquet holds the GIL for up to a few hundred ms at a time (loading shared libraries, module
-# init); if the first training run did it, the GUI thread would stall that long mid-run.
-WARM_MODULES = ("sklearn.base", "sklearn.model_selection", "sklearn.metrics", "sklearn.pipeline",
-                "sklearn.compose", "sklearn.impute", "sklearn.preprocessing",
-                "sklearn.calibration", "scipy.stats", "pyarrow.parquet")
+# init), and so do the first Parquet read and metric: this process still prepares, records
+# and shows each run (without the warm-up, the run detail after the first run stalled
+# 0.5 s). The fit runs in the training process, which warms itself at the same time.
 _warmed = False
+_runner: train_process.TrainProcess | None = None
+
+
+def train_runner() -> train_process.TrainProcess | None:
+    """The training process the queue fits in (one per GUI process, reused between jobs);
+    None where it cannot run (not POSIX): there the fit stays in the worker thread."""
+    global _runner
+    if _runner is None and train_process.available():
+        _runner = train_process.TrainProcess()
+        atexit.register(_runner.stop)
+    return _runner
 
 
 def warm_up_imports(progress=None, cancelled=None) -> list[str]:
     global _warmed
-    names = list(WARM_MODULES) + sorted({path.rpartition(".")[0]
-                                         for algo in catalogue.ALGORITHMS.values()
-                                         for path in algo.estimators.values()})
-    for name in names:
-        if cancelled is not None and cancelled():
-            return []
-        importlib.import_module(name)
-    # A tiny run through core's compute (no store) also triggers the lazy imports and caches
-    # that only the first fit, CV split, metric or Parquet write would otherwise hit.
-    try:
-        _tiny_compute()
-    except Exception:  # a warm-up must never matter
-        pass
+    names = train_process.warm_imports(cancelled)  # imports, then a tiny compute
+    runner = train_runner()
+    if runner is not None:  # then the child's, not both at once: the GUI thread keeps a core
+        try:
+            runner.warm(cancelled)
+        except Exception:  # a warm-up must never matter: the first job starts it again
+            pass
+    if not _frozen:
+        _freeze_heap()
     _warmed = True
     return names
 
 
-def _tiny_compute() -> None:
-    import numpy as np
-    import pandas as pd
-    rng = np.random.default_rng(0)
-    n = 60
-    X = pd.DataFrame({"a": rng.normal(size=n), "c": np.array(["x", "y", "z"])[np.arange(n) % 3]})
-    y = pd.Series(np.arange(n) % 2)
-    profile = {"rows": n, "columns": [{"name": "a", "kind": "numeric", "dtype": "double"},
-                                      {"name": "c", "kind": "categorical", "dtype": "string"}]}
-    spec = {"dataset_id": 0, "target": "t", "features": ["a", "c"], "algorithm": "decision_tree",
-            "params": {}, "task": "classification", "test_size": 0.25, "cv": 2, "seed": 0,
-            "sensitive": None, "classes": [0, 1]}
-    rows = np.arange(n)
-    training.compute(training.Prepared(spec=spec, dataset={}, profile=profile, X=X, y=y,
-                                       train_rows=rows[:45], test_rows=rows[45:]))
+# Moved out of the cyclic GC's reach: what is alive after the first warm-up (modules,
+# classes: the bulk of the heap). A full collection otherwise walks all of it on whatever
+# thread triggers it, holding the GIL ~0.5 s under load; with the fit in a process that was
+# the GUI thread drawing the run's plots. Once per process: later garbage stays collectable.
+_frozen = False
+
+
+def _freeze_heap() -> None:
+    global _frozen
+    _frozen = True
+    gc.freeze()
 
 
 def lower_thread_priority(niceness: int = 10) -> None:
@@ -200,14 +204,19 @@ class JobQueue:
         store = self.store
         kind, spec, run_id, extra = job.kind, job.spec, job.run_id, dict(job.extra)
 
+        runner = train_runner()
+        # The store's reads and writes stay in this thread; the fit runs in the training
+        # process, so it never holds this process's GIL (the GUI thread's event loop).
+        fit = runner.compute if runner is not None else None
+
         def fn(progress, cancelled):
             lower_thread_priority()
             if kind == "train":
-                return training.train(store, spec, progress, cancelled)
+                return training.train(store, spec, progress, cancelled, compute_fn=fit)
             if kind == "sweep":  # one job; its runs are recorded before the first fit
                 return sweeps.sweep(store, spec, progress=progress, cancelled=cancelled,
                                     **extra)
-            return training.reproduce(store, run_id, progress, cancelled)
+            return training.reproduce(store, run_id, progress, cancelled, compute_fn=fit)
 
         task = job.task = run_task(fn, pool=self.train_pool)
         task.progress.connect(lambda f, m, j=job: self._on_job_progress(j, f, m))
@@ -365,9 +374,13 @@ class JobQueue:
     def stop_all(self, wait_ms: int = 5000) -> bool:
         """Drop queued jobs, cancel the running one and wait (at most `wait_ms`) until it has
         recorded itself as cancelled. True if nothing is left running."""
+        global _warmed
         self._stopping = True
         self.clear_queue()
         self.cancel_running()
+        if _runner is not None:  # the training process ends with the window, now (a fit
+            _runner.stop()  # in it records itself cancelled)
+            _warmed = False  # a pane opened later starts and warms a new one
         return self.train_pool.waitForDone(wait_ms)
 
     def cancel_running(self) -> None:
