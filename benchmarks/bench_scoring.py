@@ -2,12 +2,15 @@
 
     /work/venv/bin/python benchmarks/bench_scoring.py [--rows 100000] [--requests 2000]
                                                       [--trees 100] [--no-mlflow]
+                                                      [--batch-only]
 
-1. Batch: `python serve.py predict` on N rows (a fresh process: integrity check, load,
-   read, validate, score, write), with the ONNX fast path (model.onnx on onnxruntime) and
-   with the pickle (LABLIFT_SCORER=pickle), against the fitted pipeline's `predict` called
-   directly, (a) in-process on the DataFrame already in memory, (b) in-process with the
-   file I/O (read_csv, predict, to_csv) and (c) as that plain script in a fresh process.
+1. Batch (--batch-only: this part alone): `python serve.py predict` on N rows (a fresh
+   process: integrity check, load, read, validate, score, write), with the ONNX fast path
+   (model.onnx on onnxruntime) and with the pickle (LABLIFT_SCORER=pickle), against the
+   fitted pipeline's `predict` called directly, (a) in-process on the DataFrame already in
+   memory, (b) in-process with the file I/O (read_csv, predict, to_csv) and (c) as that
+   plain script in a fresh process. Five rounds, the contenders alternated within each;
+   medians (and each round's ONNX / in-process ratio, same load).
 2. HTTP: single-row latency p50/p99 over R sequential requests on loopback (keep-alive
    client, `dataframe_split` JSON), serve.py with ONNX and with the pickle against `mlflow
    models serve --env-manager local` on the same bundle, beside in-process single-row
@@ -91,6 +94,7 @@ def load_runtime(bundle: Path):
     sys.dont_write_bytecode = True  # a __pycache__/ in the bundle would count as tampering
     spec = importlib.util.spec_from_file_location("bundle_serve", bundle / "serve.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["bundle_serve"] = mod  # serve.py loads its sibling modules through it
     spec.loader.exec_module(mod)
     return mod
 
@@ -124,7 +128,9 @@ def bench_batch(bundle: Path, frame: pd.DataFrame, features: list[str], rows: in
     out = work / "out.csv"
     # The scorer's own path in-process (no interpreter start): read, validate, score with
     # probabilities, write; against predict on the DataFrame already in memory.
-    scorer = load_runtime(bundle).Scorer(bundle)
+    runtime = load_runtime(bundle)
+    runtime.verify_bundle(bundle)  # its sibling modules run only once the bundle is verified
+    scorer = runtime.Scorer(bundle)
 
     def scorer_path():
         frame_, _ = scorer.frame_from_dataframe(scorer.read_csv(src))
@@ -142,24 +148,30 @@ def bench_batch(bundle: Path, frame: pd.DataFrame, features: list[str], rows: in
     onnx = scorer.kind == "onnx"
     envs = {"onnx": {**os.environ, "LABLIFT_SCORER": "onnx"},
             "pickle": {**os.environ, "LABLIFT_SCORER": "pickle"}}
-    # Alternate the contenders and keep each one's best of 5: the machine is shared and its
-    # load changes by the second, so back-to-back blocks would compare different loads.
-    t_inproc = t_io = t_path = t_script = t_serve = t_onnx = float("inf")
+    # Alternate the contenders, five rounds, and take each one's median: the machine is
+    # shared and its load changes by the second, so back-to-back blocks would compare
+    # different loads (the best of the five is kept too).
+    names = ["inproc", "io", "path", "script", "serve"] + (["onnx"] if onnx else [])
+    times: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(5):
-        t_inproc = min(t_inproc, timed(lambda: model.predict(X_mem), 1))
-        t_io = min(t_io, timed(inproc_io, 1))
-        t_path = min(t_path, timed(scorer_path, 1))
-        t_script = min(t_script, run_proc([sys.executable, "-c", DIRECT_SCRIPT,
-                                           str(bundle / "model.pkl"), str(src), str(out)]))
-        t_serve = min(t_serve, run_proc([sys.executable, "-I", "serve.py", "predict", str(src),
-                                         "-o", str(out)], cwd=bundle, env=envs["pickle"]))
+        times["inproc"].append(timed(lambda: model.predict(X_mem), 1))
+        times["io"].append(timed(inproc_io, 1))
+        times["path"].append(timed(scorer_path, 1))
+        times["script"].append(run_proc([sys.executable, "-c", DIRECT_SCRIPT,
+                                         str(bundle / "model.pkl"), str(src), str(out)]))
+        times["serve"].append(run_proc([sys.executable, "-I", "serve.py", "predict", str(src),
+                                        "-o", str(out)], cwd=bundle, env=envs["pickle"]))
         if onnx:
-            t_onnx = min(t_onnx, run_proc([sys.executable, "-I", "serve.py", "predict",
+            times["onnx"].append(run_proc([sys.executable, "-I", "serve.py", "predict",
                                            str(src), "-o", str(work / "out_onnx.csv")],
                                           cwd=bundle, env=envs["onnx"]))
+    med = {n: statistics.median(v) for n, v in times.items()}
+    t_inproc, t_io, t_path, t_script, t_serve = (med[n] for n in names[:5])
     got = pd.read_csv(out)["prediction"].to_numpy()
     assert (got == model.predict(X_mem)).all(), "serve.py predictions differ"
-    result = {"rows": rows, "scorer_path": scorer.kind, "inprocess_predict_s": t_inproc,
+    result = {"rows": rows, "scorer_path": scorer.kind, "statistic": "median of 5, alternated",
+              "all_runs_s": times, "best_s": {n: min(v) for n, v in times.items()},
+              "inprocess_predict_s": t_inproc,
               "inprocess_predict_with_io_s": t_io, "direct_script_s": t_script,
               "serve_py_predict_s": t_serve, "scorer_path_inprocess_s": t_path,
               "ratio_scorer_path_vs_inprocess_predict": t_path / t_inproc,
@@ -167,10 +179,14 @@ def bench_batch(bundle: Path, frame: pd.DataFrame, features: list[str], rows: in
               "ratio_vs_inprocess_predict": t_serve / t_inproc,
               "ratio_vs_inprocess_with_io": t_serve / t_io}
     if onnx:
+        t_onnx = med["onnx"]
         got = pd.read_csv(work / "out_onnx.csv")["prediction"].to_numpy()
         assert (got == model.predict(X_mem)).all(), "serve.py's ONNX predictions differ"
+        # per round, against the in-process run of the same round (same load)
+        per_round = [o / i for o, i in zip(times["onnx"], times["io"])]
         result.update({"serve_py_onnx_predict_s": t_onnx,
                        "ratio_onnx_vs_inprocess_with_io": t_onnx / t_io,
+                       "ratio_onnx_vs_inprocess_with_io_per_round": per_round,
                        "ratio_onnx_vs_direct_script": t_onnx / t_script})
     return result
 
@@ -386,6 +402,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--trees", type=int, default=100)
     ap.add_argument("--no-mlflow", action="store_true")
+    ap.add_argument("--batch-only", action="store_true",
+                    help="only the batch part (serve.py predict against in-process)")
     ap.add_argument("--no-linear", action="store_true",
                     help="skip the second HTTP run on a logistic regression (fixed overhead)")
     ap.add_argument("--quick", action="store_true", help="small sizes (run_all.py): 20,000 "
@@ -403,9 +421,10 @@ def main() -> int:
                                    {"n_estimators": args.trees})
         features = info["run"]["spec"]["features"]
         results["batch"] = bench_batch(bundle, info["frame"], features, args.rows, work)
-        results["http_forest"] = bench_http(bundle, info["frame"], features, args.requests,
-                                            not args.no_mlflow)
-        if not args.no_linear:
+        if not args.batch_only:
+            results["http_forest"] = bench_http(bundle, info["frame"], features,
+                                                args.requests, not args.no_mlflow)
+        if not args.no_linear and not args.batch_only:
             # A fast model makes each server's own per-request overhead visible.
             log("exporting a logistic regression bundle...")
             bundle, info = make_bundle(work / "linear", "logistic_regression", {})
@@ -416,7 +435,8 @@ def main() -> int:
     results["machine"]["load_average_after"] = os.getloadavg()
     (DATA / "bench_scoring.json").write_text(json.dumps(results, indent=2))
     b = results["batch"]
-    print(f"batch {b['rows']} rows, random forest ({args.trees} trees), best of 5, alternated:")
+    print(f"batch {b['rows']} rows, random forest ({args.trees} trees), median of 5, "
+          f"alternated:")
     if "serve_py_onnx_predict_s" in b:  # the default scorer, so the line run_all.py reads
         print(f"  serve.py predict (new process)  {b['serve_py_onnx_predict_s']:.2f} s   "
               f"[onnx scorer] = x{b['ratio_onnx_vs_inprocess_with_io']:.2f} in-process "
@@ -434,7 +454,11 @@ def main() -> int:
     print(f"  scorer path in-process ({b['scorer_path']})   {b['scorer_path_inprocess_s']:.2f} s   = "
           f"x{b['ratio_scorer_path_vs_inprocess_predict']:.2f} in-process predict "
           f"(read, validate, score + probabilities, write; no interpreter start)")
-    report_http(f"random forest ({args.trees} trees)", results["http_forest"])
+    if "ratio_onnx_vs_inprocess_with_io_per_round" in b:
+        print("  onnx / in-process + I/O, per round: " + ", ".join(
+            f"{r:.2f}" for r in b["ratio_onnx_vs_inprocess_with_io_per_round"]))
+    if "http_forest" in results:
+        report_http(f"random forest ({args.trees} trees)", results["http_forest"])
     if "http_linear" in results:
         report_http("logistic regression", results["http_linear"])
     print(f"load average after the run: "

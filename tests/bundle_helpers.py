@@ -88,17 +88,29 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body=None,
     return resp.status, dict(resp.getheaders()), data
 
 
-def make_bundle(folder: Path, model, schema: dict, name: str = "toy") -> Path:
-    """A hand-built bundle (model.pkl, schema.json, lablift.json, serve.py, SHA256SUMS)."""
-    import pickle
+def copy_runtime(folder: Path) -> list[str]:
+    """Copy serve.py and the runtime modules it loads after its check, as export does."""
     import shutil
+
+    from lablift.bundle_runtime import serve
+    source = Path(serve.__file__).parent
+    for name in serve.RUNTIME_FILES:
+        shutil.copyfile(source / name, folder / name)
+    return list(serve.RUNTIME_FILES)
+
+
+def make_bundle(folder: Path, model, schema: dict, name: str = "toy",
+                version=1) -> Path:
+    """A hand-built bundle (model.pkl, schema.json, lablift.json, the runtime, SHA256SUMS)."""
+    import pickle
 
     from lablift.bundle_runtime import serve
     folder.mkdir()
     (folder / "model.pkl").write_bytes(pickle.dumps(model))
     (folder / "schema.json").write_text(json.dumps(schema))
-    (folder / "lablift.json").write_text(json.dumps({"model": {"name": name, "version": 1}}))
-    shutil.copyfile(serve.__file__, folder / "serve.py")
+    (folder / "lablift.json").write_text(json.dumps({"model": {"name": name,
+                                                                "version": version}}))
+    copy_runtime(folder)
     serve.write_sums(folder)
     return folder
 

@@ -23,7 +23,8 @@ from lablift.core.store import Store
 
 CONTRACT_FILES = {"MLmodel", "model.pkl", "requirements.txt", "python_env.yaml",
                   "input_example.json", "schema.json", "lablift.json", "MODEL_CARD.md",
-                  "serve.py", "SHA256SUMS", "Dockerfile", ".dockerignore", "README.md"}
+                  "SHA256SUMS", "Dockerfile", ".dockerignore", "README.md",
+                  *serve.RUNTIME_FILES}
 # the ONNX fast path's files come with them when the conversion is exact (test_onnx_export)
 ONNX_FILES = {"model.onnx", "onnx_scorer.py", "requirements-onnx.txt"}
 
@@ -80,7 +81,9 @@ def test_export_writes_the_contract_files_and_records_lineage(world):
     head = store.query_one("SELECT hash FROM audit_log WHERE seq = ?", (m["audit_head"]["seq"],))
     assert head["hash"] == m["audit_head"]["hash"]
     assert "loans:1" in (b / "MODEL_CARD.md").read_text()
-    assert (b / "serve.py").read_bytes() == Path(serve.__file__).read_bytes()
+    for name in serve.RUNTIME_FILES:  # serve.py and the modules it runs once verified
+        assert (b / name).read_bytes() == (Path(serve.__file__).parent / name).read_bytes()
+    assert set(serve.RUNTIME_FILES) <= set(serve.read_sums(b))
     rows = store.query("SELECT * FROM bundles")
     assert len(rows) == 1 and rows[0]["path"] == str(b) and rows[0]["created_by"] == "oscar"
     assert rows[0]["manifest_sha256"] == hashlib.sha256((b / "lablift.json").read_bytes()

@@ -44,6 +44,9 @@ def test_catalogue_classifiers_convert_exactly_and_the_check_is_recorded(world):
     assert check["opset"]["ai.onnx.ml"] == (2 if world["run"]["algorithm"] ==
                                             "logistic_regression" else 5)
     assert {c["name"] for c in check["inputs"]} == set(run["spec"]["features"])
+    # what serve.py needs to score without unpickling: the classes and their dtype
+    classes = world["pipeline"][-1].classes_
+    assert check["classes"] == {"dtype": str(classes.dtype), "values": classes.tolist()}
     # shipped and covered by SHA256SUMS, so serve.py's integrity check covers them
     assert ONNX_FILES <= set(serve.read_sums(b))
     assert serve.check_sums(b) == []
@@ -162,3 +165,21 @@ def test_impure_leaves_take_one_tree_per_class_and_stay_exact(world):
                 if n.op_type == "TreeEnsemble")
     assert onnx.helper.get_attribute_value(
         next(a for a in tree.attribute if a.name == "n_targets")) == 2
+
+
+@pytest.mark.parametrize("classes", [np.array([0, 1]), np.array([False, True]),
+                                     np.array([0.5, 2.0]), np.array(["no", "yes"], dtype=object),
+                                     np.array([1, 2, 3], dtype=np.int32)])
+def test_classes_are_recorded_with_their_dtype_and_read_back_exactly(classes):
+    from lablift.bundle_runtime import scoring
+    doc = onnx_export.classes_doc(classes)
+    back = scoring.classes_from_doc(json.loads(json.dumps(doc)))  # through lablift.json
+    assert back.dtype == classes.dtype and back.tolist() == classes.tolist()
+    assert [type(v) for v in back.tolist()] == [type(v) for v in classes.tolist()]
+
+
+@pytest.mark.parametrize("classes", [np.array(["no", "yes"]),  # numpy text, not Python str
+                                     np.array(["a", 1], dtype=object)])
+def test_classes_json_cannot_give_back_are_not_recorded(classes):
+    # serve.py then takes them from model.pkl, as for bundles exported before the field
+    assert onnx_export.classes_doc(classes) is None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import bundle_helpers
 import pytest
 from bundle_helpers import flip_byte, request, run_serve, start_server, stop_server
 
@@ -60,13 +61,7 @@ def _pipeline(X, y):
 
 
 def make_bundle(folder: Path, model, schema: dict) -> Path:
-    folder.mkdir()
-    (folder / "model.pkl").write_bytes(pickle.dumps(model))
-    (folder / "schema.json").write_text(json.dumps(schema))
-    (folder / "lablift.json").write_text(json.dumps({"model": {"name": "toy", "version": 3}}))
-    shutil.copyfile(RUNTIME, folder / "serve.py")
-    serve.write_sums(folder)
-    return folder
+    return bundle_helpers.make_bundle(folder, model, schema, name="toy", version=3)
 
 
 SCHEMA = {"inputs": [
@@ -104,19 +99,31 @@ def _records(X: pd.DataFrame) -> list[dict]:
 
 
 # -- the runtime stays standalone ------------------------------------------------------------
-def test_serve_py_imports_only_stdlib_at_top_and_never_lablift():
-    tree = ast.parse(RUNTIME.read_text())
-    imported = set()
+@pytest.mark.parametrize("name", serve.RUNTIME_FILES + ("onnx_scorer.py",))
+def test_runtime_imports_only_stdlib_and_its_siblings_never_lablift(name):
+    tree = ast.parse((RUNTIME.parent / name).read_text())
+    imported, relative = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            relative.add(node.module)  # from .scoring import ...: a sibling runtime file
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert "lablift" not in imported
-    assert imported <= {"__future__", "argparse", "hashlib", "json", "math", "os", "sys",
-                        "threading", "time", "uuid", "datetime", "pathlib", "pickle", "io",
-                        "http", "queue", "socket", "signal", "concurrent", "numpy", "pandas",
-                        "sklearn"}
+    assert relative <= {"serve", *serve.RUNTIME_MODULES}
+    assert imported <= {"__future__", "argparse", "csv", "hashlib", "importlib", "json", "math",
+                        "os", "sys", "threading", "time", "uuid", "datetime", "pathlib", "pickle",
+                        "io", "http", "queue", "socket", "signal", "concurrent", "numpy",
+                        "pandas", "sklearn", "onnxruntime"}
+
+
+def test_serve_py_itself_imports_no_sibling_at_module_level():
+    # the integrity check runs before any other file of the bundle is read
+    tree = ast.parse(RUNTIME.read_text())
+    assert not [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.level]
+    assert {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names} <= {
+        "os", "sys", "argparse", "hashlib", "importlib"}
 
 
 def test_serve_py_drops_its_folder_from_sys_path_before_other_imports():
@@ -135,8 +142,8 @@ def test_serve_py_drops_its_folder_from_sys_path_before_other_imports():
 def test_intact_bundle_has_no_problems_and_sums_are_sha256sum_format(toy):
     assert serve.check_sums(toy["bundle"]) == []
     lines = (toy["bundle"] / "SHA256SUMS").read_text().splitlines()
-    assert sorted(line.split("  ", 1)[1] for line in lines) == [
-        "lablift.json", "model.pkl", "schema.json", "serve.py"]
+    assert sorted(line.split("  ", 1)[1] for line in lines) == sorted([
+        "lablift.json", "model.pkl", "schema.json", *serve.RUNTIME_FILES])
     assert all(len(line.split("  ", 1)[0]) == 64 for line in lines)
 
 

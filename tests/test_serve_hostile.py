@@ -356,7 +356,8 @@ def test_files_ops_add_do_not_block_scoring(bundle, tmp_path):
     report = serve.inspect_bundle(b)
     assert report["unlisted_other"] == [".venv/", "data/batch.csv", "predictions.jsonl",
                                         "scored.csv"]
-    assert report["unlisted_importable"] == [] and report["listed"] == 4
+    assert report["unlisted_importable"] == []
+    assert report["listed"] == 3 + len(serve.RUNTIME_FILES)  # model.pkl, schema, manifest
     proc = run_serve(b, "predict", "data/batch.csv", "-o", "scored.csv")
     assert proc.returncode == 0, proc.stderr
     assert pd.read_csv(b / "scored.csv")["prediction"].tolist() == ["'+1"]

@@ -257,3 +257,57 @@ def test_admin_reload_is_refused_from_a_non_loopback_address(models, tmp_path):
         assert _admin(port)[0] == 200  # and loopback may
     finally:
         stop_server(proc)
+
+
+def _log_lines(log: Path, n: int, timeout: float = 60) -> list[dict]:
+    end = time.monotonic() + timeout  # the line is written after the answer (and the shadow)
+    while time.monotonic() < end:
+        lines = log.read_text().splitlines() if log.exists() else []
+        if len(lines) >= n:
+            return [json.loads(x) for x in lines]
+        time.sleep(0.05)
+    raise AssertionError(f"{log} has fewer than {n} lines")
+
+
+def test_a_reload_can_name_a_new_shadow_or_stop_shadowing(models, tmp_path):
+    X, a, b = models["X"], models["a"], models["b"]
+    bundle = _bundle(tmp_path / "a", a, 1)
+    first, second = _bundle(tmp_path / "s2", b, 2), _bundle(tmp_path / "s3", a, 3)
+    log = tmp_path / "predictions.jsonl"
+    proc, port = start_server(bundle, "--log", str(log), "--shadow", str(first))
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = {"dataframe_records": _records(X, 0)}
+    try:
+        assert request(c, "POST", "/invocations", body)[0] == 200
+        assert _log_lines(log, 1)[-1]["shadow"]["model"] == "toy:2"
+        # a tampered shadow is refused: the old one goes on shadowing
+        bad = tmp_path / "bad"
+        shutil.copytree(second, bad)
+        flip_byte(bad / "model.pkl")
+        status, doc = _admin(port, {"shadow": str(bad)})
+        assert status == 422 and doc["error_code"] == "RELOAD_REFUSED"
+        assert "model.pkl was changed" in doc["message"] and "shadow" in doc["message"]
+        assert request(c, "POST", "/invocations", body)[0] == 200
+        assert _log_lines(log, 2)[-1]["shadow"]["model"] == "toy:2"
+        # a new shadow, checked like the primary; the primary stays
+        status, doc = _admin(port, {"shadow": str(second)})
+        assert status == 200 and doc["model"] == "toy:1" and doc["shadow"] == "toy:3"
+        assert request(c, "GET", "/version")[2]["shadow"]["model"] == "toy:3"
+        status, _, answer = request(c, "POST", "/invocations", body)
+        assert answer["predictions"] == a.predict(X.head(1)).tolist()
+        line = _log_lines(log, 3)[-1]
+        assert line["model"] == "toy:1" and line["shadow"]["model"] == "toy:3"
+        assert line["shadow"]["prediction"] == line["prediction"]  # the same model as shadow
+        # a plain reload keeps it; null stops shadowing
+        status, doc = _admin(port)
+        assert status == 200 and doc["shadow"] == "toy:3"
+        status, doc = _admin(port, {"shadow": None})
+        assert status == 200 and doc["shadow"] is None
+        assert "shadow" not in request(c, "GET", "/version")[2]
+        assert request(c, "POST", "/invocations", body)[0] == 200
+        assert "shadow" not in _log_lines(log, 4)[-1]
+        status, doc = _admin(port, {"shadow": 5})
+        assert status == 400 and "the body must be" in doc["message"]
+    finally:
+        c.close()
+        assert "Traceback" not in stop_server(proc)

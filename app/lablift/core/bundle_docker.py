@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..bundle_runtime import kserve_v2
 from ..bundle_runtime import serve as runtime
 
 DOCKER_FILES = ("Dockerfile", ".dockerignore", "README.md")
@@ -74,7 +75,7 @@ def readme(manifest: dict[str, Any], example: dict[str, Any] | None,
     row = {}
     if example and example.get("data"):
         row = dict(zip(example["columns"], example["data"][0]))
-    types = {c["name"]: runtime.v2_datatype(c) for c in (schema or {}).get("inputs", [])}
+    types = {c["name"]: kserve_v2.v2_datatype(c) for c in (schema or {}).get("inputs", [])}
     records = _sh(json.dumps({"dataframe_records": [row]}, ensure_ascii=False))
     v2 = _sh(json.dumps({"inputs": [{"name": k, "shape": [1], "datatype": types.get(k, "BYTES"),
                                      "data": [v]} for k, v in row.items()]}, ensure_ascii=False))

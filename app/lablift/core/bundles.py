@@ -2,7 +2,8 @@
 and that MLflow can load; verify a bundle's integrity and lineage.
 
 Layout (DESIGN "The bundle contract"): MLmodel, model.pkl, requirements.txt, python_env.yaml,
-input_example.json, schema.json, lablift.json, MODEL_CARD.md, serve.py, SHA256SUMS; and
+input_example.json, schema.json, lablift.json, MODEL_CARD.md, serve.py and the runtime
+modules it runs after its integrity check (serve.RUNTIME_FILES), SHA256SUMS; and
 model.onnx, onnx_scorer.py, requirements-onnx.txt when the ONNX check passed (onnx_export.py);
 Dockerfile, .dockerignore and README.md for running it (bundle_docker.py).
 """
@@ -25,6 +26,7 @@ from .errors import LabliftError, NotFound
 from .store import Store, encode, utcnow
 from .store.sql import inserted_id, repository
 from ..bundle_runtime import serve as runtime
+from ..bundle_runtime.inputs import column_type
 
 bundle_sql = repository("bundles")  # statements: core/store/bundles.py
 
@@ -97,6 +99,7 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
         bundle_docker.write(tmp, manifest)  # last: its .dockerignore lists every other file
         step(0.8, "hashing files")
         runtime.write_sums(tmp)
+        _world_readable(tmp)
         manifest_sha = runtime.sha256_file(tmp / "lablift.json")
         shipped = {**runtime.read_sums(tmp),
                    runtime.SUMS_FILE: runtime.sha256_file(tmp / runtime.SUMS_FILE)}
@@ -132,6 +135,17 @@ def export(store: Store, ref: str, out_dir: str | os.PathLike,
             "files": files, "created_by": store.user, "created_at": now,
             "onnx": {k: manifest["onnx"].get(k) for k in ("verdict", "reason", "rows_checked",
                                                            "max_abs_proba_diff")}}
+
+
+def _world_readable(folder: Path) -> None:
+    """0644 files, 0755 folders, whatever the umask: a container's non-root user (and ops on
+    a shared host) must read the bundle; nobody but its owner may change it."""
+    os.chmod(folder, 0o755)
+    for root, dirs, files in os.walk(folder):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
 
 
 def _onnx_fast_path(store: Store, run: dict, model_bytes: bytes, schema: dict):
@@ -226,7 +240,8 @@ def _write_bundle(folder: Path, model_bytes: bytes, run: dict, schema: dict,
     _write_text(folder / "lablift.json", json.dumps(manifest, indent=2, ensure_ascii=False,
                                                     default=_json_default) + "\n")
     _write_text(folder / "MODEL_CARD.md", card if card.endswith("\n") else card + "\n")
-    shutil.copyfile(RUNTIME_DIR / "serve.py", folder / "serve.py")
+    for name in runtime.RUNTIME_FILES:  # serve.py and the modules it runs once verified
+        shutil.copyfile(RUNTIME_DIR / name, folder / name)
     if onnx_bytes is not None:  # the fast path serve.py loads after its integrity check
         from . import onnx_export
         (folder / onnx_export.ONNX_FILE).write_bytes(onnx_bytes)
@@ -276,7 +291,7 @@ def signature(schema: dict, classes: list | None, task: str) -> dict[str, str]:
     """MLflow signature: inputs as column specs, output as a 1-d tensor spec (like infer_signature)."""
     cols = []
     for c in schema["inputs"]:
-        kind = runtime.column_type(c)
+        kind = column_type(c)
         if kind == "integer" and c.get("training_missing"):
             kind = "number"  # MLflow refuses NaN in a `long` column
         cols.append({"type": MLFLOW_TYPES[kind], "name": c["name"], "required": True})

@@ -29,10 +29,11 @@ equal sklearn's float64 digit for digit.
 from __future__ import annotations
 
 import copy
+import json
 from collections import defaultdict
 from typing import Any
 
-from ..bundle_runtime import onnx_scorer
+from ..bundle_runtime import onnx_scorer, scoring
 
 ONNX_FILE = onnx_scorer.ONNX_FILE
 RUNTIME_FILE = "onnx_scorer.py"
@@ -81,13 +82,28 @@ def build(pipeline, schema: dict, X_check) -> tuple[bytes | None, dict[str, Any]
         return None, report
     report.update(check)
     if check["labels_identical"] and check["max_abs_proba_diff"] <= TOLERANCE:
-        report.update(verdict="passed", file=ONNX_FILE)
+        # what serve.py needs besides model.onnx, so that it never unpickles on this path
+        report.update(verdict="passed", file=ONNX_FILE,
+                      classes=classes_doc(pipeline[-1].classes_))
         return onnx_bytes, report
     report["verdict"] = "failed"
     report["reason"] = (f"on {check['rows_checked']} rows {check['label_mismatches']} label(s) "
                         f"differ and probabilities differ by up to "
                         f"{check['max_abs_proba_diff']:.3g} (allowed {TOLERANCE:g})")
     return None, report
+
+
+def classes_doc(classes):
+    """classes_ as lablift.json records them ({"dtype", "values"}), or None when the JSON
+    would not give back the same labels (serve.py then takes them from model.pkl)."""
+    import numpy as np
+    arr = np.asarray(classes)
+    values = [v.item() if hasattr(v, "item") else v for v in arr.tolist()]
+    doc = {"dtype": str(arr.dtype), "values": values}
+    back = scoring.classes_from_doc(json.loads(json.dumps(doc)))
+    same = (back is not None and back.dtype == arr.dtype and len(back) == len(arr)
+            and all(type(a) is type(b) and a == b for a, b in zip(back.tolist(), arr.tolist())))
+    return doc if same else None
 
 
 # -- conversion -------------------------------------------------------------------------------
