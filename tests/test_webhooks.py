@@ -8,13 +8,12 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pg
 import psycopg
 import pytest
+from webhook_receiver import receiver  # noqa: F401 (a fixture)
 
 from lablift.core import audit, notices, registry, training, webhooks
 from lablift.core.datasets import import_dataset
@@ -23,54 +22,6 @@ from lablift.core.store import webhooks as webhooks_sql
 from lablift.resources import SAMPLE_LOANS
 
 SPEC = {"dataset": "loans", "target": "approved", "algorithm": "logistic_regression", "cv": 2}
-
-
-class Receiver:
-    """An HTTP server answering each POST with the next scripted status (then 200)."""
-
-    def __init__(self, statuses=()):
-        self.statuses = list(statuses)
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                              "body": body, "at": time.time(),
-                                              "status": status})
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(statuses=()):
-        r = Receiver(statuses)
-        made.append(r)
-        return r
-    yield make
-    webhooks.wait_idle(15)
-    for r in made:
-        r.close()
 
 
 @pytest.fixture

@@ -8,71 +8,19 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from webhook_receiver import receiver  # noqa: F401 (a fixture)
 
 from lablift.core import audit, training, webhook_http, webhooks
 from lablift.core.datasets import import_dataset
 from lablift.resources import SAMPLE_LOANS
 
 APP = str(Path(__file__).resolve().parents[1] / "app")
-
-
-class Receiver:
-    """Answers each POST with the next scripted (status, headers), then 200; while `hang`
-    is set it holds the request without answering (a receiver that never answers)."""
-
-    def __init__(self, script=()):
-        self.script = list(script)
-        self.requests: list[dict] = []
-        self.hang = threading.Event()
-        me = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                me.requests.append({"at": time.time(), "body": body,
-                                    "headers": dict(self.headers)})
-                if me.hang.is_set():
-                    time.sleep(15)  # longer than the sender's 10 s timeout
-                    return
-                status, headers = me.script.pop(0) if me.script else (200, {})
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(script=()):
-        made.append(Receiver(script))
-        return made[-1]
-    yield make
-    webhooks.wait_idle(15)
-    for r in made:
-        r.close()
 
 
 def event(store, message="drift"):
