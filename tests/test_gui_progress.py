@@ -17,6 +17,7 @@ from lablift.core.datasets import import_dataset
 from lablift.core.store import Store
 from lablift.gui.panes import datasets as dpane
 from lablift.gui.panes import experiments as xpane
+from lablift.gui.panes.experiments import job_queue
 from lablift.gui.panes import monitoring as mpane
 from lablift.gui.panes import registry as rpane
 from lablift.resources import SAMPLE_LOANS
@@ -92,6 +93,10 @@ def experiments(qtbot, tmp_path, open_pane, monkeypatch):
         assert release.wait(30)
         return real(p, progress, cancelled)
     monkeypatch.setattr(training, "compute", held)
+    # The fit in this process (the queue's path where no training process can run), so the
+    # test holds and breaks it; tests/test_gui_train_process.py covers the process path.
+    monkeypatch.setattr(job_queue, "train_runner", lambda: None)
+    monkeypatch.setattr(job_queue, "_runner", None)
     pane = open_pane(xpane.Pane, store)
     pane.set_target("approved")
     pane.set_algorithm("logistic_regression")

@@ -92,7 +92,7 @@ def _arranged(qtbot, pane, action):
 
 
 def test_a_hundred_thousand_runs_filter_sort_and_one_finishing_run(qtbot, big, monkeypatch):
-    monkeypatch.setattr(job_queue, "_warmed", True)  # no estimator imports beside the test
+    monkeypatch.setattr(job_queue, "warm", lambda: True)  # no estimator imports beside the test
     store = Store(big["root"], user="ana")
     pane = xpane.Pane(store)
     qtbot.addWidget(pane)

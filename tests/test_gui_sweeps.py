@@ -44,7 +44,7 @@ def pane(qtbot, small, monkeypatch):
     QSettings().remove(DASK_KEY)
     # No warm-up of every estimator module beside the sweep (seconds of contention in a
     # short test): the sweep imports what it needs.
-    monkeypatch.setattr(job_queue, "_warmed", True)
+    monkeypatch.setattr(job_queue, "warm", lambda: True)
     p = xpane.Pane(small)
     qtbot.addWidget(p)
     p.resize(1120, 740)

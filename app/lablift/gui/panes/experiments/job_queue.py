@@ -60,8 +60,16 @@ def warm_up_imports(progress=None, cancelled=None) -> list[str]:
             pass
     if not _frozen:
         _freeze_heap()
-    _warmed = True
+    # A cancelled or failed warm-up of the child leaves it cold: the next pane warms it again.
+    _warmed = runner is None or runner.warmed
     return names
+
+
+def warm() -> bool:
+    """This process and its training process have imported what a fit needs."""
+    if not _warmed:
+        return False
+    return not train_process.available() or (_runner is not None and _runner.warmed)
 
 
 # Moved out of the cyclic GC's reach: what is alive after the first warm-up (modules,

@@ -39,7 +39,7 @@ class Pane(TrainForm, SweepLauncher, JobQueue, RunsTable, RunFilter, RunDetail, 
         self._build()
         # Not a pane task (`start`): importing libraries reads no store and must not count
         # as busy.
-        self.warm_task: Task | None = None if job_queue._warmed else run_task(warm_up_imports)
+        self.warm_task: Task | None = None if job_queue.warm() else run_task(warm_up_imports)
         self.refresh()
 
     # -- layout ---------------------------------------------------------------------------
