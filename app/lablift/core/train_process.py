@@ -207,6 +207,7 @@ class TrainProcess:
         Does not take the lock: it is how a caller interrupts a job another thread waits on."""
         proc = self._proc
         self._stopped = True
+        self.warmed = False  # whatever comes next starts a new, cold child
         if proc is not None and proc.poll() is None:
             proc.kill()
 

@@ -60,13 +60,14 @@ def warm_up_imports(progress=None, cancelled=None) -> list[str]:
             pass
     if not _frozen:
         _freeze_heap()
-    # A cancelled or failed warm-up of the child leaves it cold: the next pane warms it again.
-    _warmed = runner is None or runner.warmed
+    _warmed = bool(names)  # this process's imports; none if cancelled
     return names
 
 
 def warm() -> bool:
-    """This process and its training process have imported what a fit needs."""
+    """This process and its training process have imported what a fit needs (a cancelled
+    or failed warm-up of the child, or a stopped child, leaves it cold: the next pane warms
+    it again)."""
     if not _warmed:
         return False
     return not train_process.available() or (_runner is not None and _runner.warmed)
@@ -382,13 +383,11 @@ class JobQueue:
     def stop_all(self, wait_ms: int = 5000) -> bool:
         """Drop queued jobs, cancel the running one and wait (at most `wait_ms`) until it has
         recorded itself as cancelled. True if nothing is left running."""
-        global _warmed
         self._stopping = True
         self.clear_queue()
         self.cancel_running()
         if _runner is not None:  # the training process ends with the window, now (a fit
-            _runner.stop()  # in it records itself cancelled)
-            _warmed = False  # a pane opened later starts and warms a new one
+            _runner.stop()  # in it records itself cancelled; a pane opened later warms anew)
         return self.train_pool.waitForDone(wait_ms)
 
     def cancel_running(self) -> None:
