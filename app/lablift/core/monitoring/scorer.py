@@ -21,7 +21,6 @@ ONNX path.
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 from ...bundle_runtime import onnx_scorer
@@ -34,9 +33,10 @@ CHOICES = ("auto", "onnx", "pickle")
 def wanted(label: str | None = None) -> tuple[str, str | None]:
     """(the scorer asked for, why the pickle when it is): LABLIFT_SCORER, else auto, which
     is the pickle for a labelled batch."""
-    choice = (os.environ.get(ENV) or "auto").strip().lower()
-    if choice not in CHOICES:
-        raise LabliftError(f"{ENV}={choice!r}: use auto, onnx or pickle")
+    try:
+        choice = onnx_scorer.wanted()  # the bundle runtime's own reading of LABLIFT_SCORER
+    except onnx_scorer.Unavailable as exc:
+        raise LabliftError(str(exc)) from None
     if choice == "auto" and label:  # metrics from the pickle's own probabilities, as before
         return "pickle", "the batch has labels: its metrics use the pickle's probabilities"
     return choice, f"{ENV}=pickle" if choice == "pickle" else None
