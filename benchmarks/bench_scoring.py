@@ -130,7 +130,7 @@ def bench_batch(bundle: Path, frame: pd.DataFrame, features: list[str], rows: in
     # probabilities, write; against predict on the DataFrame already in memory.
     runtime = load_runtime(bundle)
     runtime.verify_bundle(bundle)  # its sibling modules run only once the bundle is verified
-    scorer = runtime.Scorer(bundle)
+    scorer = runtime.runtime_module("scoring").Scorer(bundle)
 
     def scorer_path():
         frame_, _ = scorer.frame_from_dataframe(scorer.read_csv(src))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from bundle_helpers import build_world
 
-from lablift.bundle_runtime import serve
+from lablift.bundle_runtime import scoring, serve
 from lablift.cli import main
 from lablift.core import bundles, onnx_export, registry, training
 from lablift.core.store import Store
@@ -105,7 +105,7 @@ def test_a_pipeline_that_does_not_convert_exports_as_today_with_the_reason(
     assert not names & ONNX_FILES  # the bundle of today: nothing ONNX
     assert serve.check_sums(out) == []
     # serve.py scores with the pickle and says why
-    scorer = serve.Scorer(out)
+    scorer = scoring.Scorer(out)
     assert scorer.kind == "pickle" and reason in scorer.scorer_note
     assert scorer.info()["scorer"] == "pickle"
 

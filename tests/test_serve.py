@@ -25,7 +25,8 @@ import bundle_helpers
 import pytest
 from bundle_helpers import flip_byte, request, run_serve, start_server, stop_server
 
-from lablift.bundle_runtime import serve
+from lablift.bundle_runtime import inputs, live, scoring, serve
+from lablift.bundle_runtime.http_server import make_handler
 
 RUNTIME = Path(serve.__file__)
 
@@ -85,7 +86,7 @@ def toy(tmp_path_factory):
 
 @pytest.fixture
 def scorer(toy):
-    return serve.Scorer(toy["bundle"])
+    return scoring.Scorer(toy["bundle"])
 
 
 def _copy(bundle: Path, tmp_path: Path) -> Path:
@@ -184,7 +185,7 @@ def test_tampered_model_is_refused_before_unpickling(toy, tmp_path):
     assert "model.pkl" in proc.stderr and "refusing" in proc.stderr
     assert not marker.exists()
     with pytest.raises(serve.BundleError, match="model.pkl"):
-        serve.Scorer(b)
+        scoring.Scorer(b)
     assert not marker.exists()
 
 
@@ -252,7 +253,7 @@ def test_missing_value_in_a_column_without_gaps_in_training_is_a_warning(scorer)
     ({"instances": [[1, 2]]}, {"a": [1], "b": [2]}),
 ])
 def test_mlflow_json_formats(body, expect):
-    cols, n = serve.parse_json_body(json.dumps(body).encode(), ["a", "b"])
+    cols, n = inputs.parse_json_body(json.dumps(body).encode(), ["a", "b"])
     assert cols == expect and n == len(expect["a"])
 
 
@@ -264,7 +265,7 @@ def test_mlflow_json_formats(body, expect):
 ])
 def test_malformed_json_bodies_are_refused(raw, match):
     with pytest.raises(serve.InputError, match=match):
-        serve.parse_json_body(raw, ["a", "b"])
+        inputs.parse_json_body(raw, ["a", "b"])
 
 
 def test_regression_bundle_has_no_probabilities(tmp_path):
@@ -276,7 +277,7 @@ def test_regression_bundle_has_no_probabilities(tmp_path):
     schema = {"inputs": [{"name": "x", "dtype": "float64", "kind": "numeric", "nullable": False},
                          {"name": "z", "dtype": "float64", "kind": "numeric", "nullable": False}],
               "target": "y", "task": "regression", "classes": None}
-    s = serve.Scorer(make_bundle(tmp_path / "reg", model, schema))
+    s = scoring.Scorer(make_bundle(tmp_path / "reg", model, schema))
     frame, _, _ = s.frame_from_columns({"x": [1.0, 2.0], "z": [1.0, 1.5]}, 2)
     pred, proba = s.score(frame, want_proba=True)
     assert proba is None and s.proba_columns() == []
@@ -321,9 +322,9 @@ def test_predict_cli_errors_name_the_column_and_refuse_writing_into_the_bundle(t
 # -- HTTP ------------------------------------------------------------------------------------
 @pytest.fixture
 def http_server(toy, tmp_path):
-    scorer = serve.Scorer(toy["bundle"])
-    log = serve.PredictionLog(tmp_path / "log.jsonl", scorer.label())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), serve.make_handler(scorer, log))
+    scorer = scoring.Scorer(toy["bundle"])
+    log = live.PredictionLog(tmp_path / "log.jsonl", scorer.label())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(scorer, log))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -447,7 +448,7 @@ def test_inputs_the_pipeline_drops_may_be_left_out(toy, tmp_path):
     schema = {**SCHEMA, "inputs": SCHEMA["inputs"] + [
         {"name": "signup", "dtype": "datetime64[ns]", "kind": "datetime", "nullable": True,
          "used": False}]}
-    s = serve.Scorer(make_bundle(tmp_path / "dt", model, schema))
+    s = scoring.Scorer(make_bundle(tmp_path / "dt", model, schema))
     rows = X.head(4)
     expected = model.predict(rows).tolist()
     cols = {c: rows[c].tolist() for c in SCHEMA_NAMES}
@@ -473,7 +474,7 @@ def test_prediction_from_probabilities_equals_predict(tmp_path, estimator):
     import sklearn.ensemble
     import sklearn.linear_model
     import sklearn.tree
-    assert estimator in serve._PROBA_ARGMAX
+    assert estimator in scoring._PROBA_ARGMAX
     cls = next(getattr(m, estimator) for m in (sklearn.ensemble, sklearn.linear_model,
                                                sklearn.tree) if hasattr(m, estimator))
     X, y = _frame(300, 3)
@@ -481,7 +482,7 @@ def test_prediction_from_probabilities_equals_predict(tmp_path, estimator):
     model = _pipeline(X, y)
     model.steps[-1] = ("model", cls())
     model.fit(X, y)
-    s = serve.Scorer(make_bundle(tmp_path / "m", model, {**SCHEMA,
+    s = scoring.Scorer(make_bundle(tmp_path / "m", model, {**SCHEMA,
                                                         "classes": ["maybe", "no", "yes"]}))
     X_new, _ = _frame(500, 4)
     frame, _, _ = s.frame_from_columns({c: X_new[c].tolist() for c in X_new}, len(X_new))
@@ -502,14 +503,14 @@ def test_http_rejected_requests_are_logged_as_error_lines(toy, http_server, monk
     assert request(conn, "POST", "/invocations", "{oops")[0] == 400
     # a scoring failure that is not the input's fault: 500, logged, and the server goes on
     fail = {"on": True}
-    real_score = serve.Scorer.score
+    real_score = scoring.Scorer.score
 
     def flaky(self, frame, want_proba=False):
         if fail["on"]:
             raise RuntimeError("disk on fire")
         return real_score(self, frame, want_proba)
 
-    monkeypatch.setattr(serve.Scorer, "score", flaky)
+    monkeypatch.setattr(scoring.Scorer, "score", flaky)
     status, _, doc = request(conn, "POST", "/invocations", {"dataframe_records":
                                                             _records(X.head(1))})
     assert status == 500 and doc["error_code"] == "INTERNAL_ERROR"

@@ -27,7 +27,7 @@ import pytest
 from bundle_helpers import (make_bundle, raw_exchange, read_raw_response, request, run_serve,
                             start_server, stop_server)
 
-from lablift.bundle_runtime import serve
+from lablift.bundle_runtime import batch, scoring, serve
 from lablift.cli import main
 
 TIMEOUT = 1.0
@@ -304,7 +304,7 @@ def test_csv_safe_quotes_only_text_cells():
     df = pd.DataFrame({"n": [-1.5, 2.0], "i": [-3, 4], "b": [True, False],
                        "t": ["\rcr", "-2"], "c": pd.Categorical(["=a", "ok"]),
                        "s": pd.array(["@x", None], dtype="string"), "=h": ["+", "x"]})
-    out = serve.csv_safe(df)
+    out = batch.csv_safe(df)
     assert out["n"].tolist() == [-1.5, 2.0] and out["i"].tolist() == [-3, 4]
     assert out["b"].tolist() == [True, False]
     assert out["t"].tolist() == ["'\rcr", "'-2"] and out["c"].tolist() == ["'=a", "ok"]
@@ -375,7 +375,7 @@ def test_unlisted_importable_files_block_scoring(bundle, tmp_path, rel):
     expect = rel.split("/")[0] + "/" if rel.startswith(("__pycache__", "pkg")) else rel
     assert [(p["file"], p["problem"]) for p in problems] == [(expect, "importable")]
     with pytest.raises(serve.BundleError, match="refusing"):
-        serve.Scorer(b)
+        scoring.Scorer(b)
 
 
 def test_code_beside_serve_py_never_runs_even_without_dash_i(bundle, tmp_path):
