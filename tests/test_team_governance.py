@@ -205,7 +205,7 @@ def check_chain(conn) -> list[dict]:
 # -- init and info --------------------------------------------------------------------------------
 def test_init_prepares_an_empty_database_and_records_its_admin(pg_database):
     info = team.init(pg_database)
-    assert info["engine"] == "postgresql" and info["schema_version"] == migrate.HEAD == 7
+    assert info["engine"] == "postgresql" and info["schema_version"] == migrate.HEAD == 8
     assert info["user"] == "postgres" and info["role"] == "admin"
     assert info["database"] == pg.dbname_of(pg_database)
     assert info["server_version"].split(".")[0].isdigit()

@@ -49,6 +49,13 @@ def register(sub) -> None:
     rm.add_argument("id", type=int, metavar="ID")
     add_json(rm)
     rm.set_defaults(handler=cmd_remove)
+    ro = ws.add_parser("rotate", help="give a webhook a new signing secret (same id, events "
+                       "and log); pending deliveries are signed with it when sent")
+    ro.add_argument("id", type=int, metavar="ID")
+    ro.add_argument("--secret-file", metavar="FILE", help="read the new secret from this file "
+                    "(one line; default: generate one and print it once)")
+    add_json(ro)
+    ro.set_defaults(handler=cmd_rotate)
     te = ws.add_parser("test", help="send one signed test delivery now")
     te.add_argument("id", type=int, metavar="ID")
     add_json(te)
@@ -79,10 +86,47 @@ def cmd_add(store, args):
     if args.json:
         return hook
     text = f"webhook {hook['id']}: {hook['url']} on {', '.join(hook['events'])}"
-    if "secret" in hook:
-        text += (f"\nsecret (shown once; receivers verify X-Lablift-Signature with it):\n"
-                 f"{hook['secret']}")
-    return Text(text)
+    return Text(text + _shown_once(hook))
+
+
+def _shown_once(hook) -> str:
+    if "secret" not in hook:
+        return ""
+    return (f"\nsecret (shown once; receivers verify X-Lablift-Signature with it):\n"
+            f"{hook['secret']}")
+
+
+def _read_secret(path: str) -> str:
+    """The secret in FILE: its text without the final line break (a secret may hold any
+    character but a line break, and must not be only whitespace)."""
+    from pathlib import Path
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as e:
+        raise CommandError(f"--secret-file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"--secret-file {path}: not UTF-8 text") from None
+    secret = text[:-1] if text.endswith("\n") else text
+    secret = secret[:-1] if secret.endswith("\r") else secret
+    if not secret.strip():
+        raise CommandError(f"--secret-file {path}: the file is empty: put the secret on its "
+                           f"first line")
+    if "\n" in secret or "\r" in secret:
+        raise CommandError(f"--secret-file {path}: holds more than one line; the secret is "
+                           f"one line")
+    return secret
+
+
+def cmd_rotate(store, args):
+    from ..core import webhooks
+    secret = _read_secret(args.secret_file) if args.secret_file else None
+    hook = webhooks.rotate(store, args.id, secret)
+    if args.json:
+        return hook
+    n = hook["pending_deliveries"]
+    return Text(f"webhook {hook['id']}: secret rotated"
+                + (f"; {n} pending deliver{'ies' if n != 1 else 'y'} will be signed with it"
+                   if n else "") + _shown_once(hook))
 
 
 def cmd_list(store, args):

@@ -8,7 +8,9 @@ migration 0006), so a crash can neither lose an event nor announce one that was 
 Delivery happens after COMMIT: `kick` starts a background thread whose first (claiming)
 transaction waits for the one that queued the event; `lablift webhooks deliver` sends what is
 due from any process. The body is rebuilt from the audit entry at every attempt (same bytes,
-same delivery id: receivers deduplicate on it); each attempt has a fresh timestamp.
+same delivery id: receivers deduplicate on it); each attempt has a fresh timestamp and is
+signed with the webhook's secret at that moment, so after `rotate` pending deliveries go out
+signed with the new secret (one in flight meanwhile and refused with a 4xx is resent).
 
 Signature, as MLflow's registry webhooks sign (mlflow/webhooks/delivery.py):
 `X-Lablift-Signature: v1,<base64 HMAC-SHA256(secret, "{delivery_id}.{timestamp}.{body}")>`.
@@ -150,6 +152,27 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _new_secret(secret: str | None) -> tuple[str, bool]:
+    """(the secret, whether it was generated here)."""
+    if secret is None:
+        return secrets_mod.token_urlsafe(32), True
+    if len(secret) < MIN_SECRET_CHARS:
+        raise LabliftError(f"a webhook secret needs at least {MIN_SECRET_CHARS} characters "
+                           f"(this one has {len(secret)}): anyone who guesses it can forge "
+                           f"events")
+    return secret, False
+
+
+def _live(store: "Store", webhook_id: int) -> dict[str, Any]:
+    row = store.row(sql.BY_ID, id=int(webhook_id))
+    if row is None:
+        raise NotFound(f"webhook {webhook_id} not found (`lablift webhooks list` shows them)")
+    if row["removed_at"]:
+        raise LabliftError(f"webhook {webhook_id} was already removed by {row['removed_by']} "
+                           f"at {row['removed_at']}")
+    return row
+
+
 def add(store: "Store", url: str, events: str | list[str], secret: str | None = None
         ) -> dict[str, Any]:
     """Add a webhook (admin). Returns it; with `secret` only when it was generated here (the
@@ -158,13 +181,7 @@ def add(store: "Store", url: str, events: str | list[str], secret: str | None = 
     from .store import utcnow
     store.require_role("managing webhooks", "admin")
     url, names = _check_url(url), parse_events(events)
-    generated = secret is None
-    if generated:
-        secret = secrets_mod.token_urlsafe(32)
-    elif len(secret) < MIN_SECRET_CHARS:
-        raise LabliftError(f"a webhook secret needs at least {MIN_SECRET_CHARS} characters "
-                           f"(this one has {len(secret)}): anyone who guesses it can forge "
-                           f"events")
+    secret, generated = _new_secret(secret)
     with store.transaction() as conn:
         from .store.sql import inserted_id
         wid = inserted_id(sql.ADD.execute(conn, store.engine, {
@@ -187,12 +204,7 @@ def remove(store: "Store", webhook_id: int) -> dict[str, Any]:
     from . import audit
     from .store import utcnow
     store.require_role("managing webhooks", "admin")
-    row = store.row(sql.BY_ID, id=int(webhook_id))
-    if row is None:
-        raise NotFound(f"webhook {webhook_id} not found (`lablift webhooks list` shows them)")
-    if row["removed_at"]:
-        raise LabliftError(f"webhook {webhook_id} was already removed by {row['removed_by']} "
-                           f"at {row['removed_at']}")
+    row = _live(store, webhook_id)
     with store.transaction() as conn:
         sql.REMOVE.execute(conn, store.engine, {"id": row["id"], "removed_at": utcnow(),
                                                 "removed_by": store.user})
@@ -201,6 +213,31 @@ def remove(store: "Store", webhook_id: int) -> dict[str, Any]:
         audit.append(store, "webhook.remove", f"webhook:{row['id']}",
                      {"cancelled_deliveries": cancelled})
     return {**_public(store.row(sql.BY_ID, id=row["id"])), "cancelled_deliveries": cancelled}
+
+
+def rotate(store: "Store", webhook_id: int, secret: str | None = None) -> dict[str, Any]:
+    """Give a webhook a new secret (admin), keeping its id, events and delivery log; audited
+    (`webhook.rotate`, the row's witness covers the secret). Returns it with `secret` only
+    when generated here. Pending deliveries are signed with the new secret when sent."""
+    from . import audit
+    store.require_role("managing webhooks", "admin")
+    row = _live(store, webhook_id)
+    secret, generated = _new_secret(secret)
+    if hmac.compare_digest(secret.encode(), row["secret"].encode()):
+        raise LabliftError(f"webhook {webhook_id} already has this secret: rotating needs a "
+                           f"new one")
+    with store.transaction() as conn:
+        if sql.ROTATE.execute(conn, store.engine, {"id": row["id"], "secret": secret}
+                              ).rowcount != 1:  # removed meanwhile by another admin
+            raise LabliftError(f"webhook {webhook_id} was removed while rotating its secret")
+        pending = sql.PENDING_OF.execute(conn, store.engine, {"id": row["id"]}).fetchone()[0]
+        # the log never holds the secret; the row's witness (all columns) covers it
+        audit.append(store, "webhook.rotate", f"webhook:{row['id']}", {
+            "secret": "generated" if generated else "given", "pending_deliveries": pending})
+    out = {**_public(store.row(sql.BY_ID, id=row["id"])), "pending_deliveries": pending}
+    if generated:
+        out["secret"] = secret
+    return out
 
 
 def list_webhooks(store: "Store") -> list[dict[str, Any]]:
@@ -298,6 +335,11 @@ def attempt(store: "Store", delivery: int) -> dict[str, Any]:
                     n < max_attempts() and row["seq"] is not None:
                 # the receiver's Retry-After (capped) when it asks for more than our backoff
                 next_at = _now() + timedelta(seconds=max(backoff_s(n), wait or 0.0))
+            elif status is not None and 400 <= status < 500 and n < max_attempts() and \
+                    row["seq"] is not None and _rotated_since(store, row):
+                # signed with the old secret while a rotation committed: resend, re-signed
+                error = (f"HTTP {status}: signed with the secret rotated meanwhile; the next "
+                         f"attempt signs with the new one")
             else:
                 state = "failed"
                 if status is not None and 300 <= status < 400:
@@ -311,6 +353,11 @@ def attempt(store: "Store", delivery: int) -> dict[str, Any]:
         with _lock:
             _inflight.discard(delivery)
     return store.row(sql.DELIVERY, id=delivery)
+
+
+def _rotated_since(store: "Store", row: dict[str, Any]) -> bool:
+    now = store.row(sql.BY_ID, id=row["webhook_id"])
+    return now is not None and not now["removed_at"] and now["secret"] != row["secret"]
 
 
 def _claim_next(store: "Store") -> int | None:

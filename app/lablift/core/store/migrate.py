@@ -19,7 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable
 
-HEAD = 7  # the newest revision; tests/test_schema.py checks it against migrations/
+HEAD = 8  # the newest revision; tests/test_schema.py checks it against migrations/
 WITNESS_REVISION = 3
 WEBHOOKS_WITNESS_REVISION = 7  # webhooks became governed rows
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -20,6 +20,12 @@ LIVE = Statement(select(w.c.id, w.c.url, w.c.events, w.c.created_at, w.c.created
 REMOVE = Statement(update(w).where(w.c.id == bindparam("id"), w.c.removed_at.is_(None))
                    .values(removed_at=bindparam("removed_at"), removed_by=bindparam("removed_by"),
                            secret=""))
+# a new secret for a live webhook (core/webhooks.rotate); its pending deliveries are signed
+# with it when sent
+ROTATE = Statement(update(w).where(w.c.id == bindparam("id"), w.c.removed_at.is_(None))
+                   .values(secret=bindparam("secret")))
+PENDING_OF = Statement(select(func.count()).select_from(d)
+                       .where(d.c.webhook_id == bindparam("id"), d.c.state == "pending"))
 CANCEL_PENDING = Statement(update(d).where(d.c.webhook_id == bindparam("id"),
                                            d.c.state == "pending")
                            .values(state="cancelled", last_error=bindparam("why")))
