@@ -4,9 +4,10 @@ data -> train (or sweep, best run) -> gates -> register (checks) -> monitoring -
 A step whose inputs are unchanged reuses what the store already holds, as `dvc repro` does:
 the data when its content hash is the newest version's, the run when a finished run (or
 sweep) on that dataset version has the same canonical spec, the version when that run is
-already registered under the model (or another run of the same inputs is: two runs started
-together both train, but the check and the registration are one write transaction, so they
-register one version). The run stops at pending review; once a reviewer has
+already registered under the model (or another run of the same inputs is). Two runs started
+together train once: the second waits on a lock named by the spec (store/named_lock.py) for
+the first one's fit and reuses it; the check and the registration are one write transaction,
+so they register one version. The run stops at pending review; once a reviewer has
 approved the version, the next run exports it (when the file names an export folder).
 
 Outcomes and exit codes (DESIGN "Release and automation"; docs/pipeline.md):
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 from .. import datasets, registry
 from ..errors import LabliftError, PermissionDenied
-from ..store import Store
+from ..store import Store, named_lock
 from ..store.sql import repository
 from .spec import Pipeline, check_columns
 
@@ -161,13 +162,30 @@ def _data(store: Store, p: Pipeline, steps: _Steps) -> dict[str, Any]:
 # -- train or sweep -----------------------------------------------------------------------------
 def _train(store: Store, p: Pipeline, dataset: dict[str, Any], steps: _Steps,
            progress: Progress | None) -> tuple[dict[str, Any], int | None]:
-    from .. import run_listing, sweeps, training
+    from .. import training
     frame = datasets.load_frame(store, dataset)
     try:
         prepared = training.prepare(store, p.spec(dataset["id"]), frame=frame, dataset=dataset)
     except LabliftError as exc:
         raise LabliftError(f"{p.shown}: [train] {exc}") from None
     spec = prepared.spec
+    # A second pipeline run on the same inputs waits for the first one's fit, then reuses it
+    # (the lock is the OS's or the server's: a crashed holder lets go).
+    key = json.dumps(_canonical(spec if p.sweep is None else _sweep_spec(p, spec)),
+                     sort_keys=True)
+
+    def waiting() -> None:
+        if progress is not None:
+            progress(0.15, "Waiting for another pipeline run that trains this spec")
+
+    with named_lock.hold(store, f"pipeline-train {key}", on_wait=waiting):
+        return _train_once(store, p, dataset, spec, prepared, steps, progress)
+
+
+def _train_once(store: Store, p: Pipeline, dataset: dict[str, Any], spec: dict[str, Any],
+                prepared, steps: _Steps,
+                progress: Progress | None) -> tuple[dict[str, Any], int | None]:
+    from .. import run_listing, sweeps, training
     if p.sweep is None:
         run = _find_run(store, p, spec)
         if run is not None:
