@@ -366,9 +366,9 @@ def test_compare_two_runs_side_by_side(qtbot, pane, store, loans):
     table = pane.compare_metrics_model
     headers = [table.headerData(c, Qt.Orientation.Horizontal)
                for c in range(table.columnCount())]
-    assert headers == ["Metric", f"#{a['id']}\nlogistic_regres…", f"#{b['id']}\ndecision_tree"]
+    assert headers == ["metric", "A", "B", "B − A", "B vs A"]  # as `lablift run compare`
     assert table.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == \
-        f"#{a['id']} logistic_regression"
+        f"A: run {a['id']} logistic_regression"
     names = [table.index(r, 0).data() for r in range(table.rowCount())]
 
     def background(row, col):
@@ -379,13 +379,13 @@ def test_compare_two_runs_side_by_side(qtbot, pane, store, loans):
     best = 1 + int(np.argmax(values))
     assert background(auc_row, best) == xpane.BEST_BRUSH
     assert background(auc_row, 3 - best) != xpane.BEST_BRUSH
-    loss_row = names.index("log_loss")  # lower is better
+    loss_row = names.index("log_loss ↓")  # lower is better
     losses = [a["metrics"]["holdout"]["log_loss"], b["metrics"]["holdout"]["log_loss"]]
     assert background(loss_row, 1 + int(np.argmin(losses))) == xpane.BEST_BRUSH
-    assert "CV roc_auc" in names
+    assert "cv.roc_auc" in names
     params = pane.compare_params_model
     diff = [params.index(r, 0).data() for r in range(params.rowCount())]
-    assert "algorithm" in diff and "max_depth" in diff
+    assert "max_depth" in diff  # the algorithm differs too: a row of the Setup tab
     roc, pr = pane.compare_canvas.figure.axes[:2]
     labels = [t.get_text() for t in roc.get_legend().get_texts()]
     assert any(f"#{a['id']}" in t for t in labels) and any(f"#{b['id']}" in t for t in labels)

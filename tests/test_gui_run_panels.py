@@ -64,3 +64,32 @@ def test_message_replaces_the_panels(qtbot, panels):
         panels.show_message("Run 3 is failed: no plots")
     assert panels.currentIndex() == 0 and "no plots" in panels.message.text()
     assert not panels.is_busy()
+
+
+def test_canvases_are_made_with_the_first_plots_not_with_the_widget(qtbot):
+    w = RunPanels()
+    qtbot.addWidget(w)
+    w.resize(600, 460)
+    w.show()
+    qtbot.waitExposed(w)
+    assert not w.is_built() and not w.is_busy()
+    with qtbot.waitSignal(w.done, timeout=1_000):
+        w.show_message("Run 3 is failed: no plots")
+    assert not w.is_built()  # a message needs no matplotlib canvas
+    with qtbot.waitSignal(w.done, timeout=10_000):
+        w.show_panels(run_panels({"task": "classification"}, PLOTS))
+        assert w.is_busy()
+    assert w.is_built() and w.currentIndex() == 1
+    assert [c.figure.axes[0].get_title(loc="left") for c in w.canvases][:2] == [
+        "Confusion matrix (holdout)", "ROC (holdout)"]
+
+
+def test_newer_plots_replace_ones_still_waiting(qtbot, panels):
+    first = run_panels({"task": "classification"}, PLOTS)
+    second = run_panels({"task": "regression", "target": "y"},
+                        {"actual_vs_predicted": {"actual": [1, 2, 3], "predicted": [1, 2, 2]}})
+    with qtbot.waitSignal(panels.done, timeout=10_000):
+        panels.show_panels(first)
+        panels.show_panels(second)  # in the same turn: only the newest draws
+    titles = [c.figure.axes[0].get_title(loc="left") for c in panels.canvases]
+    assert "Confusion matrix (holdout)" not in titles

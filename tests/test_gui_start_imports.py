@@ -150,3 +150,81 @@ def test_other_panes_are_built_when_first_shown_and_then_work(qtbot, filled):
     assert window.isActiveWindow()  # no pane flashed a window of its own while being built
     for pane in window.panes.values():
         settled(qtbot, pane)
+
+
+# Opens the window, then the Experiments pane (as Ctrl+2 does), and reports which thread first
+# imported matplotlib, what was imported when the pane had been built and shown, and what the
+# run-detail panels drew once the pane had read the store and drawn the selected run.
+OPEN_EXPERIMENTS = r"""
+import json, sys, threading
+from PySide6.QtCore import QTimer
+class FirstImport:
+    thread = None
+    def find_spec(self, name, path=None, target=None):
+        if name == "matplotlib" and FirstImport.thread is None:
+            FirstImport.thread = threading.current_thread().name
+        return None
+sys.meta_path.insert(0, FirstImport())
+from lablift.core.store import Store
+from lablift.gui.app import _application
+from lablift.gui.main_window import MainWindow
+app = _application()
+window = MainWindow(Store(sys.argv[1], user="ana"), restore_state=False, owns_store=True)
+window.resize(1280, 800)
+seen = {}
+def drawn(pane):
+    panels = pane.detail_canvas
+    if pane.is_busy() or not panels.is_built() or pane.current_run_id() is None:
+        QTimer.singleShot(10, lambda: drawn(pane))
+        return
+    seen["rows"] = pane.runs_model.rowCount()
+    seen["titles"] = [ax.get_title(loc="left") for ax in panels.figure.axes]
+    seen["importer"] = FirstImport.thread
+    from lablift.gui import palette
+    face = panels.canvases[0].figure.get_facecolor()
+    palette.apply("dark" if palette.scheme() == "light" else "light")
+    seen["restyled"] = panels.canvases[0].figure.get_facecolor() != face
+    window.close()
+    app.quit()
+def open_pane():
+    window.pane_actions["experiments"].trigger()
+    pane = window.panes.built("experiments")
+    seen["on_open"] = [m for m in ("matplotlib", "matplotlib.backends.backend_qtagg")
+                       if m in sys.modules]
+    drawn(pane)
+QTimer.singleShot(0, open_pane)
+QTimer.singleShot(120000, app.quit)
+window.show()
+app.exec()
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture
+def with_runs(tmp_path):
+    """An embedded store with two finished runs on the sample data."""
+    from lablift.core import datasets, training
+    from lablift.core.store import Store
+    from lablift.resources import SAMPLE_LOANS
+    store = Store(tmp_path / "runs_store", user="ana")
+    ds = datasets.import_dataset(store, SAMPLE_LOANS, name="loans")
+    for algorithm in ("logistic_regression", "decision_tree"):
+        run = training.train(store, {"dataset": ds["id"], "target": "approved",
+                                     "algorithm": algorithm, "cv": 0})
+        assert run["status"] == "finished"
+    return store
+
+
+def test_opening_experiments_imports_matplotlib_in_a_worker_not_the_gui_thread(
+        with_runs, tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(APP),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    done = subprocess.run([sys.executable, "-c", OPEN_EXPERIMENTS, str(with_runs.root)],
+                          env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["on_open"] == []  # the pane was built and shown without matplotlib
+    assert seen["rows"] == 2
+    assert "Confusion matrix (holdout)" in seen["titles"]  # the selected run's panels drew
+    assert seen["importer"] not in (None, "MainThread"), seen  # imported in a worker
+    assert seen["restyled"]  # charts imported in a worker still follow a theme switch

@@ -13,12 +13,29 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import palette
-from .charts import SMALL_FONT, _short, _style, colormap
 
+# Not imported from gui/charts: that imports matplotlib, and this module is imported with the
+# Experiments pane (matplotlib loads in a worker, gui/lazy_chart.py). Equal to charts.SMALL_FONT.
+SMALL_FONT = 8.5
 TITLE_SIZE = SMALL_FONT + 1.5
 LABEL_SIZE = SMALL_FONT + 0.5
 MAX_BARS = 12
 MAX_FEATURE_LABEL = 16
+
+
+def _short(text: Any) -> str:
+    from .charts import _short as short
+    return short(text)
+
+
+def _style(ax) -> None:
+    from .charts import _style as style
+    style(ax)
+
+
+def colormap(name: str, bad: str | None = None):
+    from .charts import colormap as cmap
+    return cmap(name, bad)
 
 
 def _clip(text, limit: int = MAX_FEATURE_LABEL) -> str:

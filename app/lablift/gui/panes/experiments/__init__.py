@@ -20,22 +20,22 @@ purpose wins), training and reproducing on the job queue's own thread.
 """
 
 from .common import STATE_ROLES, Cell, GridModel, best_brush
-from .compare import load_compared, metric_rows, param_diff_rows
+from .compare import load_compared, metric_grid
 from .detail import metric_cells, param_cells
 from .filter import FILTER_HELP, Term, parse_filter
 from .job_queue import WARM_MODULES, Job, lower_thread_priority, warm_up_imports
 from .pane import Pane
-from .run_panels import PanelCanvas, RunPanels
+from .run_panels import RunPanels, panel_canvas_class
 from .runs_arrange import Arrangement, arrange
 from .runs_data import RunsData, build
 from .runs_table import CV_METRICS, KEY_METRICS, RunsTableModel, RunsUpdate, read_runs, \
     runs_columns
 
 __all__ = ["Arrangement", "CV_METRICS", "Cell", "FILTER_HELP", "GridModel", "Job",
-           "KEY_METRICS", "PanelCanvas", "Pane", "RunPanels", "RunsData", "RunsTableModel",
+           "KEY_METRICS", "Pane", "RunPanels", "RunsData", "RunsTableModel",
            "RunsUpdate", "STATE_ROLES", "Term", "WARM_MODULES", "arrange", "build",
-           "load_compared", "lower_thread_priority", "metric_cells", "metric_rows",
-           "param_cells", "param_diff_rows", "parse_filter", "read_runs", "runs_columns",
+           "load_compared", "lower_thread_priority", "metric_cells", "metric_grid",
+           "panel_canvas_class", "param_cells", "parse_filter", "read_runs", "runs_columns",
            "warm_up_imports"]
 
 
@@ -43,4 +43,6 @@ def __getattr__(name: str):
     # BEST_BRUSH as a name callers import: the brush of the scheme in use.
     if name == "BEST_BRUSH":
         return best_brush()
+    if name == "PanelCanvas":  # defined on first use: it imports matplotlib (run_panels)
+        return panel_canvas_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
