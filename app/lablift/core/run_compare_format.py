@@ -104,7 +104,7 @@ def _metric_label(m: dict[str, Any]) -> str:
     return m["metric"] + (" (lower is better)" if m["direction"] == "lower" else "")
 
 
-def _summary_line(cmp: dict[str, Any], s: dict[str, Any]) -> str:
+def summary_line(cmp: dict[str, Any], s: dict[str, Any]) -> str:
     if not s["compared"]:
         return f"{s['label']} vs A: no holdout metric to compare"
     text = (f"{s['label']} vs A: better on {s['better']}, worse on {s['worse']}, the same on "
@@ -132,7 +132,7 @@ def aligned(header: list[str], rows: list[list[str]], right: set[int] = frozense
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-def _sections(cmp: dict[str, Any], missing: str, verdict: Callable[[str | None], str]
+def sections(cmp: dict[str, Any], missing: str, verdict: Callable[[str | None], str]
               ) -> list[tuple[str, list[str], list[list[str]], set[int]]]:
     """(title, header, rows, right-aligned columns) of each table, shared by both formats."""
     runs = cmp["runs"]
@@ -184,7 +184,7 @@ def _sections(cmp: dict[str, Any], missing: str, verdict: Callable[[str | None],
     return out
 
 
-def _equal_text(cmp: dict[str, Any]) -> str:
+def equal_text(cmp: dict[str, Any]) -> str:
     return ", ".join(f"{e['name']}={fmt_value(e['value'])}" for e in cmp["equal"]
                      if e["name"] != "features") or "nothing"
 
@@ -193,11 +193,11 @@ def to_text(cmp: dict[str, Any]) -> str:
     runs = cmp["runs"]
     lines = ["run comparison: " + ", ".join(f"{r['label']} = run {r['id']}" for r in runs)
              + "; deltas are against A"]
-    for title, header, rows, right in _sections(cmp, MISSING_TEXT, lambda v: v or "-"):
+    for title, header, rows, right in sections(cmp, MISSING_TEXT, lambda v: v or "-"):
         lines += ["", title] if title else [""]
         lines.append(aligned(header, rows, right) if rows else "(none)")
-    lines += ["", f"equal in all runs: {_equal_text(cmp)}"]
-    lines += [_summary_line(cmp, s) for s in cmp["summary"]]
+    lines += ["", f"equal in all runs: {equal_text(cmp)}"]
+    lines += [summary_line(cmp, s) for s in cmp["summary"]]
     lines += [f"note: {n}" for n in cmp["notes"]]
     return "\n".join(lines)
 
@@ -225,15 +225,15 @@ def to_markdown(cmp: dict[str, Any]) -> str:
     title = " vs ".join(_title_run(r) for r in runs)
     lines = [f"### Run comparison: {md_escape(title)}", ""]
     for s in cmp["summary"]:
-        lines.append(f"**{md_escape(_summary_line(cmp, s))}**  ")
+        lines.append(f"**{md_escape(summary_line(cmp, s))}**  ")
     lines[-1] = lines[-1].rstrip()
-    for text, header, rows, right in _sections(cmp, MISSING_MD,
+    for text, header, rows, right in sections(cmp, MISSING_MD,
                                                lambda v: MD_VERDICT.get(v, MISSING_MD)):
         lines.append("")
         if text:
             lines += [f"**{md_escape(text)}**", ""]
         lines.append(md_table(header, rows, right) if rows else "_none_")
-    lines += ["", f"Equal in all runs: {md_escape(_equal_text(cmp))}"]
+    lines += ["", f"Equal in all runs: {md_escape(equal_text(cmp))}"]
     if cmp["notes"]:
         lines.append("")
         lines += [f"> **Note:** {md_escape(n)}  " for n in cmp["notes"]]
