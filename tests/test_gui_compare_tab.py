@@ -205,17 +205,8 @@ def test_runs_of_different_tasks_and_a_cancelled_run_say_so(qtbot, pane, store, 
 def test_a_retrained_challenger_shows_its_comparison_with_the_champion(qtbot, pane, store,
                                                                        version, sample_csv,
                                                                        tmp_path, cli):
-    import pandas as pd
-
-    from lablift.core import monitoring
-    frame = pd.read_csv(sample_csv)
-    for i, (n, seed) in enumerate(((200, 1), (150, 2))):
-        batch = frame.sample(n, random_state=seed).reset_index(drop=True)
-        batch["income"] = batch["income"] * 1.3
-        batch.to_csv(tmp_path / f"b{i}.csv", index=False)
-        monitoring.ingest(store, "loans:1", tmp_path / f"b{i}.csv", label="approved")
-    out = monitoring.retrain(store, "loans:1")
-    champion, challenger = version["run_id"], out["run"]["id"]
+    from test_run_compare import retrained_challenger
+    champion, challenger, out = retrained_challenger(store, version, sample_csv, tmp_path)
     _reload(qtbot, pane)
     with qtbot.waitSignal(pane.compare([champion, challenger]).finished, timeout=TIMEOUT_MS):
         pass

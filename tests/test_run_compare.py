@@ -309,12 +309,12 @@ def test_a_cancelled_run_compares_with_a_note(store, runs):
 
 
 
-def test_a_retrained_challenger_shows_both_models_on_the_held_out_rows(store, version,
-                                                                      sample_csv, tmp_path):
+def retrained_challenger(store, version, sample_csv, tmp_path) -> tuple[int, int, dict]:
+    """Two shifted labelled batches ingested on loans:1, then a retrain: (champion run,
+    challenger run, what monitoring.retrain returned)."""
     import pandas as pd
 
     from lablift.core import monitoring
-    from lablift.core.run_compare_format import to_text
     frame = pd.read_csv(sample_csv)
     for i, (n, seed) in enumerate(((200, 1), (150, 2))):
         batch = frame.sample(n, random_state=seed).reset_index(drop=True)
@@ -323,6 +323,13 @@ def test_a_retrained_challenger_shows_both_models_on_the_held_out_rows(store, ve
         monitoring.ingest(store, "loans:1", tmp_path / f"b{i}.csv", label="approved")
     out = monitoring.retrain(store, "loans:1")
     champion, challenger = version["run_id"], out["run"]["id"]
+    return champion, challenger, out
+
+
+def test_a_retrained_challenger_shows_both_models_on_the_held_out_rows(store, version,
+                                                                      sample_csv, tmp_path):
+    from lablift.core.run_compare_format import to_text
+    champion, challenger, out = retrained_challenger(store, version, sample_csv, tmp_path)
     cmp = run_compare.compare(store, [champion, challenger])
     (t,) = cmp["retrain"]
     assert (t["challenger"], t["champion"], t["rows"], t["method"]) == (
