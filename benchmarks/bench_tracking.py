@@ -30,7 +30,10 @@ each run writes 3 new files. Each contender in its own process, interleaved roun
   local artifact folder: MlflowClient (create_run, log_batch, log_artifacts, set_terminated)
   and the fluent API; its files are written before the clock (not counted).
 - A reference: only the three files, one after another (sha256, write, fsync, rename); and
-  the durable floor: the 1.1 MB file alone, written, fsynced, renamed, its folder fsynced.
+  the durable floor: the three written and fsynced at once, renamed, their folders fsynced
+  at once (Lablift's file I/O without its hashing, claims and rows).
+Ratios are also given paired by round (each round's ratio, then the median): under load the
+rounds swing by 2x, and the contenders of one round share the machine's state.
 
 Run: python benchmarks/bench_tracking.py [--runs 1000] [--sizes 1000 10000] [--skip-mlflow]
          [--rounds 7] [--round-runs 20] [--baseline APP] [--profile] [--quick]

@@ -172,3 +172,50 @@ def test_a_finished_run_is_committed_only_after_its_artifacts_are_durable(tmp_pa
     assert store.artifacts.read_bytes(run["artifacts"]["pipeline"]) == BIG
     assert audit.verify(store).ok
     store.close()
+
+
+# -- a run whose files cannot be written -------------------------------------------------------
+def _ready_run(store: Store) -> int:
+    with store.transaction():
+        ds = store.insert("datasets", {
+            "name": "d", "version": 1, "sha256": "0" * 64, "artifact": "0" * 64, "rows": 1,
+            "columns": 1, "schema": [], "profile": {}, "created_at": utcnow(),
+            "created_by": store.user})
+        audit.append(store, "dataset.import", f"dataset:{ds}", {})
+    spec = {"dataset_id": ds, "target": "y", "features": ["a"], "algorithm": "decision_tree",
+            "params": {}, "task": "classification", "test_size": 0.2, "cv": 0, "seed": 0,
+            "sensitive": None, "classes": [0, 1]}
+    return training.record_start(store, SimpleNamespace(spec=spec, notes=[]))
+
+
+def _finished(big: bytes = BIG) -> dict:
+    return {"status": "finished", "params": {}, "metrics": {"holdout": {}, "cv": {}},
+            "predictions_sha256": "a" * 64, "pipeline_bytes": big,
+            "holdout_bytes": SMALL_A, "plots_bytes": SMALL_B, "timings": {}, "folds": []}
+
+
+def test_record_finish_whose_files_fail_commits_nothing_and_leaves_no_file(tmp_path,
+                                                                         monkeypatch):
+    store = Store(tmp_path / "store", user="ana")
+    run_id = _ready_run(store)
+    before = audit.verify(store).ok and store.execute(
+        "SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    real_fsync, calls = os.fsync, []
+
+    def failing(fd):
+        calls.append(fd)
+        if len(calls) == 1:  # the first file's fsync: the disk is full
+            raise OSError(28, "No space left on device")
+        return real_fsync(fd)
+    monkeypatch.setattr(artifacts.os, "fsync", failing)
+    with pytest.raises(OSError, match="No space"):
+        training.record_finish(store, run_id, _finished(), 0.0, [])
+    monkeypatch.undo()
+    assert training.get_run(store, run_id)["status"] == "running"  # the UPDATE rolled back
+    assert store.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == before
+    assert [p for p in store.artifacts.root.rglob("*")
+            if p.is_file() and ".claims" not in p.parts] == []
+    assert audit.verify(store).ok
+    training.record_finish(store, run_id, _finished(), 0.0, [])  # the disk has room again
+    assert training.get_run(store, run_id)["status"] == "finished"
+    store.close()
