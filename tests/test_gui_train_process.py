@@ -4,6 +4,7 @@ results as in-thread training, cancel mid-fit, a child killed mid-fit, the windo
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import time
 
@@ -78,6 +79,11 @@ def test_runs_fit_in_one_reused_child_and_record_as_in_thread(qtbot, window, sto
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(m == "Cross-validation fold 2 of 2" for _, m in progress)
     assert "random_forest: Permutation importance" in pane.log.toPlainText()
+    # the child read the dataset's file (the frame was not pickled across) and wrote the
+    # fitted forest to a file this process read back and removed
+    frame = datasets.load_frame(store, run["dataset_id"])
+    assert runner.last_request_bytes < len(pickle.dumps(frame)) / 4
+    assert runner.last_spilled == ("pipeline_bytes",) and os.listdir(runner._spill) == []
     # the same run as training in this thread (what the CLI does): metrics, artifact bytes
     same = training.train(store, run["spec"])
     assert run["metrics"] == same["metrics"] and run["params"] == same["params"]

@@ -6,16 +6,19 @@ Real child processes (python -m lablift.core.train_process), real signals, real 
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from lablift.core import datasets, train_process, training
+from lablift.core import datasets, train_files, train_process, training
 from lablift.core.errors import Cancelled, LabliftError
 
 pytestmark = pytest.mark.skipif(not train_process.available(), reason="POSIX only")
@@ -52,13 +55,14 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def test_a_run_trained_in_the_process_is_recorded_as_in_thread(store, loans, runner):
+@pytest.mark.parametrize("sent", ["frame", "file"])
+def test_a_run_trained_in_the_process_is_recorded_as_in_thread(store, loans, runner, sent):
     pid, started = runner.pid, runner.started
     assert pid is not None and pid != os.getpid()
     progress = []
     spec = _spec(loans, "random_forest", cv=2, n_estimators=30)
-    child = training.train(store, spec, lambda f, m: progress.append((f, m)),
-                           compute_fn=runner.compute)
+    fit = runner.compute if sent == "frame" else runner.compute_for(store)
+    child = training.train(store, spec, lambda f, m: progress.append((f, m)), compute_fn=fit)
     same = training.train(store, spec)  # in this thread, as the CLI trains
     assert runner.pid == pid and runner.started == started  # the same child, reused
     assert child["status"] == same["status"] == "finished"
@@ -76,8 +80,82 @@ def test_a_run_trained_in_the_process_is_recorded_as_in_thread(store, loans, run
 
 def test_reproduce_through_the_process_is_identical(store, loans, runner):
     run = training.train(store, _spec(loans, "decision_tree"), compute_fn=runner.compute)
-    out = training.reproduce(store, run["id"], compute_fn=runner.compute)
+    out = training.reproduce(store, run["id"], compute_fn=runner.compute_for(store))
     assert out["identical"] and out["new_run_id"] != run["id"]
+    assert training.get_run(store, out["new_run_id"])["artifacts"] == run["artifacts"]
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("this frame was pickled")
+
+
+def test_compute_for_sends_the_data_file_not_the_frame(store, loans, runner):
+    spec = {**_spec(loans, "random_forest", cv=2), "sensitive": "gender"}
+    clean = training.prepare(store, spec)
+    here = training.compute(clean)
+    p = training.prepare(store, spec)
+    p.X.attrs["poison"] = _Unpicklable()  # pickling p.X (the frame) now fails
+    with pytest.raises(TypeError, match="this frame was pickled"):
+        runner.compute(p)
+    there = runner.compute_for(store)(p)  # the child read the dataset's Parquet file itself
+    assert runner.last_request_bytes < len(pickle.dumps((clean.X, clean.y))) / 4
+    for key in ("metrics", "params", "folds", "predictions_sha256", "pipeline_bytes",
+                "holdout_bytes", "plots_bytes"):
+        assert there[key] == here[key], key  # the sensitive column came along too
+    # the 100-tree forest (MBs) came back as a file, read and removed; the small ones inline
+    assert len(here["pipeline_bytes"]) > train_files.SPILL_BYTES
+    assert runner.last_spilled == ("pipeline_bytes",)
+    assert os.listdir(runner._spill) == []
+
+
+def test_the_child_checks_the_data_file_it_reads(store, loans, runner, tmp_path):
+    p = training.prepare(store, _spec(loans, "decision_tree", cv=0))
+    data = train_files.data_file(store, p)
+    assert Path(data["path"]).is_file() and data["sha256"] == loans["artifact"]
+    changed = tmp_path / "changed.parquet"
+    changed.write_bytes(Path(data["path"]).read_bytes() + b"x")
+    with pytest.raises(LabliftError, match=rf"the data file of dataset sample_loans:1 "
+                                           rf"\({changed}\) no longer matches its sha256 "
+                                           rf"{data['sha256'][:12]}"):
+        runner.compute(p, data={**data, "path": str(changed)})
+    with pytest.raises(LabliftError, match=r"cannot read the data file of dataset "
+                                           r"sample_loans:1 \(.*gone.parquet\)"):
+        runner.compute(p, data={**data, "path": str(tmp_path / "gone.parquet")})
+    with pytest.raises(LabliftError, match=r"rows with a target in .* \(2000\) are not the "
+                                           r"rows prepared for training \(1999\)"):
+        runner.compute(p, data={**data, "rows": train_files.rows_digest(p.X.index[1:])})
+    assert runner.pid is not None  # errors, not crashes: the child lives on
+    assert runner.compute(p, data=data)["predictions_sha256"] == training.compute(p)[
+        "predictions_sha256"]
+
+
+def test_a_dead_parents_spill_folder_is_removed_by_the_next(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old = Path(tempfile.gettempdir()) / f"{train_files.SPILL_PREFIX}{dead.pid}-test"
+    old.mkdir()
+    (old / "pipeline_bytes-x.bin").write_bytes(b"left by a killed GUI")
+    mine = Path(tempfile.mkdtemp(prefix=f"{train_files.SPILL_PREFIX}{os.getpid()}-"))
+    folder = None
+    try:
+        folder = train_files.new_spill_folder()
+        assert not old.exists() and mine.exists() and Path(folder).is_dir()
+    finally:
+        for path in (old, mine, folder):
+            shutil.rmtree(path or old, ignore_errors=True)
+
+
+def test_the_spill_folder_goes_with_its_train_process():
+    r = train_process.TrainProcess()
+    r.start()
+    folder = Path(r._spill)
+    assert folder.is_dir() and folder.name.startswith(f"{train_files.SPILL_PREFIX}{os.getpid()}-")
+    r.stop()
+    del r
+    import gc
+    gc.collect()
+    assert not folder.exists()
 
 
 def test_cancel_mid_fit_kills_the_child_promptly_and_records_cancelled(store, loans):
@@ -130,6 +208,8 @@ def test_a_child_that_dies_mid_fit_records_the_run_failed(store, loans, sig, why
 
         def progress(fraction, message):
             if message.startswith("Cross-validation fold 1"):
+                # as if it died writing its result: a temporary file is left behind
+                (Path(r._spill) / "pipeline_bytes-half.tmp").write_bytes(b"half")
                 os.kill(victim, sig)
 
         with pytest.raises(LabliftError, match=r"run \d+ failed: the training process ended "
@@ -139,6 +219,7 @@ def test_a_child_that_dies_mid_fit_records_the_run_failed(store, loans, sig, why
         (run,) = training.list_runs(store)
         assert run["status"] == "failed" and why in run["error"]
         assert not _alive(victim)
+        assert os.listdir(r._spill) == []  # what the dead child left is gone
         # not stuck: the next fit starts a new child and works
         again = training.train(store, _spec(loans, "decision_tree", cv=0), compute_fn=r.compute)
         assert again["status"] == "finished" and r.started == 2
@@ -202,3 +283,22 @@ def test_describe_exit():
     assert train_process.describe_exit(-9).startswith("it was killed by SIGKILL")
     assert train_process.describe_exit(3) == "it exited with code 3"
     assert train_process.describe_exit(None) == "it stopped answering"
+
+
+def test_spill_round_trip_moves_only_large_bytes(tmp_path):
+    big, small = os.urandom(train_files.SPILL_BYTES + 1), b"x" * 100
+    sent = train_files.spill({"pipeline_bytes": big, "plots_bytes": small, "metrics": {}},
+                             str(tmp_path))
+    assert len(pickle.dumps(sent)) < 2_000  # what crosses the socket stays small
+    (path,) = sent["_spilled"].values()
+    assert Path(path).read_bytes() == big and [p.name for p in tmp_path.iterdir()] == [
+        Path(path).name]  # renamed from its temporary name, nothing else left
+    back = train_files.read_spilled(pickle.loads(pickle.dumps(sent)))
+    assert back == {"pipeline_bytes": big, "plots_bytes": small, "metrics": {}}
+    assert list(tmp_path.iterdir()) == []
+    # a result file that went missing is a clear error, not a KeyError
+    sent = train_files.spill({"pipeline_bytes": big}, str(tmp_path))
+    os.unlink(sent["_spilled"]["pipeline_bytes"])
+    with pytest.raises(LabliftError, match="cannot read the pipeline the training process "
+                                           "wrote to .*pipeline_bytes-.*bin"):
+        train_files.read_spilled(sent)

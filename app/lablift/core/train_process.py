@@ -6,32 +6,43 @@ importing scikit-learn costs seconds, so `warm()` starts it and imports ahead of
 run. Store access stays in the caller (prepare, record_start, record_finish): the child
 only ever sees a `Prepared` and returns `compute`'s result dict.
 
+What crosses stays small (core/train_files.py): unpickling a 100 MB fitted forest held the
+GUI process's GIL for 165 ms. With `compute_for(store)` the child reads the dataset version's
+Parquet file itself (path and sha256 sent, not the frame); result bytes over SPILL_BYTES (the
+pickled pipeline) come back as a file in this TrainProcess's spill folder.
+
 Protocol, pickled messages on a socketpair (multiprocessing.connection framing):
-  parent -> child: ("warm",) | ("compute", Prepared) | ("cancel",) | ("stop",)
+  parent -> child: ("warm",) | ("compute", Prepared, data file or None) | ("cancel",)
+                   | ("stop",)
   child -> parent: ("warmed", names) | ("progress", fraction, text) | ("done", result)
                    | ("error", exception or None, type name, text)
 A cancel is polled by the child at compute's steps; a fit that does not reach one within
 `grace_s` is ended by killing the child (a new one starts for the next job). A child that
-dies mid-job (killed, segfault) raises TrainingProcessDied naming how it ended.
+dies mid-job (killed, segfault) raises TrainingProcessDied naming how it ended; what it left
+in the spill folder is removed.
 
 POSIX only (the socket is inherited by fd); `available()` says whether it can be used.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
 
+from . import train_files
 from .errors import Cancelled, LabliftError
 
 Progress = Callable[[float, str], None]
@@ -40,7 +51,8 @@ IsCancelled = Callable[[], bool]
 # What the first fit would otherwise import mid-run (loading shared libraries, module init).
 WARM_MODULES = ("sklearn.base", "sklearn.model_selection", "sklearn.metrics", "sklearn.pipeline",
                 "sklearn.compose", "sklearn.impute", "sklearn.preprocessing",
-                "sklearn.calibration", "scipy.stats", "pyarrow.parquet")
+                "sklearn.calibration", "scipy.stats", "pyarrow.parquet",
+                "pyarrow.dataset")  # pq.read_table's first call imports it: ~0.2 s of GIL
 POLL_S = 0.05  # how often the waiting thread looks at the cancel flag and the child
 NICENESS = 10  # the child yields the CPU to the GUI process
 
@@ -100,14 +112,26 @@ def warm_imports(cancelled: IsCancelled | None = None) -> list[str]:
 
 
 def tiny_compute() -> None:
+    """What a run does first: a Parquet read, a stratified split, a compute, the environment
+    (each first call initialises caches, holding the GIL of the process running it)."""
+    import io
+
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.model_selection import train_test_split
 
     from . import training
     rng = np.random.default_rng(0)
     n = 60
-    X = pd.DataFrame({"a": rng.normal(size=n), "c": np.array(["x", "y", "z"])[np.arange(n) % 3]})
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"a": rng.normal(size=n),
+                             "c": np.array(["x", "y", "z"])[np.arange(n) % 3]}), buf)
+    X = pq.read_table(pa.BufferReader(buf.getvalue())).to_pandas()
     y = pd.Series(np.arange(n) % 2)
+    train_test_split(np.arange(n), test_size=0.25, random_state=0, stratify=y.to_numpy())
+    training.environment()
     profile = {"rows": n, "columns": [{"name": "a", "kind": "numeric", "dtype": "double"},
                                       {"name": "c", "kind": "categorical", "dtype": "string"}]}
     spec = {"dataset_id": 0, "target": "t", "features": ["a", "c"], "algorithm": "decision_tree",
@@ -145,6 +169,9 @@ class TrainProcess:
         self.warmed = False  # the current child has imported what a fit needs
         self.started = 0  # children started so far (a test's window into reuse)
         self._stopped = False  # stop() was called: a child's end is then a cancel
+        self._spill: str | None = None  # the folder the child writes large results to
+        self.last_request_bytes = 0  # size of the last compute request (a test's window)
+        self.last_spilled: tuple[str, ...] = ()  # result keys the last job sent as files
 
     # -- lifetime --------------------------------------------------------------------------
     @property
@@ -153,6 +180,10 @@ class TrainProcess:
         return proc.pid if proc is not None and proc.poll() is None else None
 
     def _spawn(self) -> None:
+        if self._spill is None or not os.path.isdir(self._spill):
+            self._spill = train_files.new_spill_folder()
+            # removed with this object, or at exit
+            weakref.finalize(self, shutil.rmtree, self._spill, True)
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # the folder holding `lablift`
@@ -160,7 +191,7 @@ class TrainProcess:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "lablift.core.train_process", str(theirs.fileno()),
-                 str(os.getpid())], pass_fds=(theirs.fileno(),), env=env,
+                 str(os.getpid()), self._spill], pass_fds=(theirs.fileno(),), env=env,
                 stdin=subprocess.DEVNULL, close_fds=True)
         except OSError as exc:
             ours.close()
@@ -197,6 +228,7 @@ class TrainProcess:
                 code = proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 code = None
+            train_files.clear_folder(self._spill)
         if conn is not None:
             conn.close()
         return code
@@ -233,15 +265,20 @@ class TrainProcess:
             self._lock.release()
 
     def compute(self, p, progress: Progress | None = None,
-                cancelled: IsCancelled | None = None) -> dict[str, Any]:
-        """`training.compute(p, progress, cancelled)`, fitted in the child."""
+                cancelled: IsCancelled | None = None,
+                data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`training.compute(p, progress, cancelled)`, fitted in the child. With `data`
+        (`data_file`), `p`'s frames stay here: the child reads them from that file."""
         if cancelled is not None and cancelled():  # e.g. stopped while it prepared
             raise Cancelled("cancelled by the user")
+        if data is not None:
+            p = dataclasses.replace(p, X=None, y=None, sensitive=None)
         self._acquire(cancelled)
         try:
             self._stopped = False
             self._ensure()
-            request = _dumps(("compute", p))
+            request = _dumps(("compute", p, data))
+            self.last_request_bytes = len(request)
             try:
                 self._conn.send_bytes(request)
             except OSError:  # died between jobs: one fresh start
@@ -250,9 +287,18 @@ class TrainProcess:
                 self._conn.send_bytes(request)
             reply = self._wait(progress, cancelled, "training")
             self.warmed = True
-            return reply[1]
+            self.last_spilled = tuple(reply[1].get("_spilled") or ())
+            return train_files.read_spilled(reply[1])
         finally:
             self._lock.release()
+
+    def compute_for(self, store) -> Callable[..., dict[str, Any]]:
+        """A `compute_fn` for `training.train`/`reproduce` on `store`, whose Prepared holds its
+        dataset version's rows as stored: the child reads them from the Parquet file."""
+        def compute(p, progress: Progress | None = None,
+                    cancelled: IsCancelled | None = None) -> dict[str, Any]:
+            return self.compute(p, progress, cancelled, data=train_files.data_file(store, p))
+        return compute
 
     def _wait(self, progress: Progress | None, cancelled: IsCancelled | None,
               doing: str) -> tuple:
@@ -308,7 +354,7 @@ def _send_error(conn: Connection, exc: BaseException) -> None:
         conn.send(("error", None, type(exc).__name__, text))
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, spill: str) -> None:
     cancel = False
 
     def cancelled() -> bool:
@@ -336,7 +382,9 @@ def _serve(conn: Connection) -> None:
                 conn.send(("warmed", warm_imports()))
             elif kind == "compute":
                 from . import training
-                conn.send(("done", training.compute(msg[1], progress, cancelled)))
+                p = msg[1] if msg[2] is None else train_files.read_data(msg[1], msg[2])
+                result = training.compute(p, progress, cancelled)
+                conn.send(("done", train_files.spill(result, spill)))
         except BaseException as exc:  # sent back, raised in the parent as in-thread
             _send_error(conn, exc)
             if not isinstance(exc, Exception):
@@ -344,14 +392,14 @@ def _serve(conn: Connection) -> None:
 
 
 def main(argv: list[str]) -> int:
-    fd, parent = int(argv[0]), int(argv[1])
+    fd, parent, spill = int(argv[0]), int(argv[1]), argv[2]
     try:  # before any thread starts: on Linux threads inherit it
         os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), NICENESS))
     except OSError:
         pass
     from .parent_watch import watch
     watch(parent)
-    _serve(Connection(fd))
+    _serve(Connection(fd), spill)
     return 0
 
 

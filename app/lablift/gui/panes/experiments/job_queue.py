@@ -215,8 +215,10 @@ class JobQueue:
 
         runner = train_runner()
         # The store's reads and writes stay in this thread; the fit runs in the training
-        # process, so it never holds this process's GIL (the GUI thread's event loop).
-        fit = runner.compute if runner is not None else None
+        # process, so it never holds this process's GIL (the GUI thread's event loop). The
+        # child reads the dataset's file itself and writes the fitted pipeline to a file:
+        # neither is pickled through this process (a 50k-row forest's held it ~0.16 s).
+        fit = runner.compute_for(store) if runner is not None else None
 
         def fn(progress, cancelled):
             lower_thread_priority()
