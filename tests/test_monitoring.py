@@ -321,7 +321,7 @@ def _log_with_failures(path, loans, good: int, failed: int, seed: int = 6,
                        days: int = 1) -> pd.DataFrame:
     """A prediction log written by serve.py's own writer: `good` requests of 1-2 rows each and
     `failed` rejected requests (400 and 500) between them, spread over `days` days."""
-    from lablift.bundle_runtime.serve import PredictionLog
+    from lablift.bundle_runtime.live import PredictionLog
     features = [c for c in loans.columns if c not in ("approved", "applicant_id")]
     rows = loans.sample(2 * good, random_state=seed).reset_index(drop=True)
     log = PredictionLog(path, "loans:1")
@@ -403,7 +403,7 @@ def test_failed_requests_fall_in_their_windows(store, version, loans, tmp_path):
 
 
 def test_log_with_only_failed_requests_ingests_with_a_finding(store, version, loans, tmp_path):
-    from lablift.bundle_runtime.serve import PredictionLog
+    from lablift.bundle_runtime.live import PredictionLog
     log_path = tmp_path / "outage.jsonl"
     log = PredictionLog(log_path, "loans:1")
     for i in range(4):

@@ -149,7 +149,7 @@ def _kinds(scorer) -> dict:
     return {c["name"]: column_type(c) for c in scorer.inputs}
 
 
-@settings(max_examples=120, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_file_it_reads_reads_as_the_pandas_path_reads_it(world, data):
