@@ -2,7 +2,6 @@
 bundle's runtime (see serve.py): run only after the integrity check; never imports Lablift.
 """
 
-import io
 import os
 import sys
 
@@ -36,21 +35,17 @@ def predict(args, out_path) -> int:
     """Score args.input (a CSV path or '-') into out_path (None: stdout); the bundle in
     BUNDLE_DIR was verified by serve.py just before."""
     scorer = Scorer(BUNDLE_DIR, checked=True)
-    data = sys.stdin.buffer.read() if args.input == "-" else None  # a pipe reads once
-    scored = None if args.include_inputs else _score_plain(scorer, args.input, data)
-    if scored is None:  # pandas reads the file; onnxruntime or the pickle scores it
-        df = scorer.read_csv(args.input if data is None else io.BytesIO(data))
-        frame, warnings = scorer.frame_from_dataframe(df)
-        for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        scored = scorer.score(frame, want_proba=True)
-    pred, proba = scored
+    df = scorer.read_csv(sys.stdin if args.input == "-" else args.input)
+    frame, warnings = scorer.frame_from_dataframe(df)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    pred, proba = scorer.score(frame, want_proba=True)
+    pd = scorer._pd
     columns = {"prediction": pred}
     if proba is not None:
         columns.update(zip(scorer.proba_columns(), proba.T))
     text = None if args.include_inputs else score_csv(columns, safe=not args.raw_csv)
     if text is None:  # inputs too, or cells only pandas writes as it does (NaN, quoting)
-        pd = scorer._pd
         result = pd.DataFrame(columns)
         if args.include_inputs:
             result = pd.concat([df.reset_index(drop=True), result], axis=1)
@@ -68,28 +63,6 @@ def predict(args, out_path) -> int:
         print(f"scored {len(pred)} rows with {scorer.label()} -> {args.output}",
               file=sys.stderr)
     return 0
-
-
-def _score_plain(scorer, path: str, data: bytes | None):
-    """(predictions, probabilities) of a plain CSV on the ONNX path, read without pandas
-    (plain_csv.py), or None: the file needs pandas, or onnxruntime failed on it; the pandas
-    path then reads and scores it again, with its own messages and the pickle's fallback."""
-    if scorer.kind != "onnx":
-        return None
-    if data is None:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None  # pandas' message names the file
-    try:
-        feed, rows, warnings = scorer.feed_from_csv(data)
-        scored = scorer._fast.score_feed(feed, want_proba=True)
-    except Exception:  # noqa: BLE001 - plain_csv.NotPlain or onnxruntime's refusal
-        return None
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return scored
 
 
 def score_csv(columns: dict, safe: bool) -> str | None:

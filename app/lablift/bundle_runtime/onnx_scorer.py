@@ -82,12 +82,9 @@ class OnnxModel:
 
     def score(self, frame, want_proba: bool = False):
         """-> (predictions ndarray, probabilities ndarray or None)."""
-        return self.score_feed(feed(self.inputs, frame), want_proba)
-
-    def score_feed(self, inputs: dict, want_proba: bool = False):
-        """score() of inputs already in feed()'s form (plain_csv.py reads them so)."""
-        proba = self.session.run(["probabilities"], inputs)[0]
-        pred = self.classes.take(self._np.argmax(proba, axis=1))
+        np = self._np
+        proba = self.session.run(["probabilities"], feed(self.inputs, frame))[0]
+        pred = self.classes.take(np.argmax(proba, axis=1))
         return pred, (proba if want_proba else None)
 
 

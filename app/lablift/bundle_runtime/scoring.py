@@ -104,6 +104,8 @@ class Scorer:
         self._optional = {c["name"] for c in self.inputs if c.get("used") is False}
         self._required = [n for n in self.names if n not in self._optional]
         self._model, self._pickle_lock, self._fallback_said = None, threading.Lock(), False
+        import pandas as pd
+        self._pd = pd
         # model.onnx when the export's equality check passed and onnxruntime is here
         self.kind, self._fast, self.scorer_note = load_fast_path(self, verified=verify)
         if self._fast is not None:
@@ -139,11 +141,6 @@ class Scorer:
     @property
     def model(self):
         return self._load_pickle()
-
-    @property
-    def _pd(self):
-        import pandas as pd  # on first use: the ONNX batch path of a plain CSV needs none
-        return pd
 
     def pickle_classes(self):
         self._load_pickle()
@@ -248,21 +245,6 @@ class Scorer:
         if len(df) == 0:
             raise InputError("the input has no rows")
         return self._pd.DataFrame(out, columns=self.names), warnings
-
-    def feed_from_csv(self, data: bytes) -> tuple[dict, int, list[str]]:
-        """CSV bytes -> (onnxruntime feed, rows, warnings) without pandas, as read_csv +
-        frame_from_dataframe + the ONNX feed give them; raises plain_csv.NotPlain for a file
-        only pandas reads as the pandas path does (then use that)."""
-        from .plain_csv import NotPlain, read_feed
-        if self._fast is None:
-            raise NotPlain("the pickle scores")
-        feed, rows, missing, extra = read_feed(data, self.inputs, self._fast.inputs)
-        warnings = self._extra_warning(extra)
-        for name, count in missing.items():
-            if count and name not in self._optional and not self._nullable[name]:
-                warnings.append(f"column '{name}' has {count} missing value(s); the training "
-                                f"data had none")
-        return feed, rows, warnings
 
     def read_csv(self, source) -> object:
         # Text columns are read as text so that e.g. "007" or "1" keep the form they trained with.

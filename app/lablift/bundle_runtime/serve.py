@@ -79,9 +79,9 @@ stderr). Which one is said at start and in /version ("scorer", "scorer_note");
 LABLIFT_SCORER=pickle forces the pickle, LABLIFT_SCORER=onnx requires ONNX.
 
 This file holds the entry point, the arguments and the integrity check; the rest of the
-scorer is in the files of RUNTIME_FILES beside it (inputs, scoring, plain_csv, batch,
-kserve_v2, live, http_base, http_server), listed in SHA256SUMS and run only once the check has
-passed, from bytes that still match it.
+scorer is in the files of RUNTIME_FILES beside it (inputs, scoring, batch, kserve_v2, live,
+http_base, http_server), listed in SHA256SUMS and run only once the check has passed, from
+bytes that still match it.
 """
 
 import os
@@ -105,8 +105,8 @@ SUMS_FILE = "SHA256SUMS"
 # The rest of the scorer, shipped beside serve.py and listed in SHA256SUMS. In a bundle they
 # are run only after the integrity check passed, from bytes whose sha256 matches the listing
 # (RuntimeLoader); inside Lablift they are the ordinary package lablift.bundle_runtime.
-RUNTIME_MODULES = ("inputs", "scoring", "plain_csv", "batch", "kserve_v2", "live",
-                   "http_base", "http_server")
+RUNTIME_MODULES = ("inputs", "scoring", "batch", "kserve_v2", "live", "http_base",
+                   "http_server")
 RUNTIME_FILES = ("serve.py", *(f"{m}.py" for m in RUNTIME_MODULES))
 BUNDLE_PACKAGE = "lablift_bundle"  # the runtime modules' package name inside a bundle
 SKIP_DIRS = {"__pycache__"}  # never written into a bundle at export
