@@ -33,7 +33,8 @@ def world(tmp_path_factory):
     X, y = _frame(300, 0)
     champion = _pipeline(X, y)
     challenger = _pipeline(X, y)
-    challenger.steps[-1] = ("model", RandomForestClassifier(n_estimators=150, random_state=0))
+    # slow enough that scoring it takes clearly longer than answering (see the timing test)
+    challenger.steps[-1] = ("model", RandomForestClassifier(n_estimators=600, random_state=0))
     challenger.fit(X, y)
     X_new, _ = _frame(30, 7)
     return {"root": root, "X": X_new, "champion": champion, "challenger": challenger,

@@ -175,11 +175,11 @@ class ComparePage(QWidget):
                 self.tables.removeTab(index)
             self.split.addWidget(self.chart)
             self.split.setSizes([int(width * 0.58), int(width * 0.42)])
-        else:
+            self.chart.show()  # re-parented out of the tab, where it was hidden
+        else:  # the tab widget shows it when its tab is chosen: not before (no chart made)
             self.tables.addTab(self.chart, "Curves")
             self.tables.setTabToolTip(self.tables.count() - 1, "The runs' holdout curves, "
                                       "overlaid")
-        self.chart.show()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
