@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,6 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from lablift.core import datasets  # noqa: E402
 from lablift.core.store import Store  # noqa: E402
@@ -44,18 +42,7 @@ from lablift.gui.app import _application  # noqa: E402
 from lablift.gui.panes.experiments import Pane  # noqa: E402
 from lablift.resources import SAMPLE_LOANS  # noqa: E402
 from gui_probe import TICK_MS, TickRecorder, run_until, spin  # noqa: E402
-
-
-def make_data(path: Path, rows: int) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(rows, 5))
-    region = np.array(["north", "south", "east", "west"])[rng.integers(0, 4, rows)]
-    plan = np.array(["basic", "plus", "pro"])[rng.integers(0, 3, rows)]
-    logit = x[:, 0] - 0.7 * x[:, 1] + 0.4 * x[:, 2] * x[:, 3] + (region == "east") * 0.5
-    y = (logit + rng.normal(scale=1.0, size=rows) > 0).astype(int)
-    frame = pd.DataFrame({f"x{i}": x[:, i] for i in range(5)})
-    frame["region"], frame["plan"], frame["churned"] = region, plan, y
-    frame.to_csv(path, index=False)
+from stall_rounds import interleaved, make_data  # noqa: E402
 
 
 def describe(name: str, gaps: np.ndarray) -> str:
@@ -169,18 +156,9 @@ def compare(args) -> int:
              "current": Path(args.current).resolve() if args.current else here.parents[1] / "app"}
     flags = ["--rows", str(args.rows), "--algorithm", args.algorithm, "--cv", str(args.cv),
              *(["--sample"] if args.sample else []), "--json"]
-    figures: dict[str, list[dict]] = {name: [] for name in sides}
-    for r in range(args.rounds):
-        for name, app in (sides.items() if r % 2 == 0 else reversed(sides.items())):
-            env = {**os.environ, "PYTHONPATH": str(app)}
-            out = subprocess.run([sys.executable, str(here), *flags], env=env,
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"error: the {name} round failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-                return 1
-            figures[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"round {r + 1} {name:<8} " + "  ".join(
-                f"{k} {v:.1f}" for k, v in figures[name][-1].items()), flush=True)
+    figures = interleaved(here, sides, flags, args.rounds)
+    if figures is None:
+        return 1
     print(f"medians of {args.rounds} interleaved rounds (ms; train_s in s), "
           f"baseline = {sides['baseline']}")
     print(f"{'':<12}{'baseline':>10}{'current':>10}{'ratio':>8}")

@@ -15,27 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-
-def make_data(path: Path, rows: int) -> None:  # as bench_gui_stall's (no Qt import here)
-    import numpy as np
-    import pandas as pd
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(rows, 5))
-    region = np.array(["north", "south", "east", "west"])[rng.integers(0, 4, rows)]
-    plan = np.array(["basic", "plus", "pro"])[rng.integers(0, 3, rows)]
-    logit = x[:, 0] - 0.7 * x[:, 1] + 0.4 * x[:, 2] * x[:, 3] + (region == "east") * 0.5
-    y = (logit + rng.normal(scale=1.0, size=rows) > 0).astype(int)
-    frame = pd.DataFrame({f"x{i}": x[:, i] for i in range(5)})
-    frame["region"], frame["plan"], frame["churned"] = region, plan, y
-    frame.to_csv(path, index=False)
+from stall_rounds import interleaved, make_data
 
 
 def one_round(args) -> dict:
@@ -85,18 +70,9 @@ def compare(args) -> int:
     sides = {"baseline": Path(args.baseline).resolve(), "current": here.parents[1] / "app"}
     flags = ["--rows", str(args.rows), "--algorithm", args.algorithm, "--cv", str(args.cv),
              "--json"]
-    figures: dict[str, list[dict]] = {name: [] for name in sides}
-    for r in range(args.rounds):
-        for name, app in (sides.items() if r % 2 == 0 else reversed(sides.items())):
-            env = {**os.environ, "PYTHONPATH": str(app)}
-            out = subprocess.run([sys.executable, str(here), *flags], env=env,
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                print(f"error: the {name} round failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-                return 1
-            figures[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"round {r + 1} {name:<8} " + "  ".join(
-                f"{k} {v:.1f}" for k, v in figures[name][-1].items()), flush=True)
+    figures = interleaved(here, sides, flags, args.rounds)
+    if figures is None:
+        return 1
     import statistics
     print(f"medians of {args.rounds} interleaved rounds, baseline = {sides['baseline']}")
     print(f"{'':<12}{'baseline':>10}{'current':>10}{'ratio':>8}")
